@@ -1,0 +1,40 @@
+"""Reads of accounts, including the cached snapshot the proxy's hot path uses."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import QuerySet
+
+from accounts.models import Account
+from accounts.services import ACCOUNT_CACHE
+from gateway_project.cache import cache_get_or_load
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """What admission needs to know about an account; cached, so never the live spend."""
+
+    id: Any
+    user_id: str
+    is_active: bool
+    budget_usd: Decimal | None
+
+
+def account_get(*, user_id: str) -> Account:
+    return Account.objects.get(user_id=user_id)
+
+
+def account_list(*, search: str = "") -> QuerySet[Account]:
+    qs = Account.objects.all()
+    if search:
+        qs = qs.filter(user_id__icontains=search) | qs.filter(name__icontains=search)
+    return qs.order_by("user_id")
+
+
+def account_state(*, account_id: Any) -> AccountState | None:
+    def load() -> AccountState | None:
+        row = Account.objects.filter(pk=account_id).values("id", "user_id", "is_active", "budget_usd").first()
+        return AccountState(**row) if row else None
+
+    return cache_get_or_load(ACCOUNT_CACHE, account_id, load)

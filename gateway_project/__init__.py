@@ -1,0 +1,1 @@
+"""The LLM gateway's Django project: settings, URLs, ASGI application, shared errors."""

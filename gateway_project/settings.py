@@ -1,0 +1,184 @@
+"""Django settings, read from the environment (and `.env` when present)."""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
+
+from gateway_project.env import env_bool, env_int, env_list, env_str, env_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+load_dotenv(BASE_DIR / ".env", override=False)
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is not set. `scripts/run` writes a random one into .env; "
+        "in production set it in the environment."
+    )
+# Keys are stored as HMAC-SHA256 under this secret; rotating it invalidates every key.
+KEY_HASH_SECRET = env_str("KEY_HASH_SECRET") or SECRET_KEY
+ADMIN_API_KEY = env_str("ADMIN_API_KEY")
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["*"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+MONGO_URI = env_url("MONGO_URI", schemes=("mongodb", "mongodb+srv"))
+DATABASE_URL = env_url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlite"))
+REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+if MONGO_URI and DATABASE_URL:
+    raise ImproperlyConfigured("Set MONGO_URI or DATABASE_URL, not both.")
+
+if MONGO_URI:
+    import django_mongodb_backend
+
+    DATABASES = {"default": django_mongodb_backend.parse_uri(MONGO_URI, db_name=env_str("MONGO_DB_NAME", "gateway"))}
+    if env_bool("MONGO_OFFLINE", False):
+        # `makemigrations` tries to reach the server (a pymongo timeout Django does not catch);
+        # Django skips that check for the dummy engine, so the MongoDB tree is made offline.
+        DATABASES["default"]["ENGINE"] = "django.db.backends.dummy"
+    DEFAULT_AUTO_FIELD = "django_mongodb_backend.fields.ObjectIdAutoField"
+    _CONTRIB = [
+        "gateway_project.mongo_apps.MongoAdminConfig",
+        "gateway_project.mongo_apps.MongoAuthConfig",
+        "gateway_project.mongo_apps.MongoContentTypesConfig",
+    ]
+    # django-mongodb-backend needs its own migrations (ObjectId primary keys), kept apart
+    # from the SQL ones; tests/test_migrations.py checks that both trees match the models.
+    MIGRATION_MODULES = {
+        app: f"mongo_migrations.{app}"
+        for app in ("admin", "auth", "contenttypes", "sessions", "accounts", "keys", "pricing", "usage")
+    }
+else:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0),
+        )
+    }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        # Waits for a writer instead of failing at once; IMMEDIATE avoids upgrade deadlocks.
+        DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+        # A file, not shared memory, so a gateway served from another thread sees the same data.
+        DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+    DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+    _CONTRIB = ["django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes"]
+
+INSTALLED_APPS = [
+    "daphne",
+    *_CONTRIB,
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "accounts",
+    "keys",
+    "pricing",
+    "usage",
+    "proxy",
+]
+if MONGO_URI:
+    INSTALLED_APPS.append("django_mongodb_backend")
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "gateway_project.urls"
+ASGI_APPLICATION = "gateway_project.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "gw",
+            "OPTIONS": {
+                # Redis down must never hang a request: fail fast and fall back to the database.
+                "SOCKET_CONNECT_TIMEOUT": 0.25,
+                "SOCKET_TIMEOUT": 0.25,
+                "IGNORE_EXCEPTIONS": True,
+            },
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "gateway"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Request bodies above this size are refused with 413 on every route.
+MAX_REQUEST_BYTES = env_int("GATEWAY_MAX_REQUEST_BYTES", 10 * 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
+# Seconds the gateway waits for a provider before answering 504.
+UPSTREAM_TIMEOUT = env_int("GATEWAY_UPSTREAM_TIMEOUT", 600, minimum=1)
+# Seconds an in-process cache entry (key, account, price) may live without an invalidation.
+L1_CACHE_TTL = env_int("GATEWAY_L1_CACHE_TTL", 30, minimum=0)
+
+REST_FRAMEWORK: dict[str, object] = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "LLM Gateway management API",
+    "DESCRIPTION": "Accounts, API keys, model prices, usage and providers of the gateway.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"LiteLLM": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+}

@@ -1,0 +1,94 @@
+"""Writes to API keys: creation (the raw key is returned once), revocation, updates."""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Account
+from gateway_project.cache import cache_invalidate
+from keys.models import APIKey
+
+KEY_CACHE = "key"
+KEY_SCHEME = "gw-"
+PREFIX_LENGTH = 11  # "gw-" and 8 characters: enough to tell keys apart, far too few to guess one
+_UPDATABLE = frozenset({"name", "is_active", "expires_at", "allowed_models", "rpm_limit", "tpm_limit"})
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key: APIKey
+    raw: str  # shown to the operator once, never stored
+
+    def __repr__(self) -> str:
+        return f"CreatedKey(key={self.key!r}, raw='{self.key.prefix}…')"
+
+
+def key_hash(raw: str) -> str:
+    """HMAC-SHA256 under a server-side secret: a stolen table alone cannot confirm a guess."""
+    return hmac.new(settings.KEY_HASH_SECRET.encode(), raw.encode(), hashlib.sha256).hexdigest()
+
+
+def _clean_models(allowed_models: list[str] | None) -> list[str]:
+    if allowed_models is None:
+        return []
+    if not isinstance(allowed_models, list) or not all(isinstance(m, str) and m.strip() for m in allowed_models):
+        raise ValidationError("allowed_models must be a list of model names.")
+    return sorted({m.strip() for m in allowed_models})
+
+
+def key_create(
+    *,
+    account: Account,
+    name: str = "",
+    expires_at: datetime | None = None,
+    allowed_models: list[str] | None = None,
+    rpm_limit: int | None = None,
+    tpm_limit: int | None = None,
+) -> CreatedKey:
+    raw = KEY_SCHEME + secrets.token_urlsafe(32)  # 256 bits from the OS's CSPRNG
+    key = APIKey.objects.create(
+        account=account,
+        name=name,
+        prefix=raw[:PREFIX_LENGTH],
+        key_hash=key_hash(raw),
+        expires_at=expires_at,
+        allowed_models=_clean_models(allowed_models),
+        rpm_limit=rpm_limit,
+        tpm_limit=tpm_limit,
+    )
+    return CreatedKey(key=key, raw=raw)
+
+
+@transaction.atomic
+def key_update(*, key: APIKey, **fields: Any) -> APIKey:
+    unknown = set(fields) - _UPDATABLE
+    if unknown:
+        raise ValidationError(f"Cannot update {', '.join(sorted(unknown))}.")
+    if "allowed_models" in fields:
+        fields["allowed_models"] = _clean_models(fields["allowed_models"])
+    for name, value in fields.items():
+        setattr(key, name, value)
+    key.save(update_fields=list(fields))
+    key_hash_value = key.key_hash
+    transaction.on_commit(lambda: cache_invalidate(KEY_CACHE, key_hash_value))
+    return key
+
+
+def key_revoke(*, key: APIKey) -> APIKey:
+    return key_update(key=key, is_active=False)
+
+
+def key_touch(*, key_id: Any) -> None:
+    """Records use; at most once a minute per key, so the hot path rarely writes."""
+    now = timezone.now()
+    APIKey.objects.filter(pk=key_id).exclude(last_used_at__gt=now - timedelta(minutes=1)).update(
+        last_used_at=now
+    )

@@ -1,0 +1,1 @@
+"""Migrations for MongoDB (ObjectId primary keys); made by scripts/makemigrations."""

@@ -1,0 +1,29 @@
+"""Per-model prices in USD per million tokens."""
+
+from django.db import models
+
+from gateway_project.money import usd_field
+
+
+class ModelCost(models.Model):
+    class Source(models.TextChoices):
+        OVERRIDE = "override", "Project override (pricing.json)"
+        LITELLM = "litellm", "LiteLLM cost map"
+        MANUAL = "manual", "Set by an operator"
+
+    model = models.CharField(max_length=200, unique=True)
+    provider = models.CharField(max_length=64, blank=True)
+    input_per_mtok = usd_field()
+    output_per_mtok = usd_field()
+    # Empty means the provider publishes no cache price; see pricing.selectors.cost_calculate.
+    cache_write_per_mtok = usd_field(null=True, blank=True)
+    cache_read_per_mtok = usd_field(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model"]
+        verbose_name = "model cost"
+
+    def __str__(self) -> str:
+        return self.model

@@ -1,0 +1,79 @@
+"""Reads of model prices and the cost calculation (exact Decimal)."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet
+
+from gateway_project.cache import cache_get_or_load
+from gateway_project.money import ZERO, quantize_usd
+from pricing.models import ModelCost
+from pricing.services import PRICE_CACHE
+
+MILLION = Decimal(1_000_000)
+
+
+@dataclass(frozen=True)
+class Price:
+    model: str
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    cache_write_per_mtok: Decimal | None
+    cache_read_per_mtok: Decimal | None
+
+
+@dataclass(frozen=True)
+class TokenCounts:
+    input_tokens: int = 0  # uncached
+    output_tokens: int = 0  # reasoning included
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
+def price_get(*, model: str) -> Price | None:
+    """The price row for exactly this model name (cached; unknown names cached as None)."""
+
+    def load() -> Price | None:
+        row = (
+            ModelCost.objects.filter(model=model)
+            .values("model", "input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok")
+            .first()
+        )
+        return Price(**row) if row else None
+
+    return cache_get_or_load(PRICE_CACHE, model, load)
+
+
+def price_for(*, model: str, provider: str) -> Price | None:
+    """Looks up `provider/model` first (how LiteLLM's map names most non-OpenAI models), then `model`."""
+    bare = model.split("/", 1)[1] if model.startswith(f"{provider}/") else model
+    return price_get(model=f"{provider}/{bare}") or price_get(model=bare)
+
+
+def cost_calculate(*, tokens: TokenCounts, price: Price | None) -> Decimal:
+    """USD for one call: input·in + output·out + cache_write·cw + cache_read·cr, ÷ 1e6, exact.
+
+    A model without a cache-write price is charged its input price for cache writes, and
+    one without a cache-read price its input price for cache reads: a provider that
+    publishes no separate cache price bills those tokens as ordinary input, and the
+    gateway would rather not under-charge an account than invent a discount.
+    An unpriced model costs nothing here; the usage row still keeps every token.
+    """
+    if price is None:
+        return ZERO
+    cache_write = price.input_per_mtok if price.cache_write_per_mtok is None else price.cache_write_per_mtok
+    cache_read = price.input_per_mtok if price.cache_read_per_mtok is None else price.cache_read_per_mtok
+    total = (
+        tokens.input_tokens * price.input_per_mtok
+        + tokens.output_tokens * price.output_per_mtok
+        + tokens.cache_write_tokens * cache_write
+        + tokens.cache_read_tokens * cache_read
+    )
+    return quantize_usd(total / MILLION)
+
+
+def cost_list(*, search: str = "") -> QuerySet[ModelCost]:
+    qs = ModelCost.objects.all()
+    if search:
+        qs = qs.filter(Q(model__icontains=search) | Q(provider__icontains=search))
+    return qs.order_by("model")

@@ -1,0 +1,51 @@
+"""One usage row per authenticated proxy request, refused and failed ones included."""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Account
+from gateway_project.money import ZERO, usd_field
+from keys.models import APIKey
+
+
+class UsageLog(models.Model):
+    # The request id: sent back to the client as `x-request-id`.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="usage")
+    api_key = models.ForeignKey(APIKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="usage")
+    route = models.CharField(max_length=64)
+    model = models.CharField(max_length=200)
+    provider = models.CharField(max_length=64, blank=True)
+    status_code = models.PositiveSmallIntegerField()
+    error_code = models.CharField(max_length=64, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0, help_text="Uncached input tokens only.")
+    output_tokens = models.PositiveIntegerField(default=0, help_text="Includes reasoning tokens.")
+    cache_read_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(default=0)
+    reasoning_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = usd_field(default=ZERO)
+    latency_ms = models.PositiveIntegerField(default=0)
+    streamed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "usage log"
+        indexes = [
+            models.Index(fields=["account", "-created_at"], name="usage_account_newest"),
+            models.Index(fields=["model", "created_at"], name="usage_model_period"),
+            models.Index(fields=["created_at"], name="usage_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.model} {self.status_code}"
+
+    @property
+    def user_id(self) -> str:
+        return self.account.user_id
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens

@@ -1,0 +1,202 @@
+"""The test upstream speaks each provider's wire format, checked with httpx and the official SDKs."""
+
+import json
+import threading
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+CHAT = [{"role": "user", "content": "hi"}]
+
+
+def sse_events(text: str) -> list[tuple[str | None, str]]:
+    events = []
+    for frame in text.strip().split("\n\n"):
+        event, data = None, ""
+        for line in frame.splitlines():
+            if line.startswith("event: "):
+                event = line[len("event: ") :]
+            elif line.startswith("data: "):
+                data = line[len("data: ") :]
+        events.append((event, data))
+    return events
+
+
+def openai_client(upstream, prefix: str = "") -> openai.OpenAI:
+    return openai.OpenAI(api_key="sk-test-openai", base_url=f"{upstream.url}{prefix}/v1", max_retries=0)
+
+
+def anthropic_client(upstream) -> anthropic.Anthropic:
+    return anthropic.Anthropic(api_key="sk-ant-test", base_url=upstream.url, max_retries=0)
+
+
+def test_chat_json_counts_cached_tokens_inside_prompt(upstream):
+    upstream.set(text="Hi there", input_tokens=10, cache_read_tokens=4, output_tokens=9, reasoning_tokens=3)
+    reply = openai_client(upstream).chat.completions.create(model="gpt-4o", messages=CHAT)
+    assert reply.choices[0].message.content == "Hi there"
+    assert reply.usage.prompt_tokens == 14
+    assert reply.usage.prompt_tokens_details.cached_tokens == 4
+    assert reply.usage.completion_tokens == 9
+    assert reply.usage.completion_tokens_details.reasoning_tokens == 3
+    assert upstream.last.path == "/v1/chat/completions"
+    assert upstream.last.headers["authorization"] == "Bearer sk-test-openai"
+    assert upstream.last.body["model"] == "gpt-4o"
+
+
+def test_chat_stream_has_usage_chunk_only_when_asked(upstream):
+    upstream.set(text="abcdef", chunks=3)
+    client = openai_client(upstream)
+    chunks = list(client.chat.completions.create(model="gpt-4o", messages=CHAT, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "abcdef"
+    assert all(c.usage is None for c in chunks)
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o", messages=CHAT, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage.prompt_tokens == 12
+
+
+def test_chat_stream_ends_with_done(upstream):
+    body = {"model": "gpt-4o", "messages": CHAT, "stream": True}
+    text = httpx.post(f"{upstream.url}/v1/chat/completions", json=body).text
+    assert sse_events(text)[-1] == (None, "[DONE]")
+
+
+def test_custom_prefix_is_recorded(upstream):
+    openai_client(upstream, "/custom").chat.completions.create(model="my-model", messages=CHAT)
+    assert upstream.last.path == "/custom/v1/chat/completions"
+
+
+def test_messages_json_excludes_cache_from_input(upstream):
+    upstream.set(text="Bonjour", input_tokens=10, cache_read_tokens=4, cache_write_tokens=6, output_tokens=8)
+    reply = anthropic_client(upstream).messages.create(model="claude-x", max_tokens=10, messages=CHAT)
+    assert reply.content[0].text == "Bonjour"
+    assert reply.usage.input_tokens == 10
+    assert reply.usage.cache_read_input_tokens == 4
+    assert reply.usage.cache_creation_input_tokens == 6
+    # anthropic SDK 2.x sends the key as a bearer token; older clients (and LiteLLM) use x-api-key
+    headers = upstream.last.headers
+    assert "sk-ant-test" in (headers.get("x-api-key"), headers.get("authorization", "").removeprefix("Bearer "))
+    assert upstream.last.path == "/v1/messages"
+
+
+def test_messages_stream_has_the_exact_event_sequence(upstream):
+    upstream.set(text="abcd", chunks=2, cache_write_tokens=6, output_tokens=8)
+    body = {"model": "claude-x", "max_tokens": 10, "messages": CHAT, "stream": True}
+    text = httpx.post(f"{upstream.url}/v1/messages", json=body).text
+    names = [event for event, _ in sse_events(text)]
+    assert names == [
+        "message_start",
+        "content_block_start",
+        "ping",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    start = json.loads(sse_events(text)[0][1])
+    assert start["message"]["usage"]["cache_creation_input_tokens"] == 6
+    assert json.loads(sse_events(text)[-2][1])["usage"] == {"output_tokens": 8}
+
+
+def test_messages_stream_through_the_sdk(upstream):
+    upstream.set(text="streamed", cache_read_tokens=5)
+    with anthropic_client(upstream).messages.stream(model="claude-x", max_tokens=10, messages=CHAT) as stream:
+        assert "".join(stream.text_stream) == "streamed"
+        final = stream.get_final_message()
+    assert final.usage.cache_read_input_tokens == 5
+    assert final.usage.output_tokens == 7
+
+
+def test_responses_json_and_stream(upstream):
+    upstream.set(text="Howdy", input_tokens=10, cache_read_tokens=2, reasoning_tokens=4, output_tokens=9)
+    client = openai_client(upstream)
+    reply = client.responses.create(model="gpt-4o", input="hi")
+    assert reply.output_text == "Howdy"
+    assert reply.usage.input_tokens == 12
+    assert reply.usage.input_tokens_details.cached_tokens == 2
+    assert reply.usage.output_tokens_details.reasoning_tokens == 4
+    events = list(client.responses.create(model="gpt-4o", input="hi", stream=True))
+    assert events[0].type == "response.created"
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "Howdy"
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.usage.input_tokens_details.cached_tokens == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "kind"),
+    [
+        ("/v1/chat/completions", 429, "requests"),
+        ("/v1/responses", 500, "server_error"),
+        ("/v1/messages", 429, "rate_limit_error"),
+        ("/v1/messages", 500, "api_error"),
+    ],
+)
+def test_errors_use_the_provider_body(upstream, path, status, kind):
+    upstream.set(error_status=status, error_headers={"retry-after": "3"})
+    response = httpx.post(f"{upstream.url}{path}", json={"model": "m"})
+    assert response.status_code == status
+    assert response.headers["retry-after"] == "3"
+    body = response.json()
+    if path == "/v1/messages":
+        assert body["type"] == "error"
+        assert body["error"]["type"] == kind
+    else:
+        assert body["error"]["type"] == kind
+
+
+def test_openai_sdk_raises_on_rate_limit(upstream):
+    upstream.set(error_status=429)
+    with pytest.raises(openai.RateLimitError):
+        openai_client(upstream).chat.completions.create(model="gpt-4o", messages=CHAT)
+    assert upstream.count == 1
+
+
+def test_hang_times_out(upstream):
+    upstream.set(hang=True)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{upstream.url}/v1/chat/completions", json={"model": "m"}, timeout=0.3)
+
+
+def test_latency_delays_the_answer(upstream):
+    upstream.set(latency=0.3)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{upstream.url}/v1/chat/completions", json={"model": "m", "messages": CHAT}, timeout=0.1)
+
+
+def test_drop_breaks_the_stream_after_n_chunks(upstream):
+    upstream.set(text="abcdef", chunks=3, drop_after=1)
+    body = {"model": "gpt-4o", "messages": CHAT, "stream": True}
+    received = []
+    url = f"{upstream.url}/v1/chat/completions"
+    with pytest.raises(httpx.RemoteProtocolError), httpx.stream("POST", url, json=body) as r:
+        for line in r.iter_lines():
+            received.append(line)
+    assert any('"ab"' in line for line in received)
+    assert not any('"cd"' in line for line in received)
+
+
+def test_hold_sends_first_chunks_then_waits(upstream):
+    upstream.set(text="abcdef", chunks=3, hold_after=1)
+    body = {"model": "gpt-4o", "messages": CHAT, "stream": True}
+    got_first = threading.Event()
+    with httpx.stream("POST", f"{upstream.url}/v1/chat/completions", json=body) as r:
+        lines = r.iter_lines()
+        for line in lines:
+            if '"ab"' in line:
+                got_first.set()
+                break
+        assert got_first.is_set()
+        upstream.switches.release.set()
+        rest = list(lines)
+    assert [line for line in rest if line][-1] == "data: [DONE]"
+
+
+def test_records_reset_between_tests(upstream):
+    assert upstream.count == 0
+    assert upstream.switches.error_status is None

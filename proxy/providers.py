@@ -1,0 +1,144 @@
+"""Provider registry read from the environment, and model name → provider resolution.
+
+A provider is configured when its API key is set. Models resolve by an explicit
+`provider/model` prefix (which always wins) or by the name patterns in ARCHITECTURE.md.
+Keys never appear in a repr, a str or `configured_providers()`.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ImproperlyConfigured
+
+from gateway_project.env import env_str
+from gateway_project.errors import ModelNotFound
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """A built-in provider: its env var prefix, LiteLLM's prefix, and its public default base."""
+
+    name: str
+    env_prefix: str
+    litellm_prefix: str
+    default_base: str | None
+
+
+BUILTIN: tuple[ProviderSpec, ...] = (
+    ProviderSpec("openai", "OPENAI", "openai", "https://api.openai.com/v1"),
+    ProviderSpec("anthropic", "ANTHROPIC", "anthropic", "https://api.anthropic.com"),
+    ProviderSpec("gemini", "GOOGLE", "gemini", "https://generativelanguage.googleapis.com"),
+    ProviderSpec("cohere", "COHERE", "cohere", "https://api.cohere.ai"),
+    ProviderSpec("azure", "AZURE", "azure", None),
+)
+
+# Extra names a client may use as an explicit prefix.
+ALIASES = {"google": "gemini"}
+
+# Name patterns → provider, checked in order; the first match wins.
+DETECTION: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("gpt-", "o1", "o3", "o4", "chatgpt-"), "openai"),
+    (("claude-",), "anthropic"),
+    (("gemini-", "text-", "chat-"), "gemini"),
+    (("command-",), "cohere"),
+)
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A configured provider. `api_base` None means LiteLLM's default for that provider."""
+
+    name: str
+    litellm_prefix: str
+    api_key: str = field(repr=False)
+    api_base: str | None
+    display_base: str | None
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one request goes: everything the forwarding service needs, the key kept out of repr."""
+
+    provider: str
+    model: str
+    litellm_model: str
+    api_key: str = field(repr=False)
+    api_base: str | None
+
+
+@dataclass(frozen=True)
+class Registry:
+    providers: tuple[Provider, ...]
+
+    def get(self, name: str) -> Provider | None:
+        return next((p for p in self.providers if p.name == name), None)
+
+    def resolve(self, model: str) -> Target:
+        name, bare = split_model(model, self)
+        provider = self.get(name) if name else None
+        if provider is None or not bare:
+            raise ModelNotFound(f"The model '{model}' does not exist or its provider is not configured.")
+        return Target(
+            provider=provider.name,
+            model=bare,
+            litellm_model=f"{provider.litellm_prefix}/{bare}",
+            api_key=provider.api_key,
+            api_base=provider.api_base,
+        )
+
+
+def detect(model: str) -> str | None:
+    lowered = model.lower()
+    for prefixes, provider in DETECTION:
+        if lowered.startswith(prefixes):
+            return provider
+    return None
+
+
+def split_model(model: str, registry: Registry) -> tuple[str | None, str]:
+    """`provider/model` with a known provider name wins; otherwise detect from the name."""
+    head, sep, rest = model.partition("/")
+    if sep:
+        name = ALIASES.get(head.lower(), head.lower())
+        if name in {spec.name for spec in BUILTIN} or registry.get(name) is not None:
+            return name, rest
+    return detect(model), model
+
+
+def builtin_provider(spec: ProviderSpec) -> Provider | None:
+    key = env_str(f"{spec.env_prefix}_API_KEY")
+    if not key:
+        return None
+    base = env_str(f"{spec.env_prefix}_API_BASE") or None
+    return Provider(spec.name, spec.litellm_prefix, key, base, base or spec.default_base)
+
+
+def custom_provider() -> Provider | None:
+    """The custom OpenAI-compatible provider: needs its name, key and base (there is no default base)."""
+    name = env_str("CUSTOM_LLM_PROVIDER").lower()
+    key, base = env_str("CUSTOM_API_KEY"), env_str("CUSTOM_API_BASE")
+    if not (name and key and base):
+        return None
+    if name in {spec.name for spec in BUILTIN} or name in ALIASES or "/" in name:
+        raise ImproperlyConfigured(f"CUSTOM_LLM_PROVIDER must not be a built-in provider name, got {name!r}")
+    # LiteLLM talks to any OpenAI-compatible server through its openai provider with our api_base.
+    return Provider(name, "openai", key, base, base)
+
+
+@functools.cache
+def provider_registry() -> Registry:
+    """The registry built from the environment once; tests call `provider_registry.cache_clear()`."""
+    found = [builtin_provider(spec) for spec in BUILTIN] + [custom_provider()]
+    return Registry(providers=tuple(p for p in found if p is not None))
+
+
+def resolve_model(model: str) -> Target:
+    """The target for a client's model name; raises ModelNotFound if unknown or not configured."""
+    return provider_registry().resolve(model)
+
+
+def configured_providers() -> list[tuple[str, str | None]]:
+    """(name, api_base) of every configured provider, never a secret."""
+    return [(p.name, p.display_base) for p in provider_registry().providers]

@@ -1,7 +1,9 @@
 """Writes to model prices: one idempotent upsert used by the admin, the API and load_pricing."""
 
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -61,3 +63,13 @@ def cost_delete(*, cost: ModelCost) -> None:
     model = cost.model
     cost.delete()
     transaction.on_commit(lambda: cache_invalidate(PRICE_CACHE, model))
+
+
+def cost_load(*, entries: Iterable[Mapping[str, Any]]) -> Counter[Outcome]:
+    """Upserts many prices in ONE transaction (SQLite commits per statement otherwise: ~100x slower)."""
+    counts: Counter[Outcome] = Counter({"created": 0, "updated": 0, "unchanged": 0})
+    with transaction.atomic():
+        for entry in entries:
+            _, outcome = cost_upsert(**entry)
+            counts[outcome] += 1
+    return counts

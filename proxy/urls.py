@@ -1,5 +1,12 @@
 """Proxy routes under /v1/."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from proxy import views
+
+urlpatterns = [
+    path("chat/completions", views.ChatCompletionsView.as_view()),
+    path("responses", views.ResponsesView.as_view()),
+    path("messages", views.MessagesView.as_view()),
+    path("models", views.ModelsView.as_view()),
+]

@@ -9,4 +9,4 @@ for _name in list(os.environ):
     if _name.endswith(("_API_KEY", "_API_BASE")) or _name == "CUSTOM_LLM_PROVIDER":
         del os.environ[_name]
 
-pytest_plugins: list[str] = ["tests.upstream"]
+pytest_plugins: list[str] = ["tests.upstream", "tests.gateway"]

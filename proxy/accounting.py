@@ -1,0 +1,122 @@
+"""Accounting after a proxied call: price the usage, write the row, settle the budget.
+
+The write runs in a task the process owns, never in the request's own frame: a client
+that disconnects cancels its request, and a write cancelled half-way loses the row
+(NOTES: measured). Pending tasks are awaited at shutdown (`accounting_drain`).
+"""
+
+import asyncio
+import contextvars
+import functools
+import logging
+import time
+import uuid
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+
+from keys.services import key_touch
+from pricing.selectors import TokenCounts, cost_calculate
+from proxy.admission import Admission
+from proxy.auth import Principal
+from proxy.forwarding import Route, Usage
+from proxy.ratelimit import tpm_add
+from usage.services import UsageEntry, usage_record
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CallRecord:
+    """One request as it goes through the pipeline; filled in as facts become known."""
+
+    principal: Principal
+    route: Route
+    request_id: uuid.UUID
+    started: float
+    model: str = ""
+    streamed: bool = False
+    admission: Admission | None = None
+
+
+@functools.cache
+def _pending() -> set[asyncio.Task[None]]:
+    return set()
+
+
+def spawn(coro: Coroutine[Any, Any, None]) -> None:
+    """Runs `coro` as a task owned by the process, in an empty context, so no request cancels it."""
+    task = asyncio.get_running_loop().create_task(coro, context=contextvars.Context())
+    _pending().add(task)
+    task.add_done_callback(_pending().discard)
+
+
+async def accounting_drain(timeout: float = 30.0) -> None:
+    """Waits for every pending accounting write (shutdown, tests), including ones spawned meanwhile."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while tasks := [task for task in _pending() if task is not asyncio.current_task()]:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            log.warning("%d accounting writes still pending at the deadline", len(tasks))
+            return
+        await asyncio.wait(tasks, timeout=remaining)
+
+
+def _tokens(usage: Usage) -> TokenCounts:
+    return TokenCounts(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+    )
+
+
+def _entry(call: CallRecord, status: int, usage: Usage, error_code: str) -> UsageEntry:
+    admission = call.admission
+    tokens = _tokens(usage)
+    return UsageEntry(
+        request_id=call.request_id,
+        account_id=call.principal.account.id,
+        key_id=call.principal.key.id,
+        route=call.route.value,
+        model=call.model,
+        provider=admission.target.provider if admission else "",
+        status_code=status,
+        tokens=tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        cost_usd=cost_calculate(tokens=tokens, price=admission.price if admission else None),
+        reserved_usd=admission.reserved_usd if admission else 0,  # type: ignore[arg-type]
+        latency_ms=int((time.perf_counter() - call.started) * 1000),
+        streamed=call.streamed,
+        error_code=error_code,
+    )
+
+
+def _write(entry: UsageEntry, key_id: Any, tpm_limited: bool) -> None:
+    # Runs on a pool thread outside any request, so nothing else recycles its connection.
+    close_old_connections()
+    try:
+        usage_record(entry=entry)
+    finally:
+        close_old_connections()
+    tokens = entry.tokens
+    if tpm_limited:
+        tpm_add(key_id=key_id, tokens=tokens.input_tokens + tokens.output_tokens + tokens.cache_read_tokens)
+    key_touch(key_id=key_id)
+
+
+async def _record(entry: UsageEntry, key_id: Any, tpm_limited: bool) -> None:
+    try:
+        await sync_to_async(_write, thread_sensitive=False)(entry, key_id, tpm_limited)
+    except Exception:
+        # Never lose silently: the row's id and numbers go to the log for reconciliation.
+        log.exception("usage row %s could not be written: %r", entry.request_id, entry)
+
+
+def call_finished(call: CallRecord, *, status: int, usage: Usage | None = None, error_code: str = "") -> None:
+    """Schedules the usage row and budget settlement for a finished (or refused) call."""
+    entry = _entry(call, status, usage or Usage(), error_code)
+    spawn(_record(entry, call.principal.key.id, call.principal.key.tpm_limit is not None))

@@ -1,0 +1,63 @@
+"""Admission: may this key call this model now? Allow-list, provider, rate limits, budget hold."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from accounts.services import budget_reserve
+from gateway_project.errors import BudgetExceeded, ModelNotAllowed, RateLimited
+from gateway_project.money import ZERO
+from pricing.selectors import Price, TokenCounts, cost_calculate, price_for
+from proxy.auth import Principal
+from proxy.providers import Target, resolve_model
+from proxy.ratelimit import rpm_consume, tpm_check
+from proxy.validation import requested_output_tokens
+
+# Rough characters per token, for the budget hold only (the bill uses the provider's count).
+_CHARS_PER_TOKEN = 4
+
+
+@dataclass(frozen=True)
+class Admission:
+    target: Target
+    price: Price | None
+    reserved_usd: Decimal
+
+
+def _check_allowed(principal: Principal, model: str, target: Target) -> None:
+    allowed = principal.key.allowed_models
+    if allowed and not {model, target.model, f"{target.provider}/{target.model}"} & set(allowed):
+        raise ModelNotAllowed(f"This API key may not use the model `{model}`.")
+
+
+def _check_rate_limits(principal: Principal) -> None:
+    key = principal.key
+    wait = None
+    if key.rpm_limit is not None:
+        wait = rpm_consume(key_id=key.id, limit=key.rpm_limit)
+    if wait is None and key.tpm_limit is not None:
+        wait = tpm_check(key_id=key.id, limit=key.tpm_limit)
+    if wait is not None:
+        raise RateLimited(
+            f"Rate limit reached for this API key; retry in {wait} s.", headers={"retry-after": str(wait)}
+        )
+
+
+def _estimate(body: dict[str, Any], raw_size: int, price: Price | None) -> Decimal:
+    tokens = TokenCounts(input_tokens=raw_size // _CHARS_PER_TOKEN, output_tokens=requested_output_tokens(body))
+    return cost_calculate(tokens=tokens, price=price)
+
+
+def admit(*, principal: Principal, body: dict[str, Any], raw_size: int) -> Admission:
+    """Sync (cache, then database): run it in one thread hop. Raises a GatewayError to refuse."""
+    model = body["model"]
+    target = resolve_model(model)
+    _check_allowed(principal, model, target)
+    _check_rate_limits(principal)
+    price = price_for(model=target.model, provider=target.provider)
+    if principal.account.budget_usd is None:
+        return Admission(target=target, price=price, reserved_usd=ZERO)
+    reserved = _estimate(body, raw_size, price)
+    if not budget_reserve(account_id=principal.account.id, amount=reserved):
+        raise BudgetExceeded("The account's budget is exhausted.")
+    return Admission(target=target, price=price, reserved_usd=reserved)

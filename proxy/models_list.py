@@ -1,0 +1,19 @@
+"""GET /v1/models: what the configured providers can serve, in OpenAI's list format."""
+
+from typing import Any
+
+from pricing.models import ModelCost
+from proxy.forwarding import known_models
+from proxy.providers import configured_providers
+
+
+def model_list() -> list[dict[str, Any]]:
+    """Models LiteLLM knows for each configured provider plus the priced ones; sync (one query)."""
+    providers = [name for name, _base in configured_providers()]
+    names: dict[str, str] = {}
+    for provider in providers:
+        for model in known_models(provider):
+            names.setdefault(model, provider)
+    for model, provider in ModelCost.objects.filter(provider__in=providers).values_list("model", "provider"):
+        names.setdefault(model, provider)
+    return [{"id": model, "object": "model", "created": 0, "owned_by": owner} for model, owner in sorted(names.items())]

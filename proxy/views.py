@@ -1,0 +1,142 @@
+"""Proxy routes: thin async views over one pipeline, each speaking its own wire format."""
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import orjson
+from adrf.views import APIView
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
+from rest_framework.exceptions import APIException
+from rest_framework.request import Request
+
+from gateway_project.errors import (
+    GatewayError,
+    InvalidRequest,
+    RequestTooLarge,
+    Unauthenticated,
+    render_anthropic,
+    render_openai,
+)
+from proxy.accounting import CallRecord, call_finished
+from proxy.admission import admit
+from proxy.auth import GatewayKeyAuthentication, Principal
+from proxy.forwarding import Completion, Route, forward, validate_body
+from proxy.models_list import model_list
+from proxy.streaming import sse_response
+from proxy.validation import parse_body
+
+log = logging.getLogger(__name__)
+
+
+def _json(body: Any, status: int = 200) -> HttpResponse:
+    return HttpResponse(orjson.dumps(body), status=status, content_type="application/json")
+
+
+class GatewayView(APIView):
+    """Key authentication, request ids and errors in the route's own format."""
+
+    authentication_classes = [GatewayKeyAuthentication]
+    permission_classes: ClassVar[list[Any]] = []
+    parser_classes: ClassVar[list[Any]] = []  # bodies are parsed by proxy.validation, with orjson
+    render_error: ClassVar[Callable[[GatewayError], dict[str, Any]]] = staticmethod(render_openai)
+
+    def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
+        self.request_id = uuid.uuid4()
+        self.started = time.perf_counter()
+        return super().initialize_request(request, *args, **kwargs)
+
+    def error_response(self, error: GatewayError) -> HttpResponse:
+        response = _json(self.render_error(error), status=error.status())
+        for name, value in error.headers.items():
+            response[name] = value
+        return response
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        if isinstance(exc, GatewayError):
+            return self.error_response(exc)
+        if isinstance(exc, APIException):  # DRF's own: 405 and friends; our words, its status
+            error = InvalidRequest(f"{exc.status_code}: {exc.default_detail}")
+            return _json(self.render_error(error), status=exc.status_code)
+        log.exception("unhandled error in %s", type(self).__name__)
+        return self.error_response(GatewayError())
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["x-request-id"] = str(self.request_id)
+        return response
+
+    def principal(self, request: Request) -> Principal:
+        if not isinstance(request.user, Principal):
+            raise Unauthenticated()
+        return request.user
+
+
+class CompletionView(GatewayView):
+    """POST a model call: validate, admit, forward, answer; every outcome is accounted."""
+
+    route: ClassVar[Route]
+
+    async def post(self, request: Request) -> HttpResponse:
+        call = CallRecord(
+            principal=self.principal(request), route=self.route, request_id=self.request_id, started=self.started
+        )
+        try:
+            return await self._call(request, call)
+        except GatewayError as error:
+            call_finished(call, status=error.status(), error_code=error.code)
+            return self.error_response(error)
+
+    async def _call(self, request: Request, call: CallRecord) -> HttpResponse:
+        raw = self._body(request)
+        body = parse_body(raw, self.route)
+        call.model, call.streamed = body["model"], bool(body.get("stream"))
+        validate_body(self.route, body)
+        call.admission = await sync_to_async(admit)(principal=call.principal, body=body, raw_size=len(raw))
+        result = await forward(
+            route=self.route,
+            target=call.admission.target,
+            body=body,
+            stream=call.streamed,
+            timeout=settings.UPSTREAM_TIMEOUT,
+        )
+        if isinstance(result, Completion):
+            call_finished(call, status=200, usage=result.usage)
+            return _json(result.body)
+        return sse_response(result, call, self.sse_error)
+
+    def _body(self, request: Request) -> bytes:
+        try:
+            return request._request.body
+        except RequestDataTooBig:
+            raise RequestTooLarge(f"The request body is over {settings.MAX_REQUEST_BYTES} bytes.") from None
+
+    def sse_error(self, error: GatewayError) -> bytes:
+        return b"event: error\ndata: " + orjson.dumps(self.render_error(error)) + b"\n\n"
+
+
+class ChatCompletionsView(CompletionView):
+    route = Route.CHAT
+
+    def sse_error(self, error: GatewayError) -> bytes:
+        return b"data: " + orjson.dumps(self.render_error(error)) + b"\n\n"
+
+
+class ResponsesView(CompletionView):
+    route = Route.RESPONSES
+
+
+class MessagesView(CompletionView):
+    route = Route.MESSAGES
+    render_error = staticmethod(render_anthropic)
+
+
+class ModelsView(GatewayView):
+    async def get(self, request: Request) -> HttpResponse:
+        self.principal(request)
+        return _json({"object": "list", "data": await sync_to_async(model_list)()})

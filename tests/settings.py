@@ -1,0 +1,29 @@
+"""Settings for the test suite: the project's own settings, read from a known environment.
+
+pytest-django imports this before any conftest, so this is where the environment is
+made predictable: a test secret, no provider key from the developer's shell, and
+`--mongo-uri` (declared in tests/conftest.py) turned into MONGO_URI.
+"""
+
+import os
+import sys
+
+
+def _mongo_uri(argv: list[str]) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg.startswith("--mongo-uri="):
+            return arg.split("=", 1)[1]
+        if arg == "--mongo-uri" and index + 1 < len(argv):
+            return argv[index + 1]
+    return None
+
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-not-for-production")
+for _name in list(os.environ):
+    if _name.endswith(("_API_KEY", "_API_BASE")) or _name == "CUSTOM_LLM_PROVIDER":
+        del os.environ[_name]
+if _uri := _mongo_uri(sys.argv):
+    os.environ.pop("DATABASE_URL", None)
+    os.environ["MONGO_URI"] = _uri
+
+from gateway_project.settings import *  # noqa: E402, F403

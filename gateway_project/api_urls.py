@@ -1,5 +1,44 @@
-"""Management REST API routes."""
+"""Management REST API routes, its OpenAPI schema and its docs."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from accounts.api import AccountDetail, AccountListCreate
+from gateway_project.api_auth import ManagementAPIView
+from keys.api import KeyDetail, KeyListCreate
+from pricing.api import CostListUpsert
+from proxy.api import ProviderList
+from usage.api import UsageByAccount
+
+_PROTECTED = {
+    "authentication_classes": ManagementAPIView.authentication_classes,
+    "permission_classes": ManagementAPIView.permission_classes,
+}
+
+
+class ApiRoot(ManagementAPIView):
+    """The management API: follow the links, or read the OpenAPI schema. Swagger UI loads its assets from a CDN."""
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request) -> Response:
+        names = ("accounts", "keys", "costs", "providers", "schema", "swagger")
+        return Response({name: reverse(f"api-{name}", request=request) for name in names})
+
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", ApiRoot.as_view(), name="api-root"),
+    path("accounts/", AccountListCreate.as_view(), name="api-accounts"),
+    path("accounts/<str:user_id>/", AccountDetail.as_view(), name="api-account"),
+    path("keys/", KeyListCreate.as_view(), name="api-keys"),
+    path("keys/<str:key_id>/", KeyDetail.as_view(), name="api-key"),
+    path("costs/", CostListUpsert.as_view(), name="api-costs"),
+    path("usage/user/<str:user_id>/", UsageByAccount.as_view(), name="api-usage"),
+    path("providers/", ProviderList.as_view(), name="api-providers"),
+    path("schema/", SpectacularAPIView.as_view(**_PROTECTED), name="api-schema"),
+    path("docs/", ApiRoot.as_view(), name="api-docs"),
+    path("docs/swagger/", SpectacularSwaggerView.as_view(url_name="api-schema", **_PROTECTED), name="api-swagger"),
+]

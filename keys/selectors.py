@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -52,3 +53,11 @@ def key_list(*, account_id: Any = None) -> QuerySet[APIKey]:
     if account_id is not None:
         qs = qs.filter(account_id=account_id)
     return qs.order_by("-created_at")
+
+
+def key_get(*, key_id: Any) -> APIKey:
+    """The key with this primary key. A malformed id (not an integer, not an ObjectId) is simply not found."""
+    try:
+        return APIKey.objects.select_related("account").get(pk=key_id)
+    except (ValueError, TypeError, OverflowError, ValidationError) as exc:
+        raise APIKey.DoesNotExist(f"No API key with id {key_id!r}.") from exc

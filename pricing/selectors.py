@@ -77,3 +77,8 @@ def cost_list(*, search: str = "") -> QuerySet[ModelCost]:
     if search:
         qs = qs.filter(Q(model__icontains=search) | Q(provider__icontains=search))
     return qs.order_by("model")
+
+
+def cost_get(*, model: str) -> ModelCost | None:
+    """The price row for exactly this model name, uncached (for editing it)."""
+    return ModelCost.objects.filter(model=model).first()

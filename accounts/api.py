@@ -1,0 +1,54 @@
+"""Management API for accounts: create, list, get and update by `user_id`."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.selectors import account_get, account_list
+from accounts.serializers import AccountCreateInput, AccountOutput, AccountUpdateInput
+from accounts.services import account_create, account_update
+from gateway_project.api_auth import ListPagination, ManagementAPIView
+from gateway_project.api_errors import error_responses, validate_input
+
+USER_ID = OpenApiParameter("user_id", str, OpenApiParameter.PATH, description="The account's own identifier.")
+
+
+class AccountListCreate(ManagementAPIView):
+    pagination_class = ListPagination
+
+    @extend_schema(
+        tags=["accounts"],
+        parameters=[OpenApiParameter("search", str, description="Part of the user_id or name.")],
+        responses={200: AccountOutput(many=True), **error_responses()},
+    )
+    def get(self, request: Request) -> Response:
+        """Accounts by user_id, optionally searched."""
+        return self.paginated(account_list(search=request.query_params.get("search", "")), AccountOutput)
+
+    @extend_schema(
+        tags=["accounts"], request=AccountCreateInput, responses={201: AccountOutput, **error_responses(400)}
+    )
+    def post(self, request: Request) -> Response:
+        """Creates an account; budget_usd null (the default) means unlimited."""
+        account = account_create(**validate_input(AccountCreateInput, request.data))
+        return Response(AccountOutput(account).data, status=status.HTTP_201_CREATED)
+
+
+class AccountDetail(ManagementAPIView):
+    @extend_schema(tags=["accounts"], parameters=[USER_ID], responses={200: AccountOutput, **error_responses(404)})
+    def get(self, request: Request, user_id: str) -> Response:
+        """One account, with its spend, reservations and remaining budget."""
+        return Response(AccountOutput(account_get(user_id=user_id)).data)
+
+    @extend_schema(
+        tags=["accounts"],
+        parameters=[USER_ID],
+        request=AccountUpdateInput,
+        responses={200: AccountOutput, **error_responses(400, 404)},
+    )
+    def patch(self, request: Request, user_id: str) -> Response:
+        """Changes name, email, budget or active flag; omitted fields stay as they are."""
+        account = account_get(user_id=user_id)
+        account = account_update(account=account, **validate_input(AccountUpdateInput, request.data))
+        return Response(AccountOutput(account).data)

@@ -1,0 +1,74 @@
+"""Management API input and errors: strict input, money fields, service rule violations as 400s, 404s."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, taught the two exceptions our services and selectors raise."""
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(serializers.as_serializer_error(exc))
+    elif isinstance(exc, ObjectDoesNotExist):
+        exc = exceptions.NotFound()
+    return exception_handler(exc, context)
+
+
+class StrictSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """Input serializer refusing fields it does not know, so a typo is a 400 and not silently dropped."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(str(name) for name in data if name not in writable)
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+def validate_input(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:  # type: ignore[type-arg]
+    """The validated data of `serializer_class` for `data`, or a 400."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def usd_field(**kwargs: Any) -> serializers.DecimalField:
+    """USD as a decimal string, exact to 1e-10 like the models; NaN, Infinity and too many places are 400s."""
+    return serializers.DecimalField(max_digits=24, decimal_places=10, coerce_to_string=True, **kwargs)
+
+
+class StrictSerializerSchema(OpenApiSerializerExtension):
+    """Says `additionalProperties: false` in the schema, as the serializer enforces."""
+
+    target_class = StrictSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        return {**schema, "additionalProperties": False}
+
+
+class ErrorDetail(serializers.Serializer):  # type: ignore[type-arg]
+    detail = serializers.CharField()
+
+
+_ERRORS = {
+    400: OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid input: field name → list of messages."),
+    401: OpenApiResponse(ErrorDetail, description="Missing or invalid admin token."),
+    403: OpenApiResponse(ErrorDetail, description="Logged in, but not as staff (or CSRF failed)."),
+    404: OpenApiResponse(ErrorDetail, description="No such object."),
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """The error bodies for `extend_schema(responses=…)`; 401 and 403 apply to every route."""
+    return {code: _ERRORS[code] for code in sorted({401, 403, *codes})}

@@ -1,0 +1,57 @@
+"""Management API for model prices: list with search, and create-or-update by `model`."""
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from gateway_project.api_auth import ListPagination, ManagementAPIView
+from gateway_project.api_errors import error_responses, validate_input
+from pricing.models import ModelCost
+from pricing.selectors import cost_get, cost_list
+from pricing.serializers import CostInput, CostOutput
+from pricing.services import cost_upsert
+
+_KEPT = ("provider", "input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok")
+_REQUIRED_FOR_NEW = ("input_per_mtok", "output_per_mtok")
+
+
+def _merged(data: dict[str, Any], current: ModelCost | None) -> dict[str, Any]:
+    """The full price to store: the posted fields over the current ones (a partial update)."""
+    if current is None:
+        missing = [name for name in _REQUIRED_FOR_NEW if name not in data]
+        if missing:
+            raise serializers.ValidationError({name: ["Required for a new model."] for name in missing})
+        return data
+    return {**{name: getattr(current, name) for name in _KEPT}, **data}
+
+
+class CostListUpsert(ManagementAPIView):
+    pagination_class = ListPagination
+
+    @extend_schema(
+        tags=["costs"],
+        parameters=[OpenApiParameter("search", str, description="Part of the model or provider name.")],
+        responses={200: CostOutput(many=True), **error_responses()},
+    )
+    def get(self, request: Request) -> Response:
+        """Model prices in USD per million tokens, by model name."""
+        return self.paginated(cost_list(search=request.query_params.get("search", "")), CostOutput)
+
+    @extend_schema(
+        tags=["costs"],
+        request=CostInput,
+        responses={
+            200: OpenApiResponse(CostOutput, description="The model was already priced: updated (or unchanged)."),
+            201: OpenApiResponse(CostOutput, description="A new model was priced."),
+            **error_responses(400),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        """Prices a model, or updates its price: 201 when created, 200 otherwise."""
+        data = validate_input(CostInput, request.data)
+        cost, outcome = cost_upsert(**_merged(data, cost_get(model=data["model"])))
+        code = status.HTTP_201_CREATED if outcome == "created" else status.HTTP_200_OK
+        return Response(CostOutput(cost).data, status=code)

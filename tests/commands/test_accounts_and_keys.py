@@ -1,0 +1,70 @@
+"""create_account, create_key and serve: thin commands over the services."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from accounts.models import Account
+from accounts.services import account_create
+from keys.models import APIKey
+from keys.selectors import key_lookup
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_account_prints_one_summary_line():
+    out = StringIO()
+    call_command("create_account", "--user-id", "acme", "--name", "Acme", "--budget", "12.5", stdout=out)
+    assert out.getvalue() == "created account acme (budget $12.50)\n"
+    assert Account.objects.get(user_id="acme").budget_usd == 12.5
+
+
+def test_create_account_refuses_a_duplicate_user_id():
+    account_create(user_id="acme")
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("create_account", "--user-id", "acme", stdout=StringIO())
+
+
+def test_create_key_prints_the_raw_key_alone_and_stores_no_trace_of_it():
+    account_create(user_id="acme")
+    out, err = StringIO(), StringIO()
+    call_command(
+        "create_key", "--user-id", "acme", "--models", "gpt-5,claude-sonnet-4-5", "--rpm", "60", stdout=out, stderr=err
+    )
+    raw = out.getvalue().removesuffix("\n")
+    assert raw.startswith("gw-") and len(raw) > 40 and "\n" not in raw
+    key = APIKey.objects.get()
+    assert raw.startswith(key.prefix)
+    assert raw not in err.getvalue()
+    assert key.allowed_models == ["claude-sonnet-4-5", "gpt-5"] and key.rpm_limit == 60
+    assert key_lookup(raw=raw).id == key.pk
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {APIKey._meta.db_table}")  # every column, as stored
+        stored = " ".join(str(value) for row in cursor.fetchall() for value in row)
+    window = len(key.prefix) + 1
+    leaks = [raw[i : i + window] for i in range(len(raw) - window + 1) if raw[i : i + window] in stored]
+    assert leaks == []
+
+
+def test_create_key_refuses_an_unknown_account():
+    with pytest.raises(CommandError, match="No account"):
+        call_command("create_key", "--user-id", "nobody", stdout=StringIO())
+
+
+def test_create_key_reads_a_naive_expiry_as_utc():
+    account_create(user_id="acme")
+    call_command("create_key", "--user-id", "acme", "--expires", "2031-02-03T04:05", stdout=StringIO())
+    assert APIKey.objects.get().expires_at.isoformat() == "2031-02-03T04:05:00+00:00"
+
+
+def test_serve_starts_uvicorn_on_the_asgi_app_by_import_string(monkeypatch):
+    calls = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: calls.append((app, kwargs)))
+    call_command("serve", "--host", "127.0.0.1", "--port", "8123", "--workers", "3")
+    [(app, kwargs)] = calls
+    assert app == "gateway_project.asgi:application"
+    assert (kwargs["host"], kwargs["port"], kwargs["workers"]) == ("127.0.0.1", 8123, 3)

@@ -1,0 +1,118 @@
+"""Admin for API keys: prefix only, the raw key shown once right after creation, revocation through key services."""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from accounts.admin import key_status
+from gateway_project.admin import ServiceModelAdmin, badge
+from keys.forms import APIKeyForm
+from keys.models import APIKey
+from keys.services import key_create, key_revoke, key_update
+
+# The raw key travels from save_model to response_add on the request object of that one POST:
+# never in the session, the database, a message or a log line.
+_RAW_KEY = "gateway_raw_key"
+_UPDATABLE = ("name", "is_active", "expires_at", "allowed_models", "rpm_limit", "tpm_limit")
+_ADD_FIELDS = ("account", "name", "expires_at", "allowed_models", "rpm_limit", "tpm_limit")
+_CHANGE_FIELDS = ("key", "account", "name", "is_active", "expires_at", "allowed_models", "rpm_limit", "tpm_limit")
+
+
+@admin.register(APIKey)
+class APIKeyAdmin(ServiceModelAdmin):
+    form = APIKeyForm
+    list_display = ("key", "account_link", "name", "status", "expires_at", "models", "limits", "last_used_at")
+    list_filter = (
+        "is_active",
+        ("expires_at", admin.EmptyFieldListFilter),
+        ("account", admin.RelatedOnlyFieldListFilter),
+    )
+    search_fields = ("prefix", "name", "account__user_id")
+    date_hierarchy = "created_at"
+    autocomplete_fields = ("account",)
+    list_select_related = ("account",)
+    actions = ("revoke_selected",)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (*_CHANGE_FIELDS, "last_used_at", "created_at") if obj else _ADD_FIELDS
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ("key", "account", "last_used_at", "created_at") if obj else ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # usage rows keep pointing at revoked keys: revoke instead
+
+    @admin.display(description="Key", ordering="prefix")
+    def key(self, obj: APIKey) -> str:
+        return format_html('<code class="gw-prefix">{}…</code>', obj.prefix)
+
+    @admin.display(description="Account", ordering="account__user_id")
+    def account_link(self, obj: APIKey) -> str:
+        url = reverse("admin:accounts_account_change", args=[obj.account_id])
+        return format_html('<a href="{}">{}</a>', url, obj.account.user_id)
+
+    @admin.display(description="Status", ordering="is_active")
+    def status(self, obj: APIKey) -> str:
+        return key_status(obj)
+
+    @admin.display(description="Allowed models")
+    def models(self, obj: APIKey) -> str:
+        if not obj.allowed_models:
+            return badge("all models", "muted")
+        return format_html("<code>{}</code>", ", ".join(obj.allowed_models))
+
+    @admin.display(description="Limits")
+    def limits(self, obj: APIKey) -> str:
+        rpm = f"{obj.rpm_limit:,} rpm" if obj.rpm_limit else "— rpm"
+        tpm = f"{obj.tpm_limit:,} tpm" if obj.tpm_limit else "— tpm"
+        return f"{rpm} · {tpm}"
+
+    @admin.action(description="Revoke selected keys", permissions=["change"])
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
+        keys = list(queryset.filter(is_active=True))
+        for key in keys:
+            key_revoke(key=key)
+        self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)
+
+    def save_model(self, request: HttpRequest, obj: APIKey, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        if change:
+            fields = {name: data[name] for name in form.changed_data if name in _UPDATABLE}
+            if fields:
+                key_update(key=obj, **fields)
+            return
+        created = key_create(
+            account=data["account"],
+            name=data.get("name", ""),
+            expires_at=data.get("expires_at"),
+            allowed_models=data.get("allowed_models") or [],
+            rpm_limit=data.get("rpm_limit"),
+            tpm_limit=data.get("tpm_limit"),
+        )
+        obj.pk = created.key.pk
+        obj.refresh_from_db()
+        setattr(request, _RAW_KEY, created.raw)
+
+    def response_add(self, request: HttpRequest, obj: APIKey, post_url_continue: str | None = None) -> HttpResponse:
+        """Shows the raw key in the reply to the add POST itself; the page then swaps its URL for the key's."""
+        raw = getattr(request, _RAW_KEY, None)
+        if raw is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Copy your new API key",
+            "key": obj,
+            "raw_key": raw,
+            "change_url": reverse("admin:keys_apikey_change", args=[obj.pk]),
+            "changelist_url": reverse("admin:keys_apikey_changelist"),
+        }
+        response = TemplateResponse(request, "admin/keys/apikey/key_created.html", context)
+        # Nothing may keep a copy: not the browser's cache, not a proxy.
+        response["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,92 @@
+"""Admin for model prices (USD per 1M tokens): an editable list, every save through `cost_upsert`."""
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+
+from gateway_project.admin import ServiceModelAdmin, badge
+from pricing.models import ModelCost
+from pricing.services import cost_delete, cost_upsert
+
+_SOURCE_TONES = {"override": "info", "litellm": "muted", "manual": "warn"}
+
+
+class PriceField(forms.DecimalField):
+    """Shows 2.5 rather than 2.5000000000: the column keeps 10 places, people read a few."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return format(value.normalize(), "f")
+        return value
+
+
+@admin.register(ModelCost)
+class ModelCostAdmin(ServiceModelAdmin):
+    list_display = (
+        "model",
+        "provider",
+        "input_per_mtok",
+        "output_per_mtok",
+        "cache_write_per_mtok",
+        "cache_read_per_mtok",
+        "source_badge",
+        "updated_at",
+    )
+    list_editable = ("input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok")
+    list_filter = ("source", "provider")
+    search_fields = ("model", "provider")
+    list_per_page = 50
+    formfield_overrides = {
+        models.DecimalField: {
+            "form_class": PriceField,
+            "min_value": Decimal(0),
+            "widget": forms.NumberInput(attrs={"step": "any", "class": "gw-price"}),
+        }
+    }
+    fields = ("model", "provider", "input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # The model name is the upsert key: renaming would silently create a second price.
+        return ("model", "source", "updated_at") if obj else ()
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (*self.fields, "source", "updated_at") if obj else self.fields
+
+    @admin.display(description="Source", ordering="source")
+    def source_badge(self, obj: ModelCost) -> str:
+        return badge(obj.get_source_display().split(" (")[0], _SOURCE_TONES.get(obj.source, "muted"))
+
+    def save_model(self, request: HttpRequest, obj: ModelCost, form: Any, change: bool) -> None:
+        # An operator's edit is a manual price from now on: load_pricing's sources no longer describe it.
+        cost, _ = cost_upsert(
+            model=obj.model,
+            provider=obj.provider,
+            input_per_mtok=obj.input_per_mtok,
+            output_per_mtok=obj.output_per_mtok,
+            cache_write_per_mtok=obj.cache_write_per_mtok,
+            cache_read_per_mtok=obj.cache_read_per_mtok,
+            source=ModelCost.Source.MANUAL,
+        )
+        obj.pk = cost.pk
+        obj.refresh_from_db()
+
+    def delete_model(self, request: HttpRequest, obj: ModelCost) -> None:
+        cost_delete(cost=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ModelCost]) -> None:
+        for cost in queryset:
+            cost_delete(cost=cost)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        # The editable list saves every changed row in one transaction: a refusal undoes them all.
+        try:
+            return super().changelist_view(request, extra_context)
+        except ValidationError as error:
+            self.message_user(request, "Nothing saved: " + " ".join(error.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())

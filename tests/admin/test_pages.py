@@ -1,0 +1,67 @@
+"""Every admin page answers for a staff user, and shows money as USD and keys by prefix only."""
+
+import pytest
+from django.urls import reverse
+
+from pricing.models import ModelCost
+from usage.models import UsageLog
+
+
+@pytest.mark.parametrize("name", ["accounts_account", "keys_apikey", "pricing_modelcost", "usage_usagelog"])
+def test_changelists_answer_200_for_staff(admin_client, shop, name):
+    response = admin_client.get(reverse(f"admin:{name}_changelist"))
+    assert response.status_code == 200
+
+
+def test_change_pages_answer_200_for_staff(admin_client, shop):
+    row = UsageLog.objects.first()
+    for name, pk in [
+        ("accounts_account", shop.account.pk),
+        ("keys_apikey", shop.key.pk),
+        ("pricing_modelcost", ModelCost.objects.get(model="gpt-5").pk),
+        ("usage_usagelog", row.pk),
+    ]:
+        assert admin_client.get(reverse(f"admin:{name}_change", args=[pk])).status_code == 200, name
+
+
+@pytest.mark.parametrize("name", ["accounts_account", "keys_apikey", "pricing_modelcost"])
+def test_add_pages_answer_200_for_staff(admin_client, db, name):
+    assert admin_client.get(reverse(f"admin:{name}_add")).status_code == 200
+
+
+def test_the_site_is_branded(admin_client, db):
+    page = admin_client.get(reverse("admin:index")).content.decode()
+    assert "LLM Gateway" in page and "Django administration" not in page
+
+
+def test_account_list_shows_budget_spent_remaining_and_key_count(admin_client, shop):
+    page = admin_client.get(reverse("admin:accounts_account_changelist")).content.decode()
+    assert "$100.00" in page  # budget
+    assert "$0.054500" not in page and "$0.05" in page  # spent 0.0545, rounded to cents
+    assert "$99.95" in page  # remaining
+    assert "Unlimited" in page  # globex has no budget
+    assert '<td class="field-key_count">1</td>' in page
+
+
+def test_account_page_shows_cards_keys_and_a_spend_chart(admin_client, shop):
+    page = admin_client.get(reverse("admin:accounts_account_change", args=[shop.account.pk])).content.decode()
+    assert 'class="gw-cards"' in page and "$99.95" in page
+    assert "<svg" in page and 'class="bar"' in page
+    assert "gpt-5" in page and "claude-sonnet-4-5" in page  # the legend names both models
+    assert f"{shop.key.prefix}…" in page
+    assert reverse("admin:keys_apikey_change", args=[shop.key.pk]) in page
+    assert shop.raw not in page and shop.key.key_hash not in page
+
+
+def test_key_list_shows_the_prefix_never_the_hash(admin_client, shop):
+    page = admin_client.get(reverse("admin:keys_apikey_changelist")).content.decode()
+    assert f"{shop.key.prefix}…" in page
+    assert shop.key.key_hash not in page and shop.raw not in page
+    assert "60 rpm" in page and "gpt-5" in page
+
+
+def test_usage_list_shows_totals_of_the_filtered_rows(admin_client, shop):
+    url = reverse("admin:usage_usagelog_changelist") + f"?account__id__exact={shop.account.pk}"
+    page = admin_client.get(url).content.decode()
+    assert "$0.054500" not in page and "$0.05" in page
+    assert "3 results" in page

@@ -1,0 +1,142 @@
+"""Server-side SVG charts for operator pages: no JavaScript, nothing fetched from the network."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from gateway_project.money import ZERO
+
+PALETTE = (
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#e15759",
+    "#76b7b2",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+)
+OTHER_COLOUR = "#bab0ac"
+WIDTH, HEIGHT = 820, 300
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 36
+LEGEND_ROW = 20
+
+
+def _nice_ceiling(value: Decimal) -> Decimal:
+    """The smallest 1, 2, 2.5 or 5 × 10^k at or above `value`, so axis ticks read as round numbers."""
+    if value <= 0:
+        return Decimal(1)
+    exponent = value.adjusted()
+    for step in (Decimal(1), Decimal(2), Decimal("2.5"), Decimal(5), Decimal(10)):
+        candidate = step.scaleb(exponent)
+        if candidate >= value:
+            return candidate
+    return Decimal(10).scaleb(exponent)
+
+
+def _usd_tick(value: Decimal) -> str:
+    if value == 0:
+        return "$0"
+    places = max(0, min(6, -value.normalize().as_tuple().exponent))  # type: ignore[operator]
+    return f"${value:,.{places}f}"
+
+
+def _fold(series: dict[str, dict[date, Decimal]], keep: int) -> list[tuple[str, dict[date, Decimal]]]:
+    """The `keep` costliest models by name, the rest summed as "other": more colours stop being readable."""
+    ranked = sorted(series.items(), key=lambda item: (-sum(item[1].values(), ZERO), item[0]))
+    if len(ranked) <= keep + 1:
+        return ranked
+    other: dict[date, Decimal] = {}
+    for _, days in ranked[keep:]:
+        for day, cost in days.items():
+            other[day] = other.get(day, ZERO) + cost
+    return [*ranked[:keep], ("other models", other)]
+
+
+def _axes(top: Decimal, first: date, days: int, slot: float) -> list[str]:
+    plot_h = HEIGHT - TOP - BOTTOM
+    parts = []
+    for i in range(5):
+        value = top * i / 4
+        y = TOP + plot_h - plot_h * i / 4
+        parts.append(
+            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
+            f'<text x="{LEFT - 8}" y="{y + 4:.1f}" class="ytick">{escape(_usd_tick(value))}</text>'
+        )
+    for i in range(days):
+        if i % 5 == 0 or i == days - 1:
+            x = LEFT + slot * (i + 0.5)
+            label = (first + timedelta(days=i)).strftime("%b %-d")
+            parts.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 18}" class="xtick">{label}</text>')
+    middle = f"{TOP + plot_h / 2:.0f}"
+    parts.append(f'<text x="14" y="{middle}" class="axis" transform="rotate(-90 14 {middle})">USD per day</text>')
+    return parts
+
+
+def _bars(
+    folded: list[tuple[str, dict[date, Decimal]]], top: Decimal, first: date, days: int, slot: float
+) -> list[str]:
+    plot_h = HEIGHT - TOP - BOTTOM
+    parts = []
+    for i in range(days):
+        day = first + timedelta(days=i)
+        base = Decimal(0)
+        for index, (model, costs) in enumerate(folded):
+            cost = costs.get(day, ZERO)
+            if cost <= 0:
+                continue
+            y0 = TOP + plot_h - float(base / top) * plot_h
+            y1 = TOP + plot_h - float((base + cost) / top) * plot_h
+            base += cost
+            colour = PALETTE[index] if index < len(PALETTE) else OTHER_COLOUR
+            x = LEFT + slot * i + slot * 0.15
+            title = f"{model} · {day:%b %-d}: {_usd_tick(cost.quantize(Decimal('0.000001')))}"
+            parts.append(
+                f'<rect class="bar" x="{x:.1f}" y="{y1:.1f}" width="{slot * 0.7:.1f}" '
+                f'height="{max(y0 - y1, 0.5):.1f}" fill="{colour}"><title>{escape(title)}</title></rect>'
+            )
+    return parts
+
+
+def _legend(folded: list[tuple[str, dict[date, Decimal]]]) -> tuple[list[str], int]:
+    parts, x, row = [], LEFT, 0
+    for index, (model, costs) in enumerate(folded):
+        label = f"{model} ({_usd_tick(sum(costs.values(), ZERO).quantize(Decimal('0.01')))})"
+        width = 26 + 7 * len(label)
+        if x + width > WIDTH - RIGHT and x > LEFT:
+            x, row = LEFT, row + 1
+        y = HEIGHT + 8 + row * LEGEND_ROW
+        colour = PALETTE[index] if index < len(PALETTE) else OTHER_COLOUR
+        parts.append(
+            f'<rect x="{x}" y="{y}" width="12" height="12" rx="2" fill="{colour}"/>'
+            f'<text x="{x + 18}" y="{y + 10}" class="legend">{escape(label)}</text>'
+        )
+        x += width
+    return parts, (row + 1) * LEGEND_ROW + 8 if folded else 0
+
+
+def spend_chart_svg(*, series: dict[str, dict[date, Decimal]], today: date, days: int = 30) -> SafeString:
+    """Stacked bars of spend per day and model for the `days` days up to `today`, with axes and a legend."""
+    first = today - timedelta(days=days - 1)
+    folded = _fold(
+        {m: {d: c for d, c in costs.items() if first <= d <= today} for m, costs in series.items()}, len(PALETTE)
+    )
+    totals = [sum((costs.get(first + timedelta(days=i), ZERO) for _, costs in folded), ZERO) for i in range(days)]
+    top = _nice_ceiling(max(totals, default=ZERO))
+    slot = (WIDTH - LEFT - RIGHT) / days
+    legend, legend_h = _legend(folded)
+    body = [*_axes(top, first, days, slot), *_bars(folded, top, first, days, slot), *legend]
+    if not any(totals):
+        body.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" class="empty">No spend in the last {days} days</text>')
+    total_h = HEIGHT + legend_h
+    head = format_html(
+        '<svg class="gw-chart" role="img" aria-label="{}" viewBox="0 0 {} {}" xmlns="http://www.w3.org/2000/svg">',
+        f"Spend per day over the last {days} days, by model",
+        WIDTH,
+        total_h,
+    )
+    # Every value above is either a number we formatted or text passed through escape().
+    return mark_safe(f"{head}{''.join(body)}</svg>")  # noqa: S308

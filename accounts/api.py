@@ -9,7 +9,7 @@ from accounts.selectors import account_get, account_list
 from accounts.serializers import AccountCreateInput, AccountOutput, AccountUpdateInput
 from accounts.services import account_create, account_update
 from gateway_project.api_auth import ListPagination, ManagementAPIView
-from gateway_project.api_errors import error_responses, validate_input
+from gateway_project.api_errors import error_responses, path_text, query_text, validate_input
 
 USER_ID = OpenApiParameter("user_id", str, OpenApiParameter.PATH, description="The account's own identifier.")
 
@@ -20,11 +20,11 @@ class AccountListCreate(ManagementAPIView):
     @extend_schema(
         tags=["accounts"],
         parameters=[OpenApiParameter("search", str, description="Part of the user_id or name.")],
-        responses={200: AccountOutput(many=True), **error_responses()},
+        responses={200: AccountOutput(many=True), **error_responses(400)},
     )
     def get(self, request: Request) -> Response:
         """Accounts by user_id, optionally searched."""
-        return self.paginated(account_list(search=request.query_params.get("search", "")), AccountOutput)
+        return self.paginated(account_list(search=query_text(request, "search")), AccountOutput)
 
     @extend_schema(
         tags=["accounts"], request=AccountCreateInput, responses={201: AccountOutput, **error_responses(400)}
@@ -39,7 +39,7 @@ class AccountDetail(ManagementAPIView):
     @extend_schema(tags=["accounts"], parameters=[USER_ID], responses={200: AccountOutput, **error_responses(404)})
     def get(self, request: Request, user_id: str) -> Response:
         """One account, with its spend, reservations and remaining budget."""
-        return Response(AccountOutput(account_get(user_id=user_id)).data)
+        return Response(AccountOutput(account_get(user_id=path_text(user_id))).data)
 
     @extend_schema(
         tags=["accounts"],
@@ -49,6 +49,6 @@ class AccountDetail(ManagementAPIView):
     )
     def patch(self, request: Request, user_id: str) -> Response:
         """Changes name, email, budget or active flag; omitted fields stay as they are."""
-        account = account_get(user_id=user_id)
+        account = account_get(user_id=path_text(user_id))
         account = account_update(account=account, **validate_input(AccountUpdateInput, request.data))
         return Response(AccountOutput(account).data)

@@ -9,6 +9,7 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -39,6 +40,22 @@ def validate_input(serializer_class: type[serializers.Serializer], data: Any) ->
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+def query_text(request: Request, name: str) -> str:
+    """A free-text query parameter, validated like a serializer field (NUL characters, length): else a 400."""
+    field = serializers.CharField(allow_blank=True, max_length=200)
+    try:
+        return str(field.run_validation(request.query_params.get(name, "")))
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({name: exc.detail}) from None
+
+
+def path_text(value: str) -> str:
+    """A text identifier from the URL. One with a NUL character cannot name a stored row: 404, not a database error."""
+    if "\x00" in value:
+        raise exceptions.NotFound()
+    return value
 
 
 def usd_field(**kwargs: Any) -> serializers.DecimalField:

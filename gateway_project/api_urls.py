@@ -1,6 +1,6 @@
 """Management REST API routes, its OpenAPI schema and its docs."""
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.request import Request
@@ -29,8 +29,7 @@ class ApiRoot(ManagementAPIView):
         return Response({name: reverse(f"api-{name}", request=request) for name in names})
 
 
-urlpatterns: list[URLPattern | URLResolver] = [
-    path("", ApiRoot.as_view(), name="api-root"),
+ROUTES: list[URLPattern | URLResolver] = [
     path("accounts/", AccountListCreate.as_view(), name="api-accounts"),
     path("accounts/<str:user_id>/", AccountDetail.as_view(), name="api-account"),
     path("keys/", KeyListCreate.as_view(), name="api-keys"),
@@ -38,7 +37,14 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("costs/", CostListUpsert.as_view(), name="api-costs"),
     path("usage/user/<str:user_id>/", UsageByAccount.as_view(), name="api-usage"),
     path("providers/", ProviderList.as_view(), name="api-providers"),
-    path("schema/", SpectacularAPIView.as_view(**_PROTECTED), name="api-schema"),
+]
+# The schema describes these routes only (not the proxy's /v1/ views), mounted where the root urls put them.
+_SCHEMA = SpectacularAPIView.as_view(patterns=[path("api/", include(ROUTES))], **_PROTECTED)
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", ApiRoot.as_view(), name="api-root"),
+    *ROUTES,
+    path("schema/", _SCHEMA, name="api-schema"),
     path("docs/", ApiRoot.as_view(), name="api-docs"),
     path("docs/swagger/", SpectacularSwaggerView.as_view(url_name="api-schema", **_PROTECTED), name="api-swagger"),
 ]

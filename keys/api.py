@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from accounts.models import Account
 from accounts.selectors import account_get
 from gateway_project.api_auth import ListPagination, ManagementAPIView
-from gateway_project.api_errors import error_responses, validate_input
+from gateway_project.api_errors import error_responses, query_text, validate_input
 from keys.selectors import key_get, key_list
 from keys.serializers import KeyCreatedOutput, KeyCreateInput, KeyOutput, KeyUpdateInput
 from keys.services import key_create, key_update
@@ -31,13 +31,13 @@ class KeyListCreate(ManagementAPIView):
     @extend_schema(
         tags=["keys"],
         parameters=[OpenApiParameter("user_id", str, description="Only this account's keys.")],
-        responses={200: KeyOutput(many=True), **error_responses()},
+        responses={200: KeyOutput(many=True), **error_responses(400)},
     )
     def get(self, request: Request) -> Response:
         """API keys, newest first; never the secret or its hash."""
-        user_id = request.query_params.get("user_id")
+        user_id = query_text(request, "user_id")
         keys = key_list()
-        if user_id is not None:
+        if user_id:
             keys = keys.filter(account__user_id=user_id)
         return self.paginated(keys, KeyOutput)
 

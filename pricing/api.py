@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from gateway_project.api_auth import ListPagination, ManagementAPIView
-from gateway_project.api_errors import error_responses, validate_input
+from gateway_project.api_errors import error_responses, query_text, validate_input
 from pricing.models import ModelCost
 from pricing.selectors import cost_get, cost_list
 from pricing.serializers import CostInput, CostOutput
@@ -34,11 +34,11 @@ class CostListUpsert(ManagementAPIView):
     @extend_schema(
         tags=["costs"],
         parameters=[OpenApiParameter("search", str, description="Part of the model or provider name.")],
-        responses={200: CostOutput(many=True), **error_responses()},
+        responses={200: CostOutput(many=True), **error_responses(400)},
     )
     def get(self, request: Request) -> Response:
         """Model prices in USD per million tokens, by model name."""
-        return self.paginated(cost_list(search=request.query_params.get("search", "")), CostOutput)
+        return self.paginated(cost_list(search=query_text(request, "search")), CostOutput)
 
     @extend_schema(
         tags=["costs"],

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from accounts.models import Account
 from accounts.selectors import account_get
 from gateway_project.api_auth import ManagementAPIView
-from gateway_project.api_errors import error_responses, validate_input
+from gateway_project.api_errors import error_responses, path_text, validate_input
 from keys.models import APIKey
 from keys.selectors import key_get
 from usage.selectors import usage_list, usage_totals
@@ -49,7 +49,7 @@ class UsageByAccount(ManagementAPIView):
     )
     def get(self, request: Request, user_id: str) -> Response:
         """The account's usage rows, newest first, with totals over every row the filters match."""
-        account = account_get(user_id=user_id)
+        account = account_get(user_id=path_text(user_id))
         filters = validate_input(UsageFilter, request.query_params)
         if "key_id" in filters:
             filters["key_id"] = _key_of(account, filters["key_id"])

@@ -147,3 +147,9 @@ def test_it_rejects_invalid_patches(api, account, payload):
 
 def test_patching_an_unknown_account_is_404(api):
     assert api.patch("/api/accounts/nobody/", {"name": "x"}, format="json").status_code == 404
+
+
+def test_a_nul_character_is_refused_not_a_server_error(api, account):
+    assert api.get("/api/accounts/", {"search": "a\x00b"}).status_code == 400
+    assert api.get("/api/accounts/a%00b/").status_code == 404
+    assert api.post("/api/accounts/", {"user_id": "a\x00b"}, format="json").status_code == 400

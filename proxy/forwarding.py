@@ -1,0 +1,226 @@
+"""Forwarding service: the only module that imports LiteLLM.
+
+`forward()` sends one validated request to its target provider through LiteLLM and
+returns our own types: a `Completion` (body in the client route's wire format plus
+canonical `Usage`) or a `Stream` of complete SSE frames in that format. Every LiteLLM
+or provider failure becomes one of our `GatewayError`s with a message we wrote.
+LiteLLM is imported lazily by `litellm_module()`, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import httpx
+
+from gateway_project.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from proxy.providers import Target
+from proxy.request_params import Route, validate_body
+from proxy.stream_adapters import Adapter, make_adapter
+from proxy.usage_normalise import Usage, chat_usage, estimate_input_tokens, messages_usage, responses_usage
+
+__all__ = ["Completion", "Route", "Stream", "Usage", "forward", "known_models", "validate_body"]
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER = re.compile(r"\d{1,6}(\.\d{1,3})?")
+CHAT_MODES = frozenset({"chat", "responses"})
+# LiteLLM's cost map names some of our providers differently.
+COST_MAP_PROVIDERS = {"cohere": ("cohere", "cohere_chat"), "gemini": ("gemini",)}
+
+
+@functools.cache
+def litellm_module() -> ModuleType:
+    """LiteLLM, imported once on first use with its network and banner side effects off."""
+    # Without this the import downloads the model cost map from GitHub.
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    import litellm
+
+    litellm.suppress_debug_info = True  # else a banner is printed on every failure
+    # 1.106.2 has no telemetry switch; no callbacks are ever registered here.
+    return litellm
+
+
+@dataclass
+class Completion:
+    body: dict[str, Any]  # the full response, in the client route's wire format
+    usage: Usage
+
+
+class Stream:
+    """Async-iterable of complete SSE frames (bytes) in the client route's wire format.
+
+    `usage` is the provider's count once it arrived, else an estimate of the tokens so far.
+    """
+
+    def __init__(self, source: Any, adapter: Adapter, provider: str) -> None:
+        self._source = source
+        self._adapter = adapter
+        self._provider = provider
+        self._closed = False
+
+    @property
+    def usage(self) -> Usage:
+        return self._adapter.usage()
+
+    @property
+    def usage_reported(self) -> bool:
+        return self._adapter.reported is not None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._frames()
+
+    async def _frames(self) -> AsyncIterator[bytes]:
+        items = aiter(self._source)
+        try:
+            while True:
+                try:
+                    item = await anext(items)
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:  # LiteLLM and httpx raise many types mid-stream
+                    raise provider_error(exc, self._provider) from None
+                for frame in self._adapter.frames(item):
+                    yield frame
+                if self._adapter.failed:
+                    raise UpstreamUnavailable(f"The provider '{self._provider}' failed during the stream.")
+            for frame in self._adapter.finish(self._provider):
+                yield frame
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await close_source(self._source)
+
+
+async def close_source(source: Any) -> None:
+    """Release the provider connection of a LiteLLM stream, whichever wrapper it came in."""
+    for candidate in (source, getattr(source, "response", None)):
+        closer = getattr(candidate, "aclose", None)
+        if callable(closer):
+            try:
+                await closer()
+            except Exception as exc:  # closing a broken stream may fail again; nothing left to do
+                logger.debug("closing a provider stream failed: %s", type(exc).__name__)
+            return
+
+
+async def forward(
+    *, route: Route, target: Target, body: dict[str, Any], stream: bool, timeout: float
+) -> Completion | Stream:
+    """Send one request to `target` and return its answer in the route's wire format."""
+    validate_body(route, body)
+    call = entry_point(route)
+    try:
+        result = await call(**call_kwargs(route, target, body, stream, timeout))
+    except Exception as exc:  # every LiteLLM/provider failure becomes one of ours
+        raise provider_error(exc, target.provider) from None
+    if stream:
+        adapter = make_adapter(route, body, estimate_input_tokens(body))
+        return Stream(result, adapter, target.provider)
+    return completion(route, result)
+
+
+def entry_point(route: Route) -> Callable[..., Awaitable[Any]]:
+    litellm = litellm_module()
+    calls = {
+        Route.CHAT: litellm.acompletion,
+        Route.RESPONSES: litellm.aresponses,
+        Route.MESSAGES: litellm.anthropic_messages,
+    }
+    return calls[route]
+
+
+def call_kwargs(route: Route, target: Target, body: dict[str, Any], stream: bool, timeout: float) -> dict[str, Any]:
+    """The client's (validated) parameters plus ours; the client can never set the latter."""
+    kwargs = {name: value for name, value in body.items() if name not in ("model", "stream", "stream_options")}
+    kwargs.update(
+        model=target.litellm_model,
+        api_key=target.api_key,
+        api_base=target.api_base,
+        max_retries=0,  # LiteLLM's openai provider otherwise retries 429/5xx twice, silently
+        timeout=timeout,
+        stream=stream,
+    )
+    options = dict(body.get("stream_options") or {})
+    if route is Route.CHAT and stream:
+        options["include_usage"] = True  # OpenAI streams carry usage only when asked
+    if stream and options:
+        kwargs["stream_options"] = options
+    return kwargs
+
+
+def completion(route: Route, result: Any) -> Completion:
+    body = as_dict(result)
+    usage = body.get("usage")
+    if isinstance(usage, dict):
+        usage.pop("cost", None)  # LiteLLM's own price guess; ours comes from the database
+    usage = usage if isinstance(usage, Mapping) else {}
+    normalise = {Route.CHAT: chat_usage, Route.RESPONSES: responses_usage, Route.MESSAGES: messages_usage}[route]
+    return Completion(body=body, usage=normalise(usage))
+
+
+def as_dict(result: Any) -> dict[str, Any]:
+    """A JSON-serialisable dict of a LiteLLM result (a pydantic model or a plain dict)."""
+    if hasattr(result, "model_dump"):
+        dumped = result.model_dump(mode="json", exclude_none=True, warnings=False)
+    else:
+        dumped = json.loads(json.dumps(result, default=str))
+    if not isinstance(dumped, dict):
+        raise UpstreamUnavailable("The provider's answer could not be read.")
+    return dumped
+
+
+def provider_error(exc: Exception, provider: str) -> GatewayError:
+    """Our error for a LiteLLM/provider failure; never the exception's own text."""
+    if isinstance(exc, GatewayError):
+        return exc
+    litellm = litellm_module()
+    logger.warning("provider %s failed: %s", provider, type(exc).__name__)
+    if isinstance(exc, litellm.Timeout | httpx.TimeoutException | TimeoutError):
+        return UpstreamTimeout(f"The provider '{provider}' did not answer in time.")
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and 400 <= status < 500:
+        message = f"The provider '{provider}' refused the request (HTTP {status})."
+        return UpstreamError(status, message, headers=retry_after(exc))
+    return UpstreamUnavailable(f"The provider '{provider}' failed to answer.")
+
+
+def retry_after(exc: Exception) -> dict[str, str]:
+    """The provider's retry-after header, kept only if it is a plain number of seconds."""
+    headers = getattr(exc, "litellm_response_headers", None)
+    if headers is None:
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+    if headers is None:
+        return {}
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    if isinstance(value, str) and RETRY_AFTER.fullmatch(value.strip()):
+        return {"retry-after": value.strip()}
+    return {}
+
+
+def known_models(provider: str) -> list[str]:
+    """Chat models LiteLLM's bundled cost map knows for that provider (for GET /v1/models)."""
+    return list(cost_map_models(provider))
+
+
+@functools.cache
+def cost_map_models(provider: str) -> tuple[str, ...]:
+    names = COST_MAP_PROVIDERS.get(provider, (provider,))
+    found = set()
+    for key, info in litellm_module().model_cost.items():
+        if isinstance(info, Mapping) and info.get("litellm_provider") in names and info.get("mode") in CHAT_MODES:
+            head, sep, rest = key.partition("/")
+            found.add(rest if sep and head in names else key)
+    return tuple(sorted(found))

@@ -1,0 +1,138 @@
+"""The documented request parameters of each route, and validation of a client's body against them.
+
+Only documented parameters pass: LiteLLM interprets many extra keyword arguments
+(`api_base`, `mock_response`, `custom_llm_provider`, `fallbacks`, `litellm_*`,
+`extra_headers`, cost overrides ...), so anything not on a route's allowlist is
+refused with a 400 naming it. Wrong types of the common parameters are refused too.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from gateway_project.errors import InvalidRequest
+
+
+class Route(StrEnum):
+    CHAT = "chat.completions"
+    RESPONSES = "responses"
+    MESSAGES = "messages"
+
+
+# `metadata` is left out of chat on purpose: acompletion treats it as LiteLLM's own
+# logging metadata rather than sending it to the provider.
+CHAT_PARAMS = frozenset(
+    {
+        "model", "messages", "audio", "frequency_penalty", "function_call", "functions", "logit_bias",
+        "logprobs", "max_completion_tokens", "max_tokens", "modalities", "n", "parallel_tool_calls",
+        "prediction", "presence_penalty", "prompt_cache_key", "reasoning_effort", "response_format",
+        "safety_identifier", "seed", "service_tier", "stop", "store", "stream", "stream_options",
+        "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity",
+        "web_search_options",
+    }
+)  # fmt: skip
+
+RESPONSES_PARAMS = frozenset(
+    {
+        "model", "input", "background", "conversation", "include", "instructions", "max_output_tokens",
+        "max_tool_calls", "metadata", "parallel_tool_calls", "previous_response_id", "prompt",
+        "prompt_cache_key", "reasoning", "safety_identifier", "service_tier", "store", "stream",
+        "stream_options", "temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p",
+        "truncation", "user",
+    }
+)  # fmt: skip
+
+# `mcp_servers` and `container` are left out: LiteLLM can act on them itself.
+MESSAGES_PARAMS = frozenset(
+    {
+        "model", "messages", "max_tokens", "context_management", "metadata", "service_tier",
+        "stop_sequences", "stream", "system", "temperature", "thinking", "tool_choice", "tools",
+        "top_k", "top_p",
+    }
+)  # fmt: skip
+
+ALLOWED = {Route.CHAT: CHAT_PARAMS, Route.RESPONSES: RESPONSES_PARAMS, Route.MESSAGES: MESSAGES_PARAMS}
+REQUIRED = {
+    Route.CHAT: ("model", "messages"),
+    Route.RESPONSES: ("model", "input"),
+    Route.MESSAGES: ("model", "messages", "max_tokens"),
+}
+
+NUMBER = (int, float)
+# Expected JSON types of the common parameters (bool is excluded from numbers separately).
+TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "messages": (list,),
+    "input": (str, list),
+    "instructions": (str,),
+    "system": (str, list),
+    "stream": (bool,),
+    "stream_options": (dict,),
+    "temperature": NUMBER,
+    "top_p": NUMBER,
+    "top_k": (int,),
+    "frequency_penalty": NUMBER,
+    "presence_penalty": NUMBER,
+    "n": (int,),
+    "seed": (int,),
+    "max_tokens": (int,),
+    "max_completion_tokens": (int,),
+    "max_output_tokens": (int,),
+    "stop": (str, list),
+    "stop_sequences": (list,),
+    "tools": (list,),
+    "metadata": (dict,),
+    "user": (str,),
+    "logit_bias": (dict,),
+    "response_format": (dict,),
+    "text": (dict,),
+    "reasoning": (dict,),
+    "thinking": (dict,),
+}
+STREAM_OPTIONS = frozenset({"include_usage", "include_obfuscation"})
+
+
+def validate_body(route: Route, body: dict[str, Any]) -> None:
+    """Raise InvalidRequest for an unknown parameter, a missing required one or a wrong type."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    for name in body:
+        if name not in ALLOWED[route]:
+            raise InvalidRequest(f"Unrecognized request argument supplied: '{name}'.")
+    for name in REQUIRED[route]:
+        if body.get(name) is None:
+            raise InvalidRequest(f"Missing required parameter: '{name}'.")
+    for name, value in body.items():
+        check_type(name, value)
+    check_details(route, body)
+
+
+def check_type(name: str, value: Any) -> None:
+    expected = TYPES.get(name)
+    if expected is None or value is None:
+        return
+    # bool is a subclass of int in Python but not a number in JSON.
+    if isinstance(value, bool) and bool not in expected:
+        raise InvalidRequest(f"Invalid type for '{name}'.")
+    if not isinstance(value, expected):
+        raise InvalidRequest(f"Invalid type for '{name}'.")
+
+
+def check_details(route: Route, body: dict[str, Any]) -> None:
+    if not body["model"].strip():
+        raise InvalidRequest("'model' must not be empty.")
+    options = body.get("stream_options")
+    if options:
+        unknown = sorted(set(options) - STREAM_OPTIONS)
+        if unknown:
+            raise InvalidRequest(f"Unrecognized stream option: '{unknown[0]}'.")
+        if not body.get("stream"):
+            raise InvalidRequest("'stream_options' is only allowed when 'stream' is true.")
+    metadata = body.get("metadata")
+    if metadata and not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise InvalidRequest("'metadata' must map strings to strings.")
+    if route is Route.MESSAGES and metadata and set(metadata) - {"user_id"}:
+        raise InvalidRequest("'metadata' only accepts 'user_id'.")
+    if route is Route.MESSAGES and body["max_tokens"] < 1:
+        raise InvalidRequest("'max_tokens' must be at least 1.")

@@ -1,0 +1,336 @@
+"""forward() through LiteLLM against the real test upstream: every route × provider × stream."""
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gateway_project.errors import InvalidRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from proxy.forwarding import Completion, Route, Stream, Usage, forward, known_models, validate_body
+from proxy.providers import provider_registry, resolve_model
+
+KEYS = {"openai": "sk-openai-test", "anthropic": "sk-ant-test", "custom": "sk-custom-test"}
+MODELS = {"openai": "gpt-4o", "anthropic": "claude-haiku-4-5", "custom": "custom/my-model"}
+TEXT = "The quick brown fox jumps."
+BODIES = {
+    Route.CHAT: {"messages": [{"role": "user", "content": "Say something."}]},
+    Route.RESPONSES: {"input": "Say something."},
+    Route.MESSAGES: {"messages": [{"role": "user", "content": "Say something."}], "max_tokens": 50},
+}
+# Where each provider's request lands. LiteLLM bridges Anthropic-format requests for
+# OpenAI models through the Responses API.
+PATHS = {
+    ("openai", Route.CHAT): "/v1/chat/completions",
+    ("openai", Route.RESPONSES): "/v1/responses",
+    ("openai", Route.MESSAGES): "/v1/responses",
+    ("anthropic", Route.CHAT): "/v1/messages",
+    ("anthropic", Route.RESPONSES): "/v1/messages",
+    ("anthropic", Route.MESSAGES): "/v1/messages",
+}
+ALL = [(route, provider) for route in Route for provider in ("openai", "anthropic")]
+
+
+@pytest.fixture
+def providers(upstream, monkeypatch):
+    """The registry pointed at the test upstream for openai, anthropic and a custom provider."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEYS["openai"])
+    monkeypatch.setenv("OPENAI_API_BASE", f"{upstream.url}/v1")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEYS["anthropic"])
+    monkeypatch.setenv("ANTHROPIC_API_BASE", upstream.url)  # LiteLLM appends /v1/messages
+    monkeypatch.setenv("CUSTOM_LLM_PROVIDER", "custom")
+    monkeypatch.setenv("CUSTOM_API_KEY", KEYS["custom"])
+    monkeypatch.setenv("CUSTOM_API_BASE", f"{upstream.url}/custom/v1")
+    provider_registry.cache_clear()
+    yield upstream
+    provider_registry.cache_clear()
+
+
+def body_for(route, provider, **extra):
+    return {"model": MODELS[provider], **BODIES[route], **extra}
+
+
+async def call(route, provider, *, stream=False, timeout=10.0, **extra):
+    body = body_for(route, provider, **({"stream": True} if stream else {}), **extra)
+    return await forward(route=route, target=resolve_model(body["model"]), body=body, stream=stream, timeout=timeout)
+
+
+async def collect(stream: Stream) -> list[bytes]:
+    return [frame async for frame in stream]
+
+
+def events(frames: list[bytes]) -> list[tuple[str | None, object]]:
+    parsed = []
+    for frame in frames:
+        event, data = None, None
+        for line in frame.decode().splitlines():
+            if line.startswith("event: "):
+                event = line[len("event: ") :]
+            elif line.startswith("data: "):
+                raw = line[len("data: ") :]
+                data = raw if raw == "[DONE]" else json.loads(raw)
+        parsed.append((event, data))
+    return parsed
+
+
+def streamed_text(route, frames) -> str:
+    datas = [data for _, data in events(frames) if isinstance(data, dict)]
+    if route is Route.CHAT:
+        return "".join(c["delta"].get("content") or "" for d in datas for c in d["choices"])
+    if route is Route.RESPONSES:
+        return "".join(d["delta"] for d in datas if d["type"] == "response.output_text.delta")
+    return "".join(d["delta"]["text"] for d in datas if d["type"] == "content_block_delta")
+
+
+def body_text(route, body) -> str:
+    if route is Route.CHAT:
+        return body["choices"][0]["message"]["content"]
+    if route is Route.RESPONSES:
+        return body["output"][0]["content"][0]["text"]
+    return body["content"][0]["text"]
+
+
+def set_usage(upstream, provider):
+    """Cache read/write and reasoning where the provider's wire format can carry them."""
+    if provider == "anthropic":
+        upstream.set(input_tokens=11, output_tokens=9, cache_read_tokens=4, cache_write_tokens=6)
+    else:
+        upstream.set(input_tokens=11, output_tokens=9, cache_read_tokens=4, reasoning_tokens=3)
+
+
+def expected_usage(route, provider) -> Usage:
+    if provider == "anthropic":
+        return Usage(input_tokens=11, output_tokens=9, cache_read_tokens=4, cache_write_tokens=6)
+    # LiteLLM's Anthropic-format bridge for OpenAI models drops the reasoning count.
+    reasoning = 0 if route is Route.MESSAGES else 3
+    return Usage(input_tokens=11, output_tokens=9, cache_read_tokens=4, reasoning_tokens=reasoning)
+
+
+@pytest.mark.parametrize(("route", "provider"), ALL)
+async def test_json_answer_is_in_the_route_format_with_canonical_usage(providers, route, provider):
+    set_usage(providers, provider)
+    providers.set(text=TEXT)
+    result = await call(route, provider)
+    assert isinstance(result, Completion)
+    assert body_text(route, result.body) == TEXT
+    assert result.usage == expected_usage(route, provider)
+    json.dumps(result.body)  # serialisable as it is
+
+
+@pytest.mark.parametrize(("route", "provider"), ALL)
+async def test_stream_is_in_the_route_format_with_canonical_usage(providers, route, provider):
+    set_usage(providers, provider)
+    providers.set(text=TEXT, chunks=4)
+    stream = await call(route, provider, stream=True)
+    assert isinstance(stream, Stream)
+    frames = await collect(stream)
+    assert all(frame.endswith(b"\n\n") for frame in frames)
+    assert streamed_text(route, frames) == TEXT
+    assert stream.usage_reported
+    assert stream.usage == expected_usage(route, provider)
+
+
+@pytest.mark.parametrize(("route", "provider"), ALL)
+async def test_the_right_key_reaches_the_right_path(providers, route, provider):
+    await call(route, provider)
+    received = providers.last
+    assert received.path == PATHS[provider, route]
+    if provider == "anthropic":
+        assert received.headers["x-api-key"] == KEYS["anthropic"]
+        assert "authorization" not in received.headers
+    else:
+        assert received.headers["authorization"] == f"Bearer {KEYS['openai']}"
+    assert received.body["model"] == MODELS[provider]
+
+
+@pytest.mark.parametrize("route", [Route.CHAT, Route.RESPONSES])
+async def test_custom_provider_gets_its_own_base_and_key(providers, route):
+    result = await call(route, "custom")
+    assert providers.last.path == f"/custom/v1/{'chat/completions' if route is Route.CHAT else 'responses'}"
+    assert providers.last.headers["authorization"] == f"Bearer {KEYS['custom']}"
+    assert providers.last.body["model"] == "my-model"
+    assert result.usage.input_tokens == 12
+
+
+@pytest.mark.parametrize(("route", "provider"), ALL)
+@pytest.mark.parametrize("stream", [False, True])
+async def test_server_error_is_unavailable_without_retries(providers, route, provider, stream):
+    providers.set(error_status=500)
+    with pytest.raises(UpstreamUnavailable) as caught:
+        result = await call(route, provider, stream=stream)
+        await collect(result)
+    assert providers.count == 1
+    assert "Test upstream error" not in caught.value.message
+
+
+@pytest.mark.parametrize(("route", "provider"), ALL)
+async def test_rate_limit_keeps_status_and_retry_after_without_retries(providers, route, provider):
+    providers.set(error_status=429, error_headers={"retry-after": "7"})
+    with pytest.raises(UpstreamError) as caught:
+        await call(route, provider)
+    assert providers.count == 1
+    assert caught.value.status() == 429
+    assert caught.value.headers == {"retry-after": "7"}
+
+
+@pytest.mark.parametrize("status", [400, 401, 404])
+async def test_client_errors_keep_the_provider_status(providers, status):
+    providers.set(error_status=status)
+    with pytest.raises(UpstreamError) as caught:
+        await call(Route.CHAT, "openai")
+    assert caught.value.status() == status
+    assert KEYS["openai"] not in caught.value.message
+    assert "Test upstream error" not in caught.value.message
+
+
+async def test_service_unavailable_is_502(providers):
+    providers.set(error_status=503)
+    with pytest.raises(UpstreamUnavailable) as caught:
+        await call(Route.MESSAGES, "anthropic")
+    assert caught.value.status() == 502
+
+
+@pytest.mark.parametrize(("route", "provider"), ALL)
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_hanging_provider_times_out(providers, route, provider, stream):
+    providers.set(hang=True)
+    with pytest.raises(UpstreamTimeout):
+        result = await call(route, provider, stream=stream, timeout=0.5)
+        await collect(result)
+
+
+@pytest.mark.parametrize(("route", "provider"), ALL)
+async def test_dropped_stream_raises_ours_and_keeps_an_estimate(providers, route, provider):
+    providers.set(text="abcdefghijklmnop", chunks=4, drop_after=2)
+    stream = await call(route, provider, stream=True)
+    frames = []
+    with pytest.raises(UpstreamUnavailable):
+        async for frame in stream:
+            frames.append(frame)
+    assert streamed_text(route, frames) == "abcdefgh"
+    assert not stream.usage_reported
+    assert stream.usage.output_tokens == 2  # 8 characters received, ~4 a token
+    assert stream.usage.input_tokens > 0
+
+
+async def test_anthropic_stream_cut_short_keeps_the_reported_input(providers):
+    providers.set(text="abcdefghijklmnop", chunks=4, drop_after=2, input_tokens=30, cache_read_tokens=5)
+    stream = await call(Route.MESSAGES, "anthropic", stream=True)
+    with pytest.raises(UpstreamUnavailable):
+        await collect(stream)
+    assert stream.usage == Usage(input_tokens=30, output_tokens=2, cache_read_tokens=5)
+
+
+@pytest.mark.parametrize(("route", "provider"), ALL)
+async def test_frames_are_forwarded_as_they_arrive(providers, route, provider):
+    providers.set(text="abcdefghijklmnop", chunks=4, hold_after=1)
+    stream = await call(route, provider, stream=True)
+    frames = []
+    iterator = aiter(stream)
+    while streamed_text(route, frames) != "abcd":  # the upstream is holding back the rest
+        frames.append(await asyncio.wait_for(anext(iterator), timeout=5))
+    providers.switches.release.set()
+    frames += [frame async for frame in iterator]
+    assert streamed_text(route, frames) == "abcdefghijklmnop"
+
+
+async def test_client_stopping_early_leaves_an_estimate(providers):
+    providers.set(text="abcdefghijklmnop", chunks=4, hold_after=2)
+    stream = await call(Route.CHAT, "openai", stream=True)
+    frames = []
+    async for frame in stream:
+        frames.append(frame)
+        if streamed_text(Route.CHAT, frames) == "abcdefgh":
+            break
+    await stream.aclose()
+    assert not stream.usage_reported
+    assert stream.usage.output_tokens == 2
+
+
+async def test_chat_stream_without_include_usage_has_no_usage_chunk(providers):
+    stream = await call(Route.CHAT, "openai", stream=True)
+    frames = await collect(stream)
+    assert not any(isinstance(d, dict) and "usage" in d for _, d in events(frames))
+    assert events(frames)[-1] == (None, "[DONE]")
+    assert providers.last.body["stream_options"] == {"include_usage": True}
+    assert stream.usage_reported
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_chat_stream_with_include_usage_has_one_usage_chunk(providers, provider):
+    providers.set(input_tokens=20, cache_read_tokens=5)
+    stream = await call(Route.CHAT, provider, stream=True, stream_options={"include_usage": True})
+    parsed = [d for _, d in events(await collect(stream)) if isinstance(d, dict)]
+    with_usage = [d for d in parsed if "usage" in d]
+    assert len(with_usage) == 1
+    assert with_usage[0] is parsed[-1]
+    assert with_usage[0]["choices"] == []
+    assert with_usage[0]["usage"]["prompt_tokens_details"]["cached_tokens"] == 5
+    assert "cost" not in with_usage[0]["usage"]
+
+
+@pytest.mark.parametrize(
+    "param",
+    [
+        "api_base",
+        "api_key",
+        "base_url",
+        "mock_response",
+        "custom_llm_provider",
+        "litellm_logging_obj",
+        "fallbacks",
+        "num_retries",
+        "max_retries",
+        "headers",
+        "extra_headers",
+        "extra_body",
+        "input_cost_per_token",
+        "metadata",
+        "timeout",
+    ],
+)
+async def test_litellm_only_params_are_refused(providers, param):
+    body = body_for(Route.CHAT, "openai", **{param: "x"})
+    with pytest.raises(InvalidRequest) as caught:
+        await forward(route=Route.CHAT, target=resolve_model("gpt-4o"), body=body, stream=False, timeout=5)
+    assert param in caught.value.message
+    assert providers.count == 0
+
+
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [
+        (Route.CHAT, {"model": "gpt-4o", "messages": "hi"}),
+        (Route.CHAT, {"model": "gpt-4o"}),
+        (Route.CHAT, {"model": "gpt-4o", "messages": [], "temperature": "hot"}),
+        (Route.CHAT, {"model": "gpt-4o", "messages": [], "stream": "yes"}),
+        (Route.CHAT, {"model": "gpt-4o", "messages": [], "stream": True, "stream_options": {"api_base": "x"}}),
+        (Route.MESSAGES, {"model": "claude-haiku-4-5", "messages": []}),
+        (Route.MESSAGES, {"model": "claude-haiku-4-5", "messages": [], "max_tokens": True}),
+        (Route.MESSAGES, {"model": "c", "messages": [], "max_tokens": 5, "metadata": {"tags": "x"}}),
+        (Route.RESPONSES, {"model": "gpt-4o", "input": 5}),
+        (Route.RESPONSES, {"model": 5, "input": "hi"}),
+    ],
+)
+def test_wrong_bodies_are_refused(route, body):
+    with pytest.raises(InvalidRequest):
+        validate_body(route, body)
+
+
+def test_documented_params_pass():
+    validate_body(Route.CHAT, {"model": "gpt-4o", "messages": [], "temperature": 0.5, "max_tokens": 10, "user": "u"})
+    validate_body(Route.RESPONSES, {"model": "gpt-4o", "input": [], "metadata": {"a": "b"}, "reasoning": {}})
+    validate_body(Route.MESSAGES, {"model": "c", "messages": [], "max_tokens": 5, "metadata": {"user_id": "u"}})
+
+
+def test_known_models_come_from_the_cost_map():
+    assert "gpt-4o" in known_models("openai")
+    assert any(name.startswith("claude-") for name in known_models("anthropic"))
+    assert all("/" not in name for name in known_models("gemini"))
+    assert known_models("custom") == []
+
+
+def test_importing_the_module_does_not_import_litellm():
+    code = "import sys, proxy.forwarding; assert 'litellm' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=".")

@@ -5,6 +5,7 @@ costs a thread hop per request (NOTES: measured), so the proxy routes get a hand
 with no middleware at all while the admin and the API keep the full stack.
 """
 
+import asyncio
 import os
 from typing import Any
 
@@ -18,6 +19,7 @@ from django.core.handlers.exception import convert_exception_to_response  # noqa
 
 from gateway_project.invalidation import InvalidationListener  # noqa: E402
 from proxy.accounting import accounting_drain  # noqa: E402
+from proxy.forwarding import litellm_module  # noqa: E402
 
 Scope = dict[str, Any]
 
@@ -54,6 +56,8 @@ class GatewayApplication:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.listener.ensure_started()
+                # Importing LiteLLM takes seconds: pay it before the first request, not during it.
+                await asyncio.to_thread(litellm_module)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await accounting_drain()

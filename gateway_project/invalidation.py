@@ -43,9 +43,9 @@ class InvalidationListener:
     async def _listen(self, layer: object) -> None:
         channel = await layer.new_channel()  # type: ignore[attr-defined]
         loop = asyncio.get_running_loop()
-        joined = 0.0
+        joined: float | None = None
         while True:
-            if loop.time() - joined > _REJOIN_SECONDS:
+            if joined is None or loop.time() - joined > _REJOIN_SECONDS:
                 await layer.group_add(INVALIDATION_GROUP, channel)  # type: ignore[attr-defined]
                 joined = loop.time()
             try:

@@ -61,8 +61,6 @@ else:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # Waits for a writer instead of failing at once; IMMEDIATE avoids upgrade deadlocks.
         DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
-        # A file, not shared memory, so a gateway served from another thread sees the same data.
-        DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
     DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
     _CONTRIB = ["django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes"]
 

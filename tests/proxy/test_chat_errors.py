@@ -42,7 +42,7 @@ def assert_openai_error(response, status, code=None):
         (b'{"model": "gpt-4o-mini"}', "`messages` is required"),
         (b'{"model": 42, "messages": []}', "`model` must be a string"),
         (b'{"model": "gpt-4o-mini", "messages": "hi"}', "`messages` must be an array"),
-        (b'{"model": "gpt-4o-mini", "messages": [], "stream": "yes"}', "`messages` must not be empty"),
+        (b'{"model": "gpt-4o-mini", "messages": []}', "`messages` must not be empty"),
         (b'{"model": "gpt-4o-mini", "messages": [{"role":"user","content":"x"}], "stream": "yes"}', "`stream`"),
     ],
 )

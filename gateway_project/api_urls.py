@@ -10,7 +10,7 @@ from rest_framework.reverse import reverse
 from accounts.api import AccountDetail, AccountListCreate
 from gateway_project.api_auth import ManagementAPIView
 from keys.api import KeyDetail, KeyListCreate
-from pricing.api import CostListUpsert
+from pricing.api import CostDetail, CostListUpsert
 from proxy.api import ProviderList
 from usage.api import UsageByAccount
 
@@ -35,6 +35,8 @@ ROUTES: list[URLPattern | URLResolver] = [
     path("keys/", KeyListCreate.as_view(), name="api-keys"),
     path("keys/<str:key_id>/", KeyDetail.as_view(), name="api-key"),
     path("costs/", CostListUpsert.as_view(), name="api-costs"),
+    # A path converter: model names such as "anthropic/claude-3-5-haiku" contain "/".
+    path("costs/<path:model>/", CostDetail.as_view(), name="api-cost"),
     path("usage/user/<str:user_id>/", UsageByAccount.as_view(), name="api-usage"),
     path("providers/", ProviderList.as_view(), name="api-providers"),
 ]

@@ -1,18 +1,18 @@
-"""Management API for model prices: list with search, and create-or-update by `model`."""
+"""Management API for model prices: list with search, create-or-update by `model`, get and delete."""
 
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from gateway_project.api_auth import ListPagination, ManagementAPIView
-from gateway_project.api_errors import error_responses, query_text, validate_input
+from gateway_project.api_errors import error_responses, path_text, query_text, validate_input
 from pricing.models import ModelCost
 from pricing.selectors import cost_get, cost_list
 from pricing.serializers import CostInput, CostOutput
-from pricing.services import cost_upsert
+from pricing.services import cost_delete, cost_upsert
 
 _KEPT = ("provider", "input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok")
 _REQUIRED_FOR_NEW = ("input_per_mtok", "output_per_mtok")
@@ -55,3 +55,26 @@ class CostListUpsert(ManagementAPIView):
         cost, outcome = cost_upsert(**_merged(data, cost_get(model=data["model"])))
         code = status.HTTP_201_CREATED if outcome == "created" else status.HTTP_200_OK
         return Response(CostOutput(cost).data, status=code)
+
+
+MODEL = OpenApiParameter("model", str, OpenApiParameter.PATH, description="The model name; it may contain `/`.")
+
+
+def _priced(model: str) -> ModelCost:
+    cost = cost_get(model=path_text(model))
+    if cost is None:
+        raise exceptions.NotFound()
+    return cost
+
+
+class CostDetail(ManagementAPIView):
+    @extend_schema(tags=["costs"], parameters=[MODEL], responses={200: CostOutput, **error_responses(404)})
+    def get(self, request: Request, model: str) -> Response:
+        """One model's price."""
+        return Response(CostOutput(_priced(model)).data)
+
+    @extend_schema(tags=["costs"], parameters=[MODEL], responses={204: None, **error_responses(404)})
+    def delete(self, request: Request, model: str) -> Response:
+        """Removes a model's price, as the admin can; calls to that model then cost nothing until it is priced again."""
+        cost_delete(cost=_priced(model))
+        return Response(status=status.HTTP_204_NO_CONTENT)

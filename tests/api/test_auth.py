@@ -20,6 +20,8 @@ ROUTES = [
     ("patch", "/api/keys/1/"),
     ("get", "/api/costs/"),
     ("post", "/api/costs/"),
+    ("get", "/api/costs/gpt-4o/"),
+    ("delete", "/api/costs/gpt-4o/"),
     ("get", "/api/usage/user/alice/"),
     ("get", "/api/providers/"),
     ("get", "/api/schema/"),

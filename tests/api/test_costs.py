@@ -99,3 +99,20 @@ def test_it_searches_prices(api, priced, search, models):
     api.post("/api/costs/", NEW, format="json")
     body = api.get("/api/costs/", {"search": search}).json()
     assert [c["model"] for c in body["results"]] == models
+
+
+@pytest.mark.parametrize("model", ["claude-3-5-haiku", "anthropic/claude-3-5-haiku"])
+def test_it_gets_one_price_even_with_a_slash_in_the_name(api, model):
+    cost_upsert(model=model, input_per_mtok=Decimal(1), output_per_mtok=Decimal(2))
+    body = api.get(f"/api/costs/{model}/").json()
+    assert (body["model"], body["output_per_mtok"]) == (model, "2.0000000000")
+
+
+def test_it_deletes_a_price(api, priced):
+    assert api.delete("/api/costs/claude-3-5-haiku/").status_code == 204
+    assert not ModelCost.objects.exists()
+
+
+@pytest.mark.parametrize("method", ["get", "delete"])
+def test_an_unpriced_model_is_404(api, method):
+    assert getattr(api, method)("/api/costs/nope/").status_code == 404

@@ -14,6 +14,15 @@ _SERVICE_ERROR = "gateway_service_error"
 CENT = Decimal("0.01")
 
 
+class PlainDecimalField(forms.DecimalField):
+    """Shows 2.5 rather than 2.5000000000: the columns keep 10 places, people read a few."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return format(value.normalize(), "f")
+        return value
+
+
 def usd(value: Decimal | None, *, empty: str = "—") -> str:
     """$1,234.56; amounts under a cent keep six places so a single call's cost is still visible."""
     if value is None:

@@ -14,9 +14,11 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
 _django_app = get_asgi_application()  # runs django.setup(); everything below needs the apps loaded
 
+from django.conf import settings  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
 
+from gateway_project.bodylimit import limited_receive  # noqa: E402
 from gateway_project.invalidation import InvalidationListener  # noqa: E402
 from proxy.accounting import accounting_drain  # noqa: E402
 from proxy.forwarding import litellm_module  # noqa: E402
@@ -47,7 +49,7 @@ class GatewayApplication:
         # daphne never sends lifespan: start background work on the first request too.
         self.listener.ensure_started()
         if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            await self.bare(scope, receive, send)
+            await self.bare(scope, limited_receive(scope, receive, settings.MAX_REQUEST_BYTES), send)
         else:
             await self.full(scope, receive, send)
 

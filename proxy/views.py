@@ -15,6 +15,7 @@ from django.http import HttpResponse
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 
+from gateway_project.bodylimit import TOO_LARGE
 from gateway_project.errors import (
     GatewayError,
     InvalidRequest,
@@ -111,10 +112,13 @@ class CompletionView(GatewayView):
         return sse_response(result, call, self.sse_error)
 
     def _body(self, request: Request) -> bytes:
+        too_large = RequestTooLarge(f"The request body is over {settings.MAX_REQUEST_BYTES} bytes.")
+        if getattr(request._request, "scope", {}).get(TOO_LARGE):  # cut short by gateway_project.bodylimit
+            raise too_large
         try:
             return request._request.body
         except RequestDataTooBig:
-            raise RequestTooLarge(f"The request body is over {settings.MAX_REQUEST_BYTES} bytes.") from None
+            raise too_large from None
 
     def sse_error(self, error: GatewayError) -> bytes:
         return b"event: error\ndata: " + orjson.dumps(self.render_error(error)) + b"\n\n"

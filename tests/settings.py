@@ -31,4 +31,4 @@ from gateway_project.settings import *  # noqa: E402, F403
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not shared memory, so the gateway served from another thread sees the same
     # data; one per run, so parallel runs in one checkout never share it.
-    DATABASES["default"]["TEST"] = {"NAME": f"/tmp/gateway-test-{os.getpid()}.sqlite3"}  # noqa: F405, S108
+    DATABASES["default"]["TEST"] = {"NAME": f"/tmp/gateway-test-{os.getpid()}.sqlite3"}  # noqa: F405

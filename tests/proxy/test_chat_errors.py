@@ -179,3 +179,31 @@ def test_provider_dropping_the_stream_ends_it_with_an_error_and_a_usage_row(gate
 def test_get_on_a_post_route_is_405_in_openai_format(gateway, customer):
     response = httpx.get(f"{gateway.url}/v1/chat/completions", headers={"Authorization": f"Bearer {customer.key}"})
     assert_openai_error(response, 405)
+
+
+def test_chunked_body_over_the_limit_is_413_without_reading_it_all(gateway, customer, upstream, settings):
+    chunk = b"x" * 65536
+    sent = 0
+
+    def body():
+        nonlocal sent
+        yield b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "'
+        while sent < settings.MAX_REQUEST_BYTES * 3:
+            sent += len(chunk)
+            yield chunk
+        yield b'"}]}'
+
+    response = post(gateway, customer.key, json=None, content=body())
+    assert_openai_error(response, 413)
+    assert upstream.count == 0
+
+
+def test_messages_route_answers_413_in_anthropic_format(gateway, customer, upstream, settings):
+    huge = "x" * (settings.MAX_REQUEST_BYTES + 10)
+    response = httpx.post(
+        f"{gateway.url}/v1/messages",
+        json={"model": "claude-3-5-haiku-20241022", "max_tokens": 5, "messages": [{"role": "user", "content": huge}]},
+        headers={"x-api-key": customer.key},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "request_too_large"

@@ -3,8 +3,10 @@
 from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.db import models
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -13,7 +15,7 @@ from django.utils.html import format_html
 
 from accounts.models import Account
 from accounts.services import account_create, account_deactivate, account_update
-from gateway_project.admin import ServiceModelAdmin, badge, usd
+from gateway_project.admin import PlainDecimalField, ServiceModelAdmin, badge, usd
 from keys.models import APIKey
 from usage.charts import spend_chart_svg
 from usage.selectors import spend_by_day, usage_list, usage_totals
@@ -39,6 +41,7 @@ class KeyInline(admin.TabularInline):
     extra = 0
     can_delete = False
     verbose_name_plural = "API keys"
+    classes = ("gw-keys",)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -69,6 +72,10 @@ class AccountAdmin(ServiceModelAdmin):
         ("History", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
     inlines = (KeyInline,)
+    formfield_overrides = {
+        # No min_value: a negative budget is refused by account_create/account_update, shown on the form.
+        models.DecimalField: {"form_class": PlainDecimalField, "widget": forms.NumberInput(attrs={"step": "any"})}
+    }
     actions = ("deactivate_selected",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:

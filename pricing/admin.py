@@ -10,20 +10,11 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
-from gateway_project.admin import ServiceModelAdmin, badge
+from gateway_project.admin import PlainDecimalField, ServiceModelAdmin, badge
 from pricing.models import ModelCost
 from pricing.services import cost_delete, cost_upsert
 
 _SOURCE_TONES = {"override": "info", "litellm": "muted", "manual": "warn"}
-
-
-class PriceField(forms.DecimalField):
-    """Shows 2.5 rather than 2.5000000000: the column keeps 10 places, people read a few."""
-
-    def prepare_value(self, value: Any) -> Any:
-        if isinstance(value, Decimal):
-            return format(value.normalize(), "f")
-        return value
 
 
 @admin.register(ModelCost)
@@ -44,7 +35,7 @@ class ModelCostAdmin(ServiceModelAdmin):
     list_per_page = 50
     formfield_overrides = {
         models.DecimalField: {
-            "form_class": PriceField,
+            "form_class": PlainDecimalField,
             "min_value": Decimal(0),
             "widget": forms.NumberInput(attrs={"step": "any", "class": "gw-price"}),
         }

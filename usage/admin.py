@@ -56,16 +56,15 @@ def totals_cards(totals: UsageTotals) -> list[dict[str, str]]:
     return [
         {"label": "Requests", "value": f"{totals.requests:,}", "note": "matching the filters"},
         {"label": "Cost", "value": usd(totals.cost_usd), "note": "USD"},
-        {"label": "Input tokens", "value": f"{totals.input_tokens:,}", "note": "uncached"},
+        {
+            "label": "Input tokens",
+            "value": f"{totals.input_tokens:,}",
+            "note": f"+ {totals.cache_read_tokens:,} cache read · {totals.cache_write_tokens:,} written",
+        },
         {
             "label": "Output tokens",
             "value": f"{totals.output_tokens:,}",
-            "note": f"{totals.reasoning_tokens:,} reasoning",
-        },
-        {
-            "label": "Cache tokens",
-            "value": f"{totals.cache_read_tokens:,}",
-            "note": f"read · {totals.cache_write_tokens:,} written",
+            "note": f"{totals.reasoning_tokens:,} of them reasoning",
         },
     ]
 
@@ -87,16 +86,14 @@ class StatusFilter(admin.SimpleListFilter):
 @admin.register(UsageLog)
 class UsageLogAdmin(admin.ModelAdmin):
     list_display = (
-        "created_at",
+        "when",
         "account_link",
         "model",
         "provider",
-        "route",
         "status",
-        "input_tokens",
-        "output_tokens",
-        "cache_read_tokens",
-        "cache_write_tokens",
+        "tokens_in",
+        "tokens_out",
+        "cache",
         "cost",
         "latency",
         "streamed",
@@ -122,6 +119,22 @@ class UsageLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="When (UTC)", ordering="created_at")
+    def when(self, obj: UsageLog) -> str:
+        return f"{obj.created_at:%Y-%m-%d %H:%M:%S}"
+
+    @admin.display(description="In", ordering="input_tokens")
+    def tokens_in(self, obj: UsageLog) -> str:
+        return f"{obj.input_tokens:,}"
+
+    @admin.display(description="Out", ordering="output_tokens")
+    def tokens_out(self, obj: UsageLog) -> str:
+        return f"{obj.output_tokens:,}"
+
+    @admin.display(description="Cache r / w")
+    def cache(self, obj: UsageLog) -> str:
+        return f"{obj.cache_read_tokens:,} / {obj.cache_write_tokens:,}"
 
     @admin.display(description="Account", ordering="account__user_id")
     def account_link(self, obj: UsageLog) -> str:

@@ -104,7 +104,7 @@ def _bars(
 def _legend(folded: list[tuple[str, dict[date, Decimal]]]) -> tuple[list[str], int]:
     parts, x, row = [], LEFT, 0
     for index, (model, costs) in enumerate(folded):
-        label = f"{model} ({_usd_tick(sum(costs.values(), ZERO).quantize(Decimal('0.01')))})"
+        label = f"{model} (${sum(costs.values(), ZERO):,.2f})"
         width = 26 + 7 * len(label)
         if x + width > WIDTH - RIGHT and x > LEFT:
             x, row = LEFT, row + 1

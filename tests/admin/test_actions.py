@@ -57,7 +57,8 @@ def test_creating_a_key_shows_the_raw_key_once(admin_client, shop):
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     raw = raw_key_in(response.content.decode())
     key = APIKey.objects.get(name="deploy")
-    assert raw.startswith(key.prefix) and key_lookup(raw=raw).id == key.pk
+    state = key_lookup(raw=raw)
+    assert raw.startswith(key.prefix) and state is not None and state.id == key.pk
     assert key.allowed_models == ["claude-sonnet-4-5", "gpt-5"]
 
     for url in (
@@ -77,7 +78,8 @@ def test_revoke_selected_keys_revokes_through_key_revoke(admin_client, shop):
     assert response.status_code == 302
     shop.key.refresh_from_db()
     assert not shop.key.is_active
-    assert not key_lookup(raw=shop.raw).is_usable
+    state = key_lookup(raw=shop.raw)
+    assert state is not None and not state.is_usable
 
 
 def test_editing_a_key_goes_through_key_update(admin_client, shop):

@@ -14,7 +14,7 @@ def test_changelists_answer_200_for_staff(admin_client, shop, name):
 
 
 def test_change_pages_answer_200_for_staff(admin_client, shop):
-    row = UsageLog.objects.first()
+    row = UsageLog.objects.earliest("created_at")
     for name, pk in [
         ("accounts_account", shop.account.pk),
         ("keys_apikey", shop.key.pk),

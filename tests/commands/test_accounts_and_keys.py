@@ -40,7 +40,8 @@ def test_create_key_prints_the_raw_key_alone_and_stores_no_trace_of_it():
     assert raw.startswith(key.prefix)
     assert raw not in err.getvalue()
     assert key.allowed_models == ["claude-sonnet-4-5", "gpt-5"] and key.rpm_limit == 60
-    assert key_lookup(raw=raw).id == key.pk
+    state = key_lookup(raw=raw)
+    assert state is not None and state.id == key.pk
 
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT * FROM {APIKey._meta.db_table}")  # every column, as stored
@@ -58,7 +59,8 @@ def test_create_key_refuses_an_unknown_account():
 def test_create_key_reads_a_naive_expiry_as_utc():
     account_create(user_id="acme")
     call_command("create_key", "--user-id", "acme", "--expires", "2031-02-03T04:05", stdout=StringIO())
-    assert APIKey.objects.get().expires_at.isoformat() == "2031-02-03T04:05:00+00:00"
+    expires_at = APIKey.objects.get().expires_at
+    assert expires_at is not None and expires_at.isoformat() == "2031-02-03T04:05:00+00:00"
 
 
 def test_serve_starts_uvicorn_on_the_asgi_app_by_import_string(monkeypatch):

@@ -68,6 +68,8 @@ class APIKeyAdmin(ServiceModelAdmin):
 
     @admin.display(description="Limits")
     def limits(self, obj: APIKey) -> str:
+        if not obj.rpm_limit and not obj.tpm_limit:
+            return badge("none", "muted")
         rpm = f"{obj.rpm_limit:,} rpm" if obj.rpm_limit else "— rpm"
         tpm = f"{obj.tpm_limit:,} tpm" if obj.tpm_limit else "— tpm"
         return f"{rpm} · {tpm}"

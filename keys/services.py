@@ -89,6 +89,4 @@ def key_revoke(*, key: APIKey) -> APIKey:
 def key_touch(*, key_id: Any) -> None:
     """Records use; at most once a minute per key, so the hot path rarely writes."""
     now = timezone.now()
-    APIKey.objects.filter(pk=key_id).exclude(last_used_at__gt=now - timedelta(minutes=1)).update(
-        last_used_at=now
-    )
+    APIKey.objects.filter(pk=key_id).exclude(last_used_at__gt=now - timedelta(minutes=1)).update(last_used_at=now)

@@ -35,19 +35,20 @@ class StreamPump:
                 if not self.client_gone:
                     self.queue.put_nowait(frame)
         except GatewayError as error:
-            status, code = error.status(), error.code
-            self.queue.put_nowait(self.error_frame(error))
+            status, code = self._fail(error)
         except Exception:
             log.exception("stream %s failed", self.call.request_id)
-            error = UpstreamUnavailable()
-            status, code = error.status(), error.code
-            self.queue.put_nowait(self.error_frame(error))
+            status, code = self._fail(UpstreamUnavailable())
         finally:
             self.queue.put_nowait(_END)
             await self.stream.aclose()
             if self.client_gone and status == 200:
                 status, code = 499, "client_closed_request"
             call_finished(self.call, status=status, usage=self.stream.usage, error_code=code)
+
+    def _fail(self, error: GatewayError) -> tuple[int, str]:
+        self.queue.put_nowait(self.error_frame(error))
+        return error.status(), error.code
 
     async def frames(self) -> AsyncIterator[bytes]:
         try:

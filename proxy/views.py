@@ -3,7 +3,6 @@
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import orjson
@@ -11,7 +10,7 @@ from adrf.views import APIView
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBase
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 
@@ -45,12 +44,14 @@ class GatewayView(APIView):
     authentication_classes = [GatewayKeyAuthentication]
     permission_classes: ClassVar[list[Any]] = []
     parser_classes: ClassVar[list[Any]] = []  # bodies are parsed by proxy.validation, with orjson
-    render_error: ClassVar[Callable[[GatewayError], dict[str, Any]]] = staticmethod(render_openai)
 
     def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
         self.request_id = uuid.uuid4()
         self.started = time.perf_counter()
         return super().initialize_request(request, *args, **kwargs)
+
+    def render_error(self, error: GatewayError) -> dict[str, Any]:
+        return render_openai(error)
 
     def error_response(self, error: GatewayError) -> HttpResponse:
         response = _json(self.render_error(error), status=error.status())
@@ -83,7 +84,7 @@ class CompletionView(GatewayView):
 
     route: ClassVar[Route]
 
-    async def post(self, request: Request) -> HttpResponse:
+    async def post(self, request: Request) -> HttpResponseBase:
         call = CallRecord(
             principal=self.principal(request), route=self.route, request_id=self.request_id, started=self.started
         )
@@ -93,7 +94,7 @@ class CompletionView(GatewayView):
             call_finished(call, status=error.status(), error_code=error.code)
             return self.error_response(error)
 
-    async def _call(self, request: Request, call: CallRecord) -> HttpResponse:
+    async def _call(self, request: Request, call: CallRecord) -> HttpResponseBase:
         raw = self._body(request)
         body = parse_body(raw, self.route)
         call.model, call.streamed = body["model"], bool(body.get("stream"))
@@ -137,7 +138,9 @@ class ResponsesView(CompletionView):
 
 class MessagesView(CompletionView):
     route = Route.MESSAGES
-    render_error = staticmethod(render_anthropic)
+
+    def render_error(self, error: GatewayError) -> dict[str, Any]:
+        return render_anthropic(error)
 
 
 class ModelsView(GatewayView):

@@ -17,7 +17,7 @@ from pytest_redis import factories
 
 # Loaded as a plugin before Django is set up: project modules are imported inside fixtures.
 
-redis_proc = factories.redis_proc(executable="/usr/bin/redis-server", port=None, timeout=30)
+redis_proc = factories.redis_proc(executable="/usr/bin/redis-server", port=None, timeout=30)  # type: ignore[arg-type]
 
 
 def redis_settings(url: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 import json
 import threading
+from typing import Any
 
 import anthropic
 import httpx
@@ -48,7 +49,7 @@ def test_chat_json_counts_cached_tokens_inside_prompt(upstream):
 def test_chat_stream_has_usage_chunk_only_when_asked(upstream):
     upstream.set(text="abcdef", chunks=3)
     client = openai_client(upstream)
-    chunks = list(client.chat.completions.create(model="gpt-4o", messages=CHAT, stream=True))
+    chunks: list[Any] = list(client.chat.completions.create(model="gpt-4o", messages=CHAT, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "abcdef"
     assert all(c.usage is None for c in chunks)
     chunks = list(

@@ -18,6 +18,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
+from gateway_project.cache import cache_peek, l1
 from keys.services import key_touch
 from pricing.selectors import TokenCounts, cost_calculate
 from proxy.admission import Admission
@@ -100,12 +101,15 @@ def _write(entry: UsageEntry, key_id: Any, tpm_limited: bool) -> None:
     close_old_connections()
     try:
         usage_record(entry=entry)
+        # last_used_at is for operators: one UPDATE per key per L1 period, not one per request.
+        if cache_peek("touch", key_id) is None:
+            l1().set(("touch", str(key_id)), True)
+            key_touch(key_id=key_id)
     finally:
         close_old_connections()
-    tokens = entry.tokens
     if tpm_limited:
+        tokens = entry.tokens
         tpm_add(key_id=key_id, tokens=tokens.input_tokens + tokens.output_tokens + tokens.cache_read_tokens)
-    key_touch(key_id=key_id)
 
 
 async def _record(entry: UsageEntry, key_id: Any, tpm_limited: bool) -> None:

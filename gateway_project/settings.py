@@ -1,5 +1,6 @@
 """Django settings, read from the environment (and `.env` when present)."""
 
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -152,6 +153,8 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # The admin's few static files are served by WhiteNoise straight from the apps: no collectstatic step.
 WHITENOISE_USE_FINDERS = True
+# ...so STATIC_ROOT may not exist, which WhiteNoise would warn about at every start.
+warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # Request bodies above this size are refused with 413 on every route.

@@ -21,11 +21,11 @@ _PROTECTED = {
 
 
 class ApiRoot(ManagementAPIView):
-    """The management API: follow the links, or read the OpenAPI schema. Swagger UI loads its assets from a CDN."""
+    """The management API: follow the links, read the OpenAPI schema, or try it in the docs (Swagger UI)."""
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
-        names = ("accounts", "keys", "costs", "providers", "schema", "swagger")
+        names = ("accounts", "keys", "costs", "providers", "schema", "docs")
         return Response({name: reverse(f"api-{name}", request=request) for name in names})
 
 
@@ -47,6 +47,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", ApiRoot.as_view(), name="api-root"),
     *ROUTES,
     path("schema/", _SCHEMA, name="api-schema"),
-    path("docs/", ApiRoot.as_view(), name="api-docs"),
-    path("docs/swagger/", SpectacularSwaggerView.as_view(url_name="api-schema", **_PROTECTED), name="api-swagger"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", **_PROTECTED), name="api-docs"),
 ]

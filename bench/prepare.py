@@ -1,0 +1,39 @@
+"""Prepares the benchmark's throwaway database through the project's own services; prints the keys as JSON.
+
+Run in its own process with the bench environment (`DATABASE_URL` pointing at a temp SQLite
+file): migrates, creates a budgeted and an unlimited account with one key each, and a price
+for the benchmark model, so admission, the budget hold and pricing all run as in production.
+"""
+
+import json
+import os
+from decimal import Decimal
+
+import django
+
+MODEL = "gpt-4o-mini"
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
+    django.setup()
+    from django.core.management import call_command
+
+    from accounts.services import account_create
+    from keys.services import key_create
+    from pricing.services import cost_upsert
+
+    call_command("migrate", verbosity=0, interactive=False)
+    cost_upsert(model=MODEL, provider="openai", input_per_mtok=Decimal("0.15"), output_per_mtok=Decimal("0.60"))
+    # A budget no run can exhaust: the point is to exercise the conditional UPDATE, not to hit 402.
+    budgeted = account_create(user_id="bench-budget", budget_usd=Decimal("1000000"))
+    unlimited = account_create(user_id="bench-unlimited", budget_usd=None)
+    keys = {
+        "budget": key_create(account=budgeted, name="bench").raw,
+        "unlimited": key_create(account=unlimited, name="bench").raw,
+    }
+    print(json.dumps({"model": MODEL, "keys": keys}))
+
+
+if __name__ == "__main__":
+    main()

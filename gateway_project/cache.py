@@ -21,7 +21,7 @@ from django.core.cache import cache as l2
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 INVALIDATION_GROUP = "gateway-cache-invalidate"
-_MISSING = object()
+MISSING = object()  # "not cached", as opposed to a cached None (an unknown key or model)
 
 
 class _L1:
@@ -34,7 +34,7 @@ class _L1:
 
     def get(self, key: tuple[str, str]) -> Any:
         with self._lock:
-            return self._data.get(key, _MISSING)
+            return self._data.get(key, MISSING)
 
     def set(self, key: tuple[str, str], value: Any) -> None:
         if self.enabled:
@@ -63,10 +63,10 @@ def cache_get_or_load(namespace: str, key: Hashable, loader: Callable[[], T]) ->
     """L1, then L2, then `loader()` (the database); fills the levels it missed. Sync: call from a thread."""
     key = str(key)  # ObjectId, UUID and int keys alike; strings survive the channel layer
     value = l1().get((namespace, key))
-    if value is not _MISSING:
+    if value is not MISSING:
         return value  # type: ignore[no-any-return]
-    value = l2.get(_l2_key(namespace, key), _MISSING)
-    if value is _MISSING:
+    value = l2.get(_l2_key(namespace, key), MISSING)
+    if value is MISSING:
         value = loader()
         l2.set(_l2_key(namespace, key), value, timeout=max(settings.L1_CACHE_TTL * 10, 60))
     l1().set((namespace, key), value)
@@ -74,9 +74,8 @@ def cache_get_or_load(namespace: str, key: Hashable, loader: Callable[[], T]) ->
 
 
 def cache_peek(namespace: str, key: Hashable) -> Any:
-    """The L1 value or None: lets async code skip a thread hop when the entry is warm."""
-    value = l1().get((namespace, str(key)))
-    return None if value is _MISSING else value
+    """The L1 value, or MISSING: lets async code skip a thread hop when the entry is warm."""
+    return l1().get((namespace, str(key)))
 
 
 def cache_invalidate(namespace: str, key: Hashable) -> None:

@@ -15,10 +15,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.db import close_old_connections
-
-from gateway_project.cache import cache_peek, l1
+from gateway_project.cache import MISSING, cache_peek, l1
+from gateway_project.pool import in_pool
 from keys.services import key_touch
 from pricing.selectors import TokenCounts, cost_calculate
 from proxy.admission import Admission
@@ -97,16 +95,11 @@ def _entry(call: CallRecord, status: int, usage: Usage, error_code: str) -> Usag
 
 
 def _write(entry: UsageEntry, key_id: Any, tpm_limited: bool) -> None:
-    # Runs on a pool thread outside any request, so nothing else recycles its connection.
-    close_old_connections()
-    try:
-        usage_record(entry=entry)
-        # last_used_at is for operators: one UPDATE per key per L1 period, not one per request.
-        if cache_peek("touch", key_id) is None:
-            l1().set(("touch", str(key_id)), True)
-            key_touch(key_id=key_id)
-    finally:
-        close_old_connections()
+    usage_record(entry=entry)
+    # last_used_at is for operators: one UPDATE per key per L1 period, not one per request.
+    if cache_peek("touch", key_id) is MISSING:
+        l1().set(("touch", str(key_id)), True)
+        key_touch(key_id=key_id)
     if tpm_limited:
         tokens = entry.tokens
         tpm_add(key_id=key_id, tokens=tokens.input_tokens + tokens.output_tokens + tokens.cache_read_tokens)
@@ -114,7 +107,7 @@ def _write(entry: UsageEntry, key_id: Any, tpm_limited: bool) -> None:
 
 async def _record(entry: UsageEntry, key_id: Any, tpm_limited: bool) -> None:
     try:
-        await sync_to_async(_write, thread_sensitive=False)(entry, key_id, tpm_limited)
+        await in_pool(_write, entry, key_id, tpm_limited)
     except Exception:
         # Never lose silently: the row's id and numbers go to the log for reconciliation.
         log.exception("usage row %s could not be written: %r", entry.request_id, entry)

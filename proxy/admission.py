@@ -5,9 +5,12 @@ from decimal import Decimal
 from typing import Any
 
 from accounts.services import budget_reserve
+from gateway_project.cache import MISSING, cache_peek
 from gateway_project.errors import BudgetExceeded, ModelNotAllowed, RateLimited
 from gateway_project.money import ZERO
+from gateway_project.pool import in_pool
 from pricing.selectors import Price, TokenCounts, cost_calculate, price_for
+from pricing.services import PRICE_CACHE
 from proxy.auth import Principal
 from proxy.providers import Target, resolve_model
 from proxy.ratelimit import rpm_consume, tpm_check
@@ -48,16 +51,30 @@ def _estimate(body: dict[str, Any], raw_size: int, price: Price | None) -> Decim
     return cost_calculate(tokens=tokens, price=price)
 
 
-def admit(*, principal: Principal, body: dict[str, Any], raw_size: int) -> Admission:
-    """Sync (cache, then database): run it in one thread hop. Raises a GatewayError to refuse."""
+async def _price(target: Target) -> Price | None:
+    """The model's price from process memory when warm (both names `price_for` tries), else one hop."""
+    prefixed = cache_peek(PRICE_CACHE, f"{target.provider}/{target.model}")
+    if prefixed is not MISSING and prefixed is not None:
+        return prefixed  # type: ignore[no-any-return]
+    bare = cache_peek(PRICE_CACHE, target.model)
+    if prefixed is not MISSING and bare is not MISSING:
+        return bare  # type: ignore[no-any-return]
+    return await in_pool(price_for, model=target.model, provider=target.provider)
+
+
+async def admit(*, principal: Principal, body: dict[str, Any], raw_size: int) -> Admission:
+    """Raises a GatewayError to refuse. Leaves the event loop only for what needs I/O:
+    rate-limit counters (keys with limits), a cold price, and the budget hold (budgeted accounts).
+    """
     model = body["model"]
     target = resolve_model(model)
     _check_allowed(principal, model, target)
-    _check_rate_limits(principal)
-    price = price_for(model=target.model, provider=target.provider)
+    if principal.key.rpm_limit is not None or principal.key.tpm_limit is not None:
+        await in_pool(_check_rate_limits, principal)
+    price = await _price(target)
     if principal.account.budget_usd is None:
         return Admission(target=target, price=price, reserved_usd=ZERO)
     reserved = _estimate(body, raw_size, price)
-    if not budget_reserve(account_id=principal.account.id, amount=reserved):
+    if not await in_pool(budget_reserve, account_id=principal.account.id, amount=reserved):
         raise BudgetExceeded("The account's budget is exhausted.")
     return Admission(target=target, price=price, reserved_usd=reserved)

@@ -7,11 +7,17 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from accounts.selectors import AccountState, account_state
+from accounts.services import ACCOUNT_CACHE
+from gateway_project.cache import MISSING, cache_peek
 from gateway_project.errors import Unauthenticated
+from gateway_project.pool import in_pool
 from keys.selectors import KeyState, key_lookup
+from keys.services import KEY_CACHE, key_hash
 
 # A key is "gw-" plus 43 characters; anything far longer is refused before hashing.
 _MAX_KEY_LENGTH = 256
+# Where the async pre-check leaves its answer for the DRF authentication class.
+PRINCIPAL_ATTR = "gateway_principal"
 
 
 @dataclass(frozen=True)
@@ -35,27 +41,55 @@ def presented_key(request: HttpRequest) -> str | None:
     return api_key or None
 
 
-def principal_for(raw: str | None) -> Principal:
-    """Resolves a presented key, or raises Unauthenticated. Sync: cache first, database on a miss."""
-    if not raw:
-        raise Unauthenticated("Missing API key. Send `Authorization: Bearer <key>` or `x-api-key: <key>`.")
-    key = key_lookup(raw=raw) if len(raw) <= _MAX_KEY_LENGTH else None
+def _checked(key: KeyState | None, account: AccountState | None) -> Principal:
     if key is None:
         raise Unauthenticated("Invalid API key.")
     if not key.is_active:
         raise Unauthenticated("This API key has been revoked.")
     if not key.is_usable:
         raise Unauthenticated("This API key has expired.")
-    account = account_state(account_id=key.account_id)
     if account is None or not account.is_active:
         raise Unauthenticated("The account of this API key is inactive.")
     return Principal(key=key, account=account)
 
 
+def _require(raw: str | None) -> str:
+    if not raw:
+        raise Unauthenticated("Missing API key. Send `Authorization: Bearer <key>` or `x-api-key: <key>`.")
+    if len(raw) > _MAX_KEY_LENGTH:
+        raise Unauthenticated("Invalid API key.")
+    return raw
+
+
+def principal_for(raw: str | None) -> Principal:
+    """Resolves a presented key, or raises Unauthenticated. Sync: cache first, database on a miss."""
+    key = key_lookup(raw=_require(raw))
+    return _checked(key, account_state(account_id=key.account_id) if key else None)
+
+
+async def principal_for_async(raw: str | None) -> Principal:
+    """The same answer; with both entries warm in process memory it never leaves the event loop."""
+    key = cache_peek(KEY_CACHE, key_hash(_require(raw)))
+    if key is not MISSING:
+        account = cache_peek(ACCOUNT_CACHE, key.account_id) if key else None
+        if account is not MISSING:
+            return _checked(key, account)
+    # A miss: one hop to the shared pool (not a new thread per request) for cache and database.
+    return await in_pool(principal_for, raw)
+
+
 class GatewayKeyAuthentication(BaseAuthentication):
-    """DRF authentication for the proxy routes; failures surface as our own `Unauthenticated`."""
+    """DRF authentication for the proxy routes; failures surface as our own `Unauthenticated`.
+
+    The proxy views resolve the key asynchronously first (`principal_for_async`) and leave
+    the answer on the request, so this class then costs nothing; called on its own it
+    does the whole check synchronously.
+    """
 
     def authenticate(self, request: Request) -> tuple[Principal, None]:
+        principal = getattr(request._request, PRINCIPAL_ATTR, None)
+        if isinstance(principal, Principal):
+            return principal, None
         return principal_for(presented_key(request._request)), None
 
     def authenticate_header(self, request: Request) -> str:

@@ -1,5 +1,6 @@
 """Proxy routes: thin async views over one pipeline, each speaking its own wire format."""
 
+import inspect
 import logging
 import time
 import uuid
@@ -7,7 +8,6 @@ from typing import Any, ClassVar
 
 import orjson
 from adrf.views import APIView
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, HttpResponseBase
@@ -23,9 +23,10 @@ from gateway_project.errors import (
     render_anthropic,
     render_openai,
 )
+from gateway_project.pool import in_pool
 from proxy.accounting import CallRecord, call_finished
 from proxy.admission import admit
-from proxy.auth import GatewayKeyAuthentication, Principal
+from proxy.auth import PRINCIPAL_ATTR, GatewayKeyAuthentication, Principal, presented_key, principal_for_async
 from proxy.forwarding import Completion, Route, forward, validate_body
 from proxy.models_list import model_list
 from proxy.streaming import sse_response
@@ -73,6 +74,32 @@ class GatewayView(APIView):
         response["x-request-id"] = str(self.request_id)
         return response
 
+    async def async_dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        """adrf's dispatch, except that `initial()` runs inline instead of via `sync_to_async`.
+
+        Under Django's ASGI handler every thread-sensitive hop of a request starts a new
+        thread (NOTES: hops dominate the per-request cost). Our `initial()` does no I/O
+        once the key is resolved, and `principal_for_async` resolves it from process
+        memory without leaving the loop when warm, or with one hop to a shared pool.
+        """
+        self.args, self.kwargs = args, kwargs
+        drf_request = self.initialize_request(request, *args, **kwargs)
+        self.request = drf_request
+        self.headers = self.default_response_headers
+        try:
+            principal = await principal_for_async(presented_key(request))
+            setattr(request, PRINCIPAL_ATTR, principal)
+            self.initial(drf_request, *args, **kwargs)
+            method = request.method.lower()
+            handler = getattr(self, method, None) if method in self.http_method_names else None
+            response = (handler or self.http_method_not_allowed)(drf_request, *args, **kwargs)
+            if inspect.isawaitable(response):
+                response = await response
+        except Exception as exc:
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(drf_request, response, *args, **kwargs)
+        return self.response
+
     def principal(self, request: Request) -> Principal:
         if not isinstance(request.user, Principal):
             raise Unauthenticated()
@@ -99,7 +126,7 @@ class CompletionView(GatewayView):
         body = parse_body(raw, self.route)
         call.model, call.streamed = body["model"], bool(body.get("stream"))
         validate_body(self.route, body)
-        call.admission = await sync_to_async(admit)(principal=call.principal, body=body, raw_size=len(raw))
+        call.admission = await admit(principal=call.principal, body=body, raw_size=len(raw))
         result = await forward(
             route=self.route,
             target=call.admission.target,
@@ -146,4 +173,4 @@ class MessagesView(CompletionView):
 class ModelsView(GatewayView):
     async def get(self, request: Request) -> HttpResponse:
         self.principal(request)
-        return _json({"object": "list", "data": await sync_to_async(model_list)()})
+        return _json({"object": "list", "data": await in_pool(model_list)})

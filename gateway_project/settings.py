@@ -53,12 +53,16 @@ if MONGO_URI:
         for app in ("admin", "auth", "contenttypes", "sessions", "accounts", "keys", "pricing", "usage")
     }
 else:
-    DATABASES = {
-        "default": dj_database_url.parse(
-            DATABASE_URL or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0),
-        )
-    }
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL or f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # psycopg's pool: the hot path opens and closes a connection per unit of work (gateway_project.pool),
+        # which costs a handshake without it.
+        DATABASES["default"]["OPTIONS"] = {
+            "pool": {
+                "min_size": env_int("DATABASE_POOL_MIN", 2, minimum=0),
+                "max_size": env_int("DATABASE_POOL_MAX", 20, minimum=1),
+            }
+        }
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # Waits for a writer instead of failing at once; IMMEDIATE avoids upgrade deadlocks.
         DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}

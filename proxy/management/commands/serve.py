@@ -15,6 +15,12 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=1)
+        parser.add_argument(
+            "--proxy-headers",
+            action="store_true",
+            help="trust X-Forwarded-For/-Proto from a load balancer (costs a little per request)",
+        )
+        parser.add_argument("--access-log", action="store_true", help="log every request (usage rows already do)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         # An import string, not the app object: uvicorn can only start worker processes from one.
@@ -23,6 +29,7 @@ class Command(BaseCommand):
             host=options["host"],
             port=options["port"],
             workers=max(options["workers"], 1),
-            lifespan="auto",
-            proxy_headers=True,
+            lifespan="on",
+            proxy_headers=options["proxy_headers"],
+            access_log=options["access_log"],
         )

@@ -5,6 +5,8 @@ returns our own types: a `Completion` (body in the client route's wire format pl
 canonical `Usage`) or a `Stream` of complete SSE frames in that format. Every LiteLLM
 or provider failure becomes one of our `GatewayError`s with a message we wrote.
 LiteLLM is imported lazily by `litellm_module()`, so importing this module is cheap.
+Messages requests for openai-provider models run LiteLLM's Responses bridge from its
+parts (`bridge_parts()`, used by proxy.messages_bridge) to keep the reasoning count.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from typing import Any
 import httpx
 
 from gateway_project.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from proxy.messages_bridge import BridgedSource, BridgeParts, UsageTap, is_bridged, responses_kwargs, usage_of
 from proxy.providers import Target
 from proxy.request_params import Route, validate_body
-from proxy.stream_adapters import Adapter, make_adapter
+from proxy.stream_adapters import Adapter, BridgedMessagesAdapter, make_adapter
 from proxy.usage_normalise import Usage, chat_usage, estimate_input_tokens, messages_usage, responses_usage
 
 __all__ = ["Completion", "Route", "Stream", "Usage", "forward", "known_models", "validate_body"]
@@ -47,6 +50,22 @@ def litellm_module() -> ModuleType:
     litellm.suppress_debug_info = True  # else a banner is printed on every failure
     # 1.106.2 has no telemetry switch; no callbacks are ever registered here.
     return litellm
+
+
+@functools.cache
+def bridge_parts() -> BridgeParts:
+    """LiteLLM's Messages → Responses bridge pieces, for proxy.messages_bridge (see why there)."""
+    litellm = litellm_module()
+    from litellm.llms.anthropic.pass_through.messages.utils import prepare_native_messages
+    from litellm.llms.anthropic.pass_through.responses_adapters import handler, streaming_iterator, transformation
+
+    return BridgeParts(
+        prepare_messages=prepare_native_messages,
+        build_kwargs=handler._build_responses_kwargs,  # the builder LiteLLM's own bridge uses
+        aresponses=litellm.aresponses,
+        translate_response=transformation.LiteLLMAnthropicToResponsesAPIAdapter().translate_response,
+        stream_wrapper=streaming_iterator.AnthropicResponsesStreamWrapper,
+    )
 
 
 @dataclass
@@ -121,6 +140,8 @@ async def forward(
 ) -> Completion | Stream:
     """Send one request to `target` and return its answer in the route's wire format."""
     validate_body(route, body)
+    if route is Route.MESSAGES and is_bridged(target.litellm_model):
+        return await forward_bridged(target=target, body=body, stream=stream, timeout=timeout)
     call = entry_point(route)
     try:
         result = await call(**call_kwargs(route, target, body, stream, timeout))
@@ -130,6 +151,30 @@ async def forward(
         adapter = make_adapter(route, body, estimate_input_tokens(body))
         return Stream(result, adapter, target.provider)
     return completion(route, result)
+
+
+async def forward_bridged(*, target: Target, body: dict[str, Any], stream: bool, timeout: float) -> Completion | Stream:
+    """A Messages request for an openai-provider model, bridged to the Responses API (proxy.messages_bridge)."""
+    parts = bridge_parts()
+    try:
+        result = await parts.aresponses(**responses_kwargs(parts, body, own_params(target, stream, timeout)))
+        if not stream:
+            return bridged_completion(parts, result)
+    except Exception as exc:  # every LiteLLM/provider failure becomes one of ours
+        raise provider_error(exc, target.provider) from None
+    adapter = BridgedMessagesAdapter(estimate_input_tokens(body))
+    tap = UsageTap(result, adapter.record_responses_usage)
+    frames = parts.stream_wrapper(responses_stream=tap, model=target.model).async_anthropic_sse_wrapper()
+    return Stream(BridgedSource(frames, tap, close_source), adapter, target.provider)
+
+
+def bridged_completion(parts: BridgeParts, result: Any) -> Completion:
+    """The body as LiteLLM's bridge translates it; the usage from the Responses answer, reasoning included."""
+    answer = as_dict(parts.translate_response(result))
+    usage = answer.get("usage")
+    if isinstance(usage, dict):
+        usage.pop("cost", None)  # LiteLLM's own price guess, if it ever adds one
+    return Completion(body=answer, usage=responses_usage(usage_of(result)))
 
 
 def entry_point(route: Route) -> Callable[..., Awaitable[Any]]:
@@ -145,20 +190,24 @@ def entry_point(route: Route) -> Callable[..., Awaitable[Any]]:
 def call_kwargs(route: Route, target: Target, body: dict[str, Any], stream: bool, timeout: float) -> dict[str, Any]:
     """The client's (validated) parameters plus ours; the client can never set the latter."""
     kwargs = {name: value for name, value in body.items() if name not in ("model", "stream", "stream_options")}
-    kwargs.update(
-        model=target.litellm_model,
-        api_key=target.api_key,
-        api_base=target.api_base,
-        max_retries=0,  # LiteLLM's openai provider otherwise retries 429/5xx twice, silently
-        timeout=timeout,
-        stream=stream,
-    )
+    kwargs.update(own_params(target, stream, timeout))
     options = dict(body.get("stream_options") or {})
     if route is Route.CHAT and stream:
         options["include_usage"] = True  # OpenAI streams carry usage only when asked
     if stream and options:
         kwargs["stream_options"] = options
     return kwargs
+
+
+def own_params(target: Target, stream: bool, timeout: float) -> dict[str, Any]:
+    return {
+        "model": target.litellm_model,
+        "api_key": target.api_key,
+        "api_base": target.api_base,
+        "max_retries": 0,  # LiteLLM's openai provider otherwise retries 429/5xx twice, silently
+        "timeout": timeout,
+        "stream": stream,
+    }
 
 
 def completion(route: Route, result: Any) -> Completion:

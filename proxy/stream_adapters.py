@@ -169,16 +169,37 @@ class MessagesAdapter(Adapter):
             self.count_text(delta.get("text"), delta.get("thinking"), delta.get("partial_json"))
         elif kind == "message_delta":
             merged = merge_messages_usage(self.start_usage, data.get("usage") or {})
-            self.reported = messages_usage(merged)
+            self.reported = self.final_usage(merged)
         elif kind == "message_stop":
             self.finished = True
         elif kind == "error":
             self.failed = True
 
+    def final_usage(self, merged: Mapping[str, Any]) -> Usage:
+        return messages_usage(merged)
+
     def finish(self, provider: str) -> list[bytes]:
         rest = self.framer.rest()
         frames = self.frames(rest + b"\n\n") if rest.strip() else []
         return [*super().finish(provider), *frames]
+
+
+class BridgedMessagesAdapter(MessagesAdapter):
+    """Anthropic SSE that LiteLLM made from an OpenAI Responses stream (see proxy.messages_bridge).
+
+    The SSE's usage has lost the reasoning count, so the final usage is the Responses one,
+    handed over by the bridge's tap before LiteLLM emits its `message_delta`.
+    """
+
+    def __init__(self, input_estimate: int) -> None:
+        super().__init__(input_estimate)
+        self.responses_reported: Usage | None = None
+
+    def record_responses_usage(self, usage: Mapping[str, Any]) -> None:
+        self.responses_reported = responses_usage(usage)
+
+    def final_usage(self, merged: Mapping[str, Any]) -> Usage:
+        return self.responses_reported or messages_usage(merged)
 
 
 def make_adapter(route: Route, body: Mapping[str, Any], input_estimate: int) -> Adapter:

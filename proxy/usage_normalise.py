@@ -12,10 +12,11 @@ Anthropic models (see tests/proxy/test_forwarding.py):
 - responses (`aresponses`): `input_tokens` INCLUDES `input_tokens_details.cached_tokens`
   and, for Anthropic models, `input_tokens_details.cache_write_tokens`. Both are subtracted.
 - messages (`anthropic_messages`): Anthropic's convention on every model; `input_tokens`
-  EXCLUDES `cache_read_input_tokens` and `cache_creation_input_tokens`. For OpenAI models
-  LiteLLM bridges through the Responses API and already reports uncached input.
+  EXCLUDES `cache_read_input_tokens` and `cache_creation_input_tokens`.
   In a stream, `message_start` carries input and cache counts and `message_delta` the
-  final output count (a bridged OpenAI model puts everything in `message_delta`).
+  final output count. Models of the openai provider are bridged to the Responses API,
+  whose Anthropic-format usage has no reasoning count; for them we read the raw Responses
+  usage instead (`responses_usage`, see proxy/messages_bridge.py).
 OpenAI reports no cache writes; Anthropic reports no reasoning count (its thinking
 tokens are inside `output_tokens`).
 """

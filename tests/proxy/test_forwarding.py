@@ -102,9 +102,8 @@ def set_usage(upstream, provider):
 def expected_usage(route, provider) -> Usage:
     if provider == "anthropic":
         return Usage(input_tokens=11, output_tokens=9, cache_read_tokens=4, cache_write_tokens=6)
-    # LiteLLM's Anthropic-format bridge for OpenAI models drops the reasoning count.
-    reasoning = 0 if route is Route.MESSAGES else 3
-    return Usage(input_tokens=11, output_tokens=9, cache_read_tokens=4, reasoning_tokens=reasoning)
+    # Messages for OpenAI models: LiteLLM's bridge drops the reasoning count; ours keeps it.
+    return Usage(input_tokens=11, output_tokens=9, cache_read_tokens=4, reasoning_tokens=3)
 
 
 @pytest.mark.parametrize(("route", "provider"), ALL)
@@ -151,6 +150,48 @@ async def test_custom_provider_gets_its_own_base_and_key(providers, route):
     assert providers.last.headers["authorization"] == f"Bearer {KEYS['custom']}"
     assert providers.last.body["model"] == "my-model"
     assert result.usage.input_tokens == 12
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_custom_provider_messages_go_to_its_responses_endpoint_with_reasoning(providers, stream):
+    providers.set(input_tokens=11, output_tokens=9, cache_read_tokens=4, reasoning_tokens=3, text=TEXT)
+    result = await call(Route.MESSAGES, "custom", stream=stream)
+    if stream:
+        assert streamed_text(Route.MESSAGES, await collect(result)) == TEXT
+    else:
+        assert body_text(Route.MESSAGES, result.body) == TEXT
+        assert result.body["usage"] == {"input_tokens": 11, "output_tokens": 9, "cache_read_input_tokens": 4}
+    assert providers.last.path == "/custom/v1/responses"
+    assert providers.last.headers["authorization"] == f"Bearer {KEYS['custom']}"
+    assert providers.last.body["model"] == "my-model"
+    assert result.usage == Usage(input_tokens=11, output_tokens=9, cache_read_tokens=4, reasoning_tokens=3)
+
+
+async def test_bridged_messages_stream_keeps_anthropic_events_and_usage(providers):
+    set_usage(providers, "openai")
+    stream = await call(Route.MESSAGES, "openai", stream=True, system="Be brief.", temperature=0.5)
+    parsed = events(await collect(stream))
+    kinds = [event for event, _ in parsed]
+    assert kinds[0] == "message_start" and kinds[-2:] == ["message_delta", "message_stop"]
+    assert parsed[-2][1]["usage"] == {"input_tokens": 11, "output_tokens": 9, "cache_read_input_tokens": 4}
+    assert providers.last.body["instructions"] == "Be brief."
+    assert providers.last.body["temperature"] == 0.5
+    assert providers.last.body["stream"] is True
+
+
+async def test_bridged_messages_stream_closed_early_leaves_an_estimate(providers):
+    providers.set(text="abcdefghijklmnop", chunks=4, hold_after=2, reasoning_tokens=3)
+    stream = await call(Route.MESSAGES, "openai", stream=True)
+    frames = []
+    async for frame in stream:
+        frames.append(frame)
+        if streamed_text(Route.MESSAGES, frames) == "abcdefgh":
+            break
+    await stream.aclose()
+    providers.switches.release.set()
+    assert not stream.usage_reported
+    assert stream.usage.output_tokens == 2
+    assert stream.usage.reasoning_tokens == 0
 
 
 @pytest.mark.parametrize(("route", "provider"), ALL)

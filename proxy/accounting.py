@@ -23,9 +23,10 @@ from proxy.admission import Admission
 from proxy.auth import Principal
 from proxy.forwarding import Route, Usage
 from proxy.ratelimit import tpm_add
-from usage.services import UsageEntry, usage_record
+from usage.services import UsageEntry, usage_record, usage_record_many
 
 log = logging.getLogger(__name__)
+_MAX_BATCH = 500
 
 
 @dataclass
@@ -94,26 +95,78 @@ def _entry(call: CallRecord, status: int, usage: Usage, error_code: str) -> Usag
     )
 
 
-def _write(entry: UsageEntry, key_id: Any, tpm_limited: bool) -> None:
-    usage_record(entry=entry)
-    # last_used_at is for operators: one UPDATE per key per L1 period, not one per request.
-    if cache_peek("touch", key_id) is MISSING:
-        l1().set(("touch", str(key_id)), True)
-        key_touch(key_id=key_id)
-    if tpm_limited:
-        tokens = entry.tokens
-        tpm_add(key_id=key_id, tokens=tokens.input_tokens + tokens.output_tokens + tokens.cache_read_tokens)
+def _after_write(entries: list[UsageEntry], tpm_limited: set[Any]) -> None:
+    """Per-key bookkeeping once rows are safe: tokens per minute, and last use (at most once an L1 period)."""
+    for key_id in {entry.key_id for entry in entries}:
+        if cache_peek("touch", key_id) is MISSING:
+            l1().set(("touch", str(key_id)), True)
+            key_touch(key_id=key_id)
+    for entry in entries:
+        if entry.key_id in tpm_limited:
+            tokens = entry.tokens
+            tpm_add(key_id=entry.key_id, tokens=tokens.input_tokens + tokens.output_tokens + tokens.cache_read_tokens)
 
 
-async def _record(entry: UsageEntry, key_id: Any, tpm_limited: bool) -> None:
+def _write_batch(entries: list[UsageEntry], tpm_limited: set[Any]) -> None:
     try:
-        await in_pool(_write, entry, key_id, tpm_limited)
+        usage_record_many(entries=entries)
+    except Exception:
+        # One bad row must not cost the others theirs: write them one by one.
+        log.warning("a batch of %d usage rows failed; writing them singly", len(entries), exc_info=True)
+        for entry in entries:
+            _write_one(entry)
+    _after_write(entries, tpm_limited)
+
+
+def _write_one(entry: UsageEntry) -> None:
+    try:
+        usage_record(entry=entry)
     except Exception:
         # Never lose silently: the row's id and numbers go to the log for reconciliation.
         log.exception("usage row %s could not be written: %r", entry.request_id, entry)
 
 
+class UsageWriter:
+    """Writes usage rows in batches: whatever accumulated while the previous write ran.
+
+    Under load one transaction carries many rows (SQLite commits, PostgreSQL round trips);
+    at low load a batch is a single row written at once. Lives on one event loop; the
+    writing task is owned by the process, so `accounting_drain` waits for it.
+    """
+
+    def __init__(self) -> None:
+        self.queue: list[UsageEntry] = []
+        self.tpm_limited: set[Any] = set()
+        self.running = False
+
+    def put(self, entry: UsageEntry, tpm_limited: bool) -> None:
+        self.queue.append(entry)
+        if tpm_limited:
+            self.tpm_limited.add(entry.key_id)
+        if not self.running:
+            self.running = True
+            spawn(self._run())
+
+    async def _run(self) -> None:
+        try:
+            while self.queue:
+                batch, self.queue = self.queue[:_MAX_BATCH], self.queue[_MAX_BATCH:]
+                await in_pool(_write_batch, batch, set(self.tpm_limited))
+        except Exception:
+            log.exception("the usage writer failed")
+        finally:
+            self.running = False
+            if self.queue:  # arrived after the loop ended, or left by a failure: carry on
+                self.running = True
+                spawn(self._run())
+
+
+@functools.cache
+def usage_writer(loop: asyncio.AbstractEventLoop) -> UsageWriter:
+    return UsageWriter()
+
+
 def call_finished(call: CallRecord, *, status: int, usage: Usage | None = None, error_code: str = "") -> None:
     """Schedules the usage row and budget settlement for a finished (or refused) call."""
     entry = _entry(call, status, usage or Usage(), error_code)
-    spawn(_record(entry, call.principal.key.id, call.principal.key.tpm_limit is not None))
+    usage_writer(asyncio.get_running_loop()).put(entry, tpm_limited=call.principal.key.tpm_limit is not None)

@@ -1,6 +1,7 @@
 """Writes usage rows and settles the account's budget for the same request, atomically."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -34,10 +35,8 @@ class UsageEntry:
     error_code: str = ""
 
 
-@transaction.atomic
-def usage_record(*, entry: UsageEntry) -> UsageLog:
-    """Writes the row and moves the reservation to spent in one transaction: both or neither."""
-    row = UsageLog.objects.create(
+def _row(entry: UsageEntry) -> UsageLog:
+    return UsageLog(
         id=entry.request_id,
         account_id=entry.account_id,
         api_key_id=entry.key_id,
@@ -56,5 +55,24 @@ def usage_record(*, entry: UsageEntry) -> UsageLog:
         streamed=entry.streamed,
         created_at=timezone.now(),
     )
+
+
+@transaction.atomic
+def usage_record(*, entry: UsageEntry) -> UsageLog:
+    """Writes the row and moves the reservation to spent in one transaction: both or neither."""
+    row = _row(entry)
+    row.save(force_insert=True)
     budget_settle(account_id=entry.account_id, reserved=entry.reserved_usd, cost=entry.cost_usd)
     return row
+
+
+@transaction.atomic
+def usage_record_many(*, entries: Sequence[UsageEntry]) -> None:
+    """`usage_record` for a batch: one INSERT, and one ledger UPDATE per account, in one transaction."""
+    UsageLog.objects.bulk_create([_row(entry) for entry in entries])
+    ledger: dict[Any, tuple[Decimal, Decimal]] = {}
+    for entry in entries:
+        reserved, cost = ledger.get(entry.account_id, (ZERO, ZERO))
+        ledger[entry.account_id] = (reserved + entry.reserved_usd, cost + entry.cost_usd)
+    for account_id, (reserved, cost) in ledger.items():
+        budget_settle(account_id=account_id, reserved=reserved, cost=cost)

@@ -1,0 +1,52 @@
+"""Usage rows written in batches: concurrent calls all land, a bad row costs no other row."""
+
+import asyncio
+import uuid
+from decimal import Decimal
+
+import openai
+import pytest
+
+from proxy.accounting import _write_batch
+from tests.proxy.helpers import expected_cost, set_price
+from usage.models import UsageLog
+from usage.services import UsageEntry, usage_record
+
+
+async def test_concurrent_calls_each_leave_one_row_and_the_ledger_adds_up(gateway, make_customer, upstream):
+    customer = await asyncio.to_thread(make_customer, Decimal("100"))
+    await asyncio.to_thread(set_price, "gpt-4o-mini")
+    upstream.set(input_tokens=10, output_tokens=3)
+    sdk = openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key=customer.key, max_retries=0)
+    calls = [
+        sdk.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+        for _ in range(40)
+    ]
+    responses = await asyncio.gather(*calls)
+    await asyncio.to_thread(gateway.drain)
+    ids = {r.headers["x-request-id"] for r in responses}
+    rows = await asyncio.to_thread(lambda: list(UsageLog.objects.filter(account=customer.account)))
+    assert {str(row.id) for row in rows} == ids
+    account = await asyncio.to_thread(customer.refresh)
+    assert account.spent_usd == 40 * expected_cost(input=10, output=3)
+    assert account.reserved_usd == 0  # every hold released
+
+
+@pytest.mark.django_db
+def test_a_bad_row_in_a_batch_costs_no_other_row(customer):
+    taken = uuid.uuid4()
+    entry = lambda request_id: UsageEntry(  # noqa: E731
+        request_id=request_id,
+        account_id=customer.account.pk,
+        key_id=None,
+        route="chat.completions",
+        model="m",
+        provider="openai",
+        status_code=200,
+        cost_usd=Decimal("0.5"),
+    )
+    usage_record(entry=entry(taken))  # the batch below repeats this id: its INSERT fails
+    good = [uuid.uuid4(), uuid.uuid4()]
+    _write_batch([entry(good[0]), entry(taken), entry(good[1])], set())
+    assert set(UsageLog.objects.values_list("id", flat=True)) == {taken, *good}
+    assert customer.refresh().spent_usd == Decimal("1.5")  # the failed duplicate is not billed

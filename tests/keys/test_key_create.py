@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def stored_rows(table: str) -> list:
     """Every stored row of `table`, read past the ORM, whatever the engine."""
     if connection.vendor == "mongodb":
-        return list(connection.database[table].find())
+        return list(connection.database[table].find())  # type: ignore[attr-defined]  # django-mongodb-backend
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT * FROM {table}")
         return cursor.fetchall()

@@ -91,6 +91,14 @@ TYPES: dict[str, tuple[type, ...]] = {
     "thinking": (dict,),
 }
 STREAM_OPTIONS = frozenset({"include_usage", "include_obfuscation"})
+TYPE_NAMES = {
+    str: "a string",
+    list: "an array",
+    dict: "an object",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+}
 
 
 def validate_body(route: Route, body: dict[str, Any]) -> None:
@@ -113,15 +121,16 @@ def check_type(name: str, value: Any) -> None:
     if expected is None or value is None:
         return
     # bool is a subclass of int in Python but not a number in JSON.
-    if isinstance(value, bool) and bool not in expected:
-        raise InvalidRequest(f"Invalid type for '{name}'.")
-    if not isinstance(value, expected):
-        raise InvalidRequest(f"Invalid type for '{name}'.")
+    if (isinstance(value, bool) and bool not in expected) or not isinstance(value, expected):
+        names = " or ".join(dict.fromkeys(TYPE_NAMES[t] for t in expected))
+        raise InvalidRequest(f"'{name}' must be {names.replace('an integer or a number', 'a number')}.")
 
 
 def check_details(route: Route, body: dict[str, Any]) -> None:
     if not body["model"].strip():
         raise InvalidRequest("'model' must not be empty.")
+    if route is not Route.RESPONSES and not body["messages"]:
+        raise InvalidRequest("'messages' must not be empty.")
     options = body.get("stream_options")
     if options:
         unknown = sorted(set(options) - STREAM_OPTIONS)

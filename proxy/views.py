@@ -27,7 +27,7 @@ from gateway_project.pool import in_pool
 from proxy.accounting import CallRecord, call_finished
 from proxy.admission import admit
 from proxy.auth import PRINCIPAL_ATTR, GatewayKeyAuthentication, Principal, presented_key, principal_for_async
-from proxy.forwarding import Completion, Route, forward, validate_body
+from proxy.forwarding import Completion, Route, forward
 from proxy.models_list import model_list
 from proxy.streaming import sse_response
 from proxy.validation import parse_body
@@ -125,7 +125,6 @@ class CompletionView(GatewayView):
         raw = self._body(request)
         body = parse_body(raw, self.route)
         call.model, call.streamed = body["model"], bool(body.get("stream"))
-        validate_body(self.route, body)
         call.admission = await admit(principal=call.principal, body=body, raw_size=len(raw))
         result = await forward(
             route=self.route,

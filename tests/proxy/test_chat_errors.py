@@ -38,12 +38,19 @@ def assert_openai_error(response, status, code=None):
     [
         (b"{not json", "not valid JSON"),
         (b"[1, 2]", "JSON object"),
-        (b'{"messages": []}', "`model` is required"),
-        (b'{"model": "gpt-4o-mini"}', "`messages` is required"),
-        (b'{"model": 42, "messages": []}', "`model` must be a string"),
-        (b'{"model": "gpt-4o-mini", "messages": "hi"}', "`messages` must be an array"),
-        (b'{"model": "gpt-4o-mini", "messages": []}', "`messages` must not be empty"),
-        (b'{"model": "gpt-4o-mini", "messages": [{"role":"user","content":"x"}], "stream": "yes"}', "`stream`"),
+        (b'{"messages": []}', "Missing required parameter: 'model'"),
+        (b'{"model": "gpt-4o-mini"}', "Missing required parameter: 'messages'"),
+        (b'{"model": 42, "messages": []}', "'model' must be a string"),
+        (b'{"model": "gpt-4o-mini", "messages": "hi"}', "'messages' must be an array"),
+        (b'{"model": "gpt-4o-mini", "messages": []}', "'messages' must not be empty"),
+        (
+            b'{"model": "gpt-4o-mini", "messages": [{"role":"user","content":"x"}], "stream": "yes"}',
+            "'stream' must be a boolean",
+        ),
+        (
+            b'{"model": "gpt-4o-mini", "messages": [{"role":"user","content":"x"}], "temperature": true}',
+            "'temperature' must be a number",
+        ),
     ],
 )
 def test_malformed_bodies_are_400(gateway, customer, upstream, content, message_part):

@@ -360,9 +360,10 @@ def test_wrong_bodies_are_refused(route, body):
 
 
 def test_documented_params_pass():
-    validate_body(Route.CHAT, {"model": "gpt-4o", "messages": [], "temperature": 0.5, "max_tokens": 10, "user": "u"})
+    hello = [{"role": "user", "content": "hi"}]
+    validate_body(Route.CHAT, {"model": "gpt-4o", "messages": hello, "temperature": 0.5, "max_tokens": 10, "user": "u"})
     validate_body(Route.RESPONSES, {"model": "gpt-4o", "input": [], "metadata": {"a": "b"}, "reasoning": {}})
-    validate_body(Route.MESSAGES, {"model": "c", "messages": [], "max_tokens": 5, "metadata": {"user_id": "u"}})
+    validate_body(Route.MESSAGES, {"model": "c", "messages": hello, "max_tokens": 5, "metadata": {"user_id": "u"}})
 
 
 def test_known_models_come_from_the_cost_map():

@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +13,8 @@ import pytest
 import uvicorn
 from django.test import override_settings
 from pytest_redis import factories
+
+from tests.upstream import loopback_socket
 
 # Loaded as a plugin before Django is set up: project modules are imported inside fixtures.
 
@@ -78,18 +79,11 @@ class GatewayServer:
         return UsageLog.objects.select_related("account").get(id=request_id)
 
 
-def _free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 @pytest.fixture(scope="session")
 def gateway_server(django_db_setup: Any, django_db_blocker: Any, redis_backed: str) -> Iterator[GatewayServer]:
     from gateway_project.asgi import application
 
-    sock = _free_socket()
+    sock = loopback_socket()
     config = uvicorn.Config(application, log_level="warning", lifespan="on", access_log=False, loop="asyncio")
     server = uvicorn.Server(config)
     loops: list[asyncio.AbstractEventLoop] = []

@@ -424,11 +424,17 @@ def build_app(upstream: Upstream) -> Starlette:
 # --- server lifecycle ----------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def serve(upstream: Upstream) -> Iterator[Upstream]:
+def loopback_socket() -> socket.socket:
+    """A socket bound to a free 127.0.0.1 port, for a server started in a thread."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextlib.contextmanager
+def serve(upstream: Upstream) -> Iterator[Upstream]:
+    sock = loopback_socket()
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         build_app(upstream), log_level="critical", lifespan="off", timeout_graceful_shutdown=1, access_log=False

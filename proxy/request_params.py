@@ -131,6 +131,7 @@ def check_details(route: Route, body: dict[str, Any]) -> None:
         raise InvalidRequest("'model' must not be empty.")
     if route is not Route.RESPONSES and not body["messages"]:
         raise InvalidRequest("'messages' must not be empty.")
+    check_items(route, body)
     options = body.get("stream_options")
     if options:
         unknown = sorted(set(options) - STREAM_OPTIONS)
@@ -145,3 +146,35 @@ def check_details(route: Route, body: dict[str, Any]) -> None:
         raise InvalidRequest("'metadata' only accepts 'user_id'.")
     if route is Route.MESSAGES and body["max_tokens"] < 1:
         raise InvalidRequest("'max_tokens' must be at least 1.")
+
+
+ROLES = {
+    Route.CHAT: frozenset({"system", "developer", "user", "assistant", "tool", "function"}),
+    Route.MESSAGES: frozenset({"user", "assistant"}),
+}
+
+
+def check_items(route: Route, body: dict[str, Any]) -> None:
+    """The shape of each message (and input item, tool): LiteLLM turns a malformed one into an
+    exception it reports as a provider failure, so a client's mistake must be caught here."""
+    items = body.get("input") if route is Route.RESPONSES else body["messages"]
+    field = "input" if route is Route.RESPONSES else "messages"
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        where = f"'{field}[{index}]'"
+        if route is Route.RESPONSES:
+            if not isinstance(item, dict):
+                raise InvalidRequest(f"{where} must be an object.")
+            continue
+        role = item.get("role") if isinstance(item, dict) else None
+        if not isinstance(role, str) or role not in ROLES[route]:
+            raise InvalidRequest(f"{where} must be an object with a 'role' of {', '.join(sorted(ROLES[route]))}.")
+        content = item.get("content")
+        if not (content is None or isinstance(content, str) or (isinstance(content, list) and _objects(content))):
+            raise InvalidRequest(f"{where}'s 'content' must be a string or an array of objects.")
+    for index, tool in enumerate(body.get("tools") or []):
+        if not isinstance(tool, dict):
+            raise InvalidRequest(f"'tools[{index}]' must be an object.")
+
+
+def _objects(values: list[Any]) -> bool:
+    return all(isinstance(value, dict) for value in values)

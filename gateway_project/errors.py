@@ -64,6 +64,14 @@ class ModelNotFound(GatewayError):
     default_message = "The model does not exist or its provider is not configured."
 
 
+class RouteNotFound(GatewayError):
+    status_code = 404
+    code = "not_found"
+    openai_type = "invalid_request_error"
+    anthropic_type = "not_found_error"
+    default_message = "There is no such route on this gateway."
+
+
 class RequestTooLarge(GatewayError):
     status_code = 413
     code = "request_too_large"

@@ -1,6 +1,6 @@
 """Proxy routes under /v1/."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from proxy import views
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("responses", views.ResponsesView.as_view()),
     path("messages", views.MessagesView.as_view()),
     path("models", views.ModelsView.as_view()),
+    re_path(r"^(?P<path>.*)$", views.unknown_route),
 ]

@@ -10,7 +10,7 @@ import orjson
 from adrf.views import APIView
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 
@@ -19,6 +19,7 @@ from gateway_project.errors import (
     GatewayError,
     InvalidRequest,
     RequestTooLarge,
+    RouteNotFound,
     Unauthenticated,
     render_anthropic,
     render_openai,
@@ -173,3 +174,11 @@ class ModelsView(GatewayView):
     async def get(self, request: Request) -> HttpResponse:
         self.principal(request)
         return _json({"object": "list", "data": await in_pool(model_list)})
+
+
+async def unknown_route(request: HttpRequest, path: str) -> HttpResponse:
+    """Any other /v1/ path: a 404 in OpenAI's format (the SDKs' shape), never Django's HTML page."""
+    error = RouteNotFound(f"Unknown route: {request.method} /v1/{path}")
+    response = _json(render_openai(error), status=error.status())
+    response["x-request-id"] = str(uuid.uuid4())
+    return response

@@ -214,3 +214,8 @@ def test_messages_route_answers_413_in_anthropic_format(gateway, customer, upstr
     )
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "request_too_large"
+
+
+def test_an_unknown_v1_route_is_a_404_in_openai_format(gateway):
+    response = httpx.post(f"{gateway.url}/v1/embeddings", json={})
+    assert_openai_error(response, 404, "not_found")

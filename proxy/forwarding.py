@@ -6,7 +6,9 @@ canonical `Usage`) or a `Stream` of complete SSE frames in that format. Every Li
 or provider failure becomes one of our `GatewayError`s with a message we wrote.
 LiteLLM is imported lazily by `litellm_module()`, so importing this module is cheap.
 Messages requests for openai-provider models run LiteLLM's Responses bridge from its
-parts (`bridge_parts()`, used by proxy.messages_bridge) to keep the reasoning count.
+parts (`bridge_parts()`, used by proxy.messages_bridge), and those LiteLLM bridges through
+chat completions (azure, gemini, cohere) its chat bridge (`chat_bridge_parts()`, used by
+proxy.chat_bridge), both to keep the reasoning count.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import httpx
 
 from gateway_project.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from proxy.chat_bridge import ChatBridgeParts, chat_call, usage_of_chunk
 from proxy.messages_bridge import BridgedSource, BridgeParts, UsageTap, is_bridged, responses_kwargs, usage_of
 from proxy.providers import Target
 from proxy.request_params import Route, validate_body
@@ -66,6 +69,44 @@ def bridge_parts() -> BridgeParts:
         translate_response=transformation.LiteLLMAnthropicToResponsesAPIAdapter().translate_response,
         stream_wrapper=streaming_iterator.AnthropicResponsesStreamWrapper,
     )
+
+
+@functools.cache
+def chat_bridge_parts() -> ChatBridgeParts:
+    """LiteLLM's Messages → chat completions bridge pieces, for proxy.chat_bridge (see why there)."""
+    litellm = litellm_module()
+    from litellm.llms.anthropic.pass_through.adapters import handler
+    from litellm.llms.anthropic.pass_through.messages.utils import prepare_native_messages
+    from litellm.llms.anthropic.pass_through.utils import local_model_name
+
+    bridge = handler.LiteLLMMessagesToCompletionTransformationHandler
+    return ChatBridgeParts(
+        prepare_messages=prepare_native_messages,
+        prepare_context=handler._prepare_context_managed_request,  # as LiteLLM's own bridge does
+        build_kwargs=bridge._prepare_completion_kwargs,
+        acompletion=litellm.acompletion,
+        translate_response=handler.ANTHROPIC_ADAPTER.translate_completion_output_params,
+        translate_stream=handler.ANTHROPIC_ADAPTER.translate_completion_output_params_streaming,
+        provider_of=lambda model: litellm.get_llm_provider(model=model)[1],
+        local_model=local_model_name,
+    )
+
+
+@functools.lru_cache(maxsize=1024)  # bounded: model names come from clients
+def is_chat_bridged(litellm_model: str) -> bool:
+    """Whether `anthropic_messages` would bridge this model through chat completions (LiteLLM's own test)."""
+    litellm = litellm_module()
+    from litellm.llms.anthropic.pass_through.messages import handler
+    from litellm.utils import ProviderConfigManager
+
+    try:
+        model, provider, _, _ = litellm.get_llm_provider(model=litellm_model)
+        native = ProviderConfigManager.get_provider_anthropic_messages_config(
+            model=model, provider=litellm.LlmProviders(provider)
+        )
+    except Exception:  # an unknown model or provider: leave it to anthropic_messages to refuse
+        return False
+    return native is None and not handler._should_route_to_responses_api(provider, litellm_model, model)
 
 
 @dataclass
@@ -142,6 +183,8 @@ async def forward(
     validate_body(route, body)
     if route is Route.MESSAGES and is_bridged(target.litellm_model):
         return await forward_bridged(target=target, body=body, stream=stream, timeout=timeout)
+    if route is Route.MESSAGES and is_chat_bridged(target.litellm_model):
+        return await forward_chat_bridged(target=target, body=body, stream=stream, timeout=timeout)
     call = entry_point(route)
     try:
         result = await call(**call_kwargs(route, target, body, stream, timeout))
@@ -163,18 +206,44 @@ async def forward_bridged(*, target: Target, body: dict[str, Any], stream: bool,
     except Exception as exc:  # every LiteLLM/provider failure becomes one of ours
         raise provider_error(exc, target.provider) from None
     adapter = BridgedMessagesAdapter(estimate_input_tokens(body))
-    tap = UsageTap(result, adapter.record_responses_usage)
+    tap = UsageTap(result, adapter.record_usage)
     frames = parts.stream_wrapper(responses_stream=tap, model=target.model).async_anthropic_sse_wrapper()
     return Stream(BridgedSource(frames, tap, close_source), adapter, target.provider)
 
 
 def bridged_completion(parts: BridgeParts, result: Any) -> Completion:
     """The body as LiteLLM's bridge translates it; the usage from the Responses answer, reasoning included."""
-    answer = as_dict(parts.translate_response(result))
-    usage = answer.get("usage")
-    if isinstance(usage, dict):
-        usage.pop("cost", None)  # LiteLLM's own price guess, if it ever adds one
-    return Completion(body=answer, usage=responses_usage(usage_of(result)))
+    return bridged_body(parts.translate_response(result), responses_usage(usage_of(result)))
+
+
+def bridged_body(translated: Any, usage: Usage) -> Completion:
+    """A bridged answer: LiteLLM's Anthropic body and the usage read before its translation."""
+    answer = as_dict(translated)
+    reported = answer.get("usage")
+    if isinstance(reported, dict):
+        reported.pop("cost", None)  # LiteLLM's own price guess, if it ever adds one
+    return Completion(body=answer, usage=usage)
+
+
+async def forward_chat_bridged(
+    *, target: Target, body: dict[str, Any], stream: bool, timeout: float
+) -> Completion | Stream:
+    """A Messages request LiteLLM bridges through chat completions (proxy.chat_bridge)."""
+    parts = chat_bridge_parts()
+    try:
+        call = await chat_call(parts, body, own_params(target, stream, timeout))
+        result = await parts.acompletion(**call.kwargs)
+        if not stream:
+            answer = parts.translate_response(result, tool_name_mapping=call.tool_names, polyfill_result=call.polyfill)
+            return bridged_body(answer, chat_usage(usage_of(result)))
+        adapter = BridgedMessagesAdapter(estimate_input_tokens(body), chat_usage)
+        tap = UsageTap(result, adapter.record_usage, usage_of_chunk)
+        frames = parts.translate_stream(
+            tap, model=call.model, tool_name_mapping=call.tool_names, polyfill_result=call.polyfill, is_async=True
+        )
+    except Exception as exc:  # every LiteLLM/provider failure becomes one of ours
+        raise provider_error(exc, target.provider) from None
+    return Stream(BridgedSource(frames, tap, close_source), adapter, target.provider)
 
 
 def entry_point(route: Route) -> Callable[..., Awaitable[Any]]:

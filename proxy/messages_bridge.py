@@ -100,27 +100,36 @@ def usage_of_event(event: Any) -> Mapping[str, Any] | None:
 
 
 class UsageTap:
-    """Passes the Responses events through unchanged, handing the terminal event's usage to `on_usage`."""
+    """Passes the provider's stream items through unchanged, handing any usage `read` finds to `on_usage`.
 
-    def __init__(self, events: Any, on_usage: Callable[[Mapping[str, Any]], None]) -> None:
+    `read` defaults to the Responses terminal event's usage; proxy.chat_bridge passes its chunk reader.
+    """
+
+    def __init__(
+        self,
+        events: Any,
+        on_usage: Callable[[Mapping[str, Any]], None],
+        read: Callable[[Any], Mapping[str, Any] | None] = usage_of_event,
+    ) -> None:
         self.events = events
         self._iterator = aiter(events)
         self._on_usage = on_usage
+        self._read = read
 
     def __aiter__(self) -> UsageTap:
-        # The stream wrapper runs `async for` afresh on every pull: it must resume, not restart.
+        # The stream wrappers run `async for` afresh on every pull: it must resume, not restart.
         return self
 
     async def __anext__(self) -> Any:
         event = await anext(self._iterator)
-        usage = usage_of_event(event)
+        usage = self._read(event)
         if usage is not None:
             self._on_usage(usage)
         return event
 
 
 class BridgedSource:
-    """The Anthropic SSE bytes of a bridged stream; closing it releases the provider's stream too."""
+    """The Anthropic SSE bytes of a bridged stream (either bridge); closing it releases the provider's stream too."""
 
     def __init__(self, frames: Any, tap: UsageTap, close: Callable[[Any], Awaitable[None]]) -> None:
         self._frames = frames
@@ -131,6 +140,6 @@ class BridgedSource:
         return aiter(self._frames)
 
     async def aclose(self) -> None:
-        # The SSE wrapper does not close the Responses stream it reads from.
+        # The SSE wrappers do not close the provider stream they read from.
         await self._close(self._frames)
         await self._close(self._tap.events)

@@ -16,7 +16,9 @@ Anthropic models (see tests/proxy/test_forwarding.py):
   In a stream, `message_start` carries input and cache counts and `message_delta` the
   final output count. Models of the openai provider are bridged to the Responses API,
   whose Anthropic-format usage has no reasoning count; for them we read the raw Responses
-  usage instead (`responses_usage`, see proxy/messages_bridge.py).
+  usage instead (`responses_usage`, see proxy/messages_bridge.py). Models LiteLLM bridges
+  through chat completions (azure, gemini, cohere) lose it the same way; for them we read
+  the raw chat usage (`chat_usage`, see proxy/chat_bridge.py).
 OpenAI reports no cache writes; Anthropic reports no reasoning count (its thinking
 tokens are inside `output_tokens`).
 """

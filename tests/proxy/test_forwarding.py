@@ -8,11 +8,16 @@ import sys
 import pytest
 
 from gateway_project.errors import InvalidRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from proxy.forwarding import Completion, Route, Stream, Usage, forward, known_models, validate_body
+from proxy.forwarding import Completion, Route, Stream, Usage, forward, is_chat_bridged, known_models, validate_body
 from proxy.providers import provider_registry, resolve_model
 
-KEYS = {"openai": "sk-openai-test", "anthropic": "sk-ant-test", "custom": "sk-custom-test"}
-MODELS = {"openai": "gpt-4o", "anthropic": "claude-haiku-4-5", "custom": "custom/my-model"}
+KEYS = {"openai": "sk-openai-test", "anthropic": "sk-ant-test", "custom": "sk-custom-test", "azure": "sk-azure-test"}
+MODELS = {
+    "openai": "gpt-4o",
+    "anthropic": "claude-haiku-4-5",
+    "custom": "custom/my-model",
+    "azure": "azure/my-deployment",
+}
 TEXT = "The quick brown fox jumps."
 BODIES = {
     Route.CHAT: {"messages": [{"role": "user", "content": "Say something."}]},
@@ -30,6 +35,9 @@ PATHS = {
     ("anthropic", Route.MESSAGES): "/v1/messages",
 }
 ALL = [(route, provider) for route in Route for provider in ("openai", "anthropic")]
+# Messages for an Azure deployment: LiteLLM bridges them through chat completions.
+WITH_AZURE = [*ALL, (Route.MESSAGES, "azure")]
+AZURE_PATH = "/openai/deployments/my-deployment/chat/completions"
 
 
 @pytest.fixture
@@ -42,6 +50,8 @@ def providers(upstream, monkeypatch):
     monkeypatch.setenv("CUSTOM_LLM_PROVIDER", "custom")
     monkeypatch.setenv("CUSTOM_API_KEY", KEYS["custom"])
     monkeypatch.setenv("CUSTOM_API_BASE", f"{upstream.url}/custom/v1")
+    monkeypatch.setenv("AZURE_API_KEY", KEYS["azure"])
+    monkeypatch.setenv("AZURE_API_BASE", upstream.url)  # LiteLLM appends /openai/deployments/<name>/...
     provider_registry.cache_clear()
     yield upstream
     provider_registry.cache_clear()
@@ -102,11 +112,11 @@ def set_usage(upstream, provider):
 def expected_usage(route, provider) -> Usage:
     if provider == "anthropic":
         return Usage(input_tokens=11, output_tokens=9, cache_read_tokens=4, cache_write_tokens=6)
-    # Messages for OpenAI models: LiteLLM's bridge drops the reasoning count; ours keeps it.
+    # Messages for OpenAI and Azure models: LiteLLM's bridges drop the reasoning count; ours keep it.
     return Usage(input_tokens=11, output_tokens=9, cache_read_tokens=4, reasoning_tokens=3)
 
 
-@pytest.mark.parametrize(("route", "provider"), ALL)
+@pytest.mark.parametrize(("route", "provider"), WITH_AZURE)
 async def test_json_answer_is_in_the_route_format_with_canonical_usage(providers, route, provider):
     set_usage(providers, provider)
     providers.set(text=TEXT)
@@ -117,7 +127,7 @@ async def test_json_answer_is_in_the_route_format_with_canonical_usage(providers
     json.dumps(result.body)  # serialisable as it is
 
 
-@pytest.mark.parametrize(("route", "provider"), ALL)
+@pytest.mark.parametrize(("route", "provider"), WITH_AZURE)
 async def test_stream_is_in_the_route_format_with_canonical_usage(providers, route, provider):
     set_usage(providers, provider)
     providers.set(text=TEXT, chunks=4)
@@ -194,7 +204,61 @@ async def test_bridged_messages_stream_closed_early_leaves_an_estimate(providers
     assert stream.usage.reasoning_tokens == 0
 
 
-@pytest.mark.parametrize(("route", "provider"), ALL)
+@pytest.mark.parametrize("stream", [False, True])
+async def test_azure_messages_are_bridged_through_chat_with_reasoning(providers, stream):
+    set_usage(providers, "azure")
+    providers.set(text=TEXT)
+    result = await call(Route.MESSAGES, "azure", stream=stream)
+    if stream:
+        parsed = events(await collect(result))
+        assert parsed[-2][1]["usage"] == {"input_tokens": 11, "output_tokens": 9, "cache_read_input_tokens": 4}
+        assert providers.last.body["stream_options"] == {"include_usage": True}
+    else:
+        assert result.body["usage"] == {"input_tokens": 11, "output_tokens": 9, "cache_read_input_tokens": 4}
+        assert result.body["type"] == "message" and result.body["model"] == "my-deployment"
+    assert result.usage == Usage(input_tokens=11, output_tokens=9, cache_read_tokens=4, reasoning_tokens=3)
+    assert providers.last.path == AZURE_PATH
+    assert providers.last.headers["api-key"] == KEYS["azure"]
+    assert "authorization" not in providers.last.headers
+    assert providers.last.body["model"] == "my-deployment"
+
+
+async def test_azure_messages_stream_keeps_anthropic_events(providers):
+    providers.set(text=TEXT, chunks=4, reasoning_tokens=2)
+    stream = await call(Route.MESSAGES, "azure", stream=True, system="Be brief.", temperature=0.5)
+    parsed = events(await collect(stream))
+    assert [event for event, _ in parsed] == [
+        "message_start",
+        "content_block_start",
+        *["content_block_delta"] * 4,
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    assert all(event == data["type"] for event, data in parsed)
+    assert parsed[0][1]["message"]["model"] == "my-deployment"
+    assert parsed[-2][1]["delta"]["stop_reason"] == "end_turn"
+    assert stream.usage == Usage(input_tokens=12, output_tokens=7, reasoning_tokens=2)
+    assert providers.last.body["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert providers.last.body["temperature"] == 0.5
+    assert providers.count == 1
+
+
+@pytest.mark.parametrize(
+    ("model", "bridged"),
+    [
+        ("azure/my-deployment", True),
+        ("gemini/gemini-2.5-pro", True),
+        ("cohere/command-r", True),
+        ("anthropic/claude-haiku-4-5", False),
+        ("openai/gpt-4o", False),
+    ],
+)
+def test_chat_bridge_is_used_where_litellm_bridges_through_chat(model, bridged):
+    assert is_chat_bridged(model) is bridged
+
+
+@pytest.mark.parametrize(("route", "provider"), WITH_AZURE)
 @pytest.mark.parametrize("stream", [False, True])
 async def test_server_error_is_unavailable_without_retries(providers, route, provider, stream):
     providers.set(error_status=500)
@@ -205,7 +269,7 @@ async def test_server_error_is_unavailable_without_retries(providers, route, pro
     assert "Test upstream error" not in caught.value.message
 
 
-@pytest.mark.parametrize(("route", "provider"), ALL)
+@pytest.mark.parametrize(("route", "provider"), WITH_AZURE)
 async def test_rate_limit_keeps_status_and_retry_after_without_retries(providers, route, provider):
     providers.set(error_status=429, error_headers={"retry-after": "7"})
     with pytest.raises(UpstreamError) as caught:
@@ -232,7 +296,7 @@ async def test_service_unavailable_is_502(providers):
     assert caught.value.status() == 502
 
 
-@pytest.mark.parametrize(("route", "provider"), ALL)
+@pytest.mark.parametrize(("route", "provider"), WITH_AZURE)
 @pytest.mark.parametrize("stream", [False, True])
 async def test_a_hanging_provider_times_out(providers, route, provider, stream):
     providers.set(hang=True)
@@ -241,7 +305,7 @@ async def test_a_hanging_provider_times_out(providers, route, provider, stream):
         await collect(result)
 
 
-@pytest.mark.parametrize(("route", "provider"), ALL)
+@pytest.mark.parametrize(("route", "provider"), WITH_AZURE)
 async def test_dropped_stream_raises_ours_and_keeps_an_estimate(providers, route, provider):
     providers.set(text="abcdefghijklmnop", chunks=4, drop_after=2)
     stream = await call(route, provider, stream=True)
@@ -263,7 +327,7 @@ async def test_anthropic_stream_cut_short_keeps_the_reported_input(providers):
     assert stream.usage == Usage(input_tokens=30, output_tokens=2, cache_read_tokens=5)
 
 
-@pytest.mark.parametrize(("route", "provider"), ALL)
+@pytest.mark.parametrize(("route", "provider"), WITH_AZURE)
 async def test_frames_are_forwarded_as_they_arrive(providers, route, provider):
     providers.set(text="abcdefghijklmnop", chunks=4, hold_after=1)
     stream = await call(route, provider, stream=True)

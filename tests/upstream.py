@@ -152,9 +152,9 @@ async def paced(
     for index, frame in enumerate(frames):
         if index in content_at:
             if switches.drop_after is not None and sent_content >= switches.drop_after:
-                # Let the frames already sent reach the client first, as on a real network; a reset
-                # right behind them can overtake them in the client's buffers.
-                await asyncio.sleep(0.05)
+                # Let the client read the frames already sent, as on a real network: a reset
+                # arriving before it has read them makes its kernel discard them.
+                await asyncio.sleep(0.5)
                 raise DroppedConnection("test upstream drops the connection")
             if switches.hold_after is not None and sent_content == switches.hold_after:
                 await wait_while(upstream, generation, lambda: not switches.release.is_set())

@@ -154,13 +154,16 @@ def test_key_tpm_limit_is_429_once_the_tokens_are_used(gateway, make_customer, u
 
 
 @pytest.mark.parametrize(("upstream_status", "status"), [(500, 502), (503, 502), (429, 429), (400, 400), (401, 401)])
-def test_provider_errors_map_to_the_contract(gateway, customer, upstream, upstream_status, status):
+def test_provider_errors_map_to_the_contract(gateway, customer, upstream, upstream_status, status, caplog):
+    caplog.set_level("DEBUG")
     upstream.set(error_status=upstream_status)
     response = post(gateway, customer.key)
     assert_openai_error(response, status)
     assert upstream.count == 1  # no hidden retries
-    assert "sk-upstream" not in response.text
     assert gateway.usage(response.headers["x-request-id"]).status_code == status
+    for secret in ("sk-upstream-openai", customer.key):  # neither key in the answer nor in any log line
+        assert secret not in response.text
+        assert secret not in caplog.text
 
 
 def test_provider_timeout_is_504(gateway, customer, upstream, settings):

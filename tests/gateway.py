@@ -14,6 +14,7 @@ import uvicorn
 from django.test import override_settings
 from pytest_redis import factories
 
+from gateway_project.backends import redis_caches, redis_channel_layers
 from tests.upstream import loopback_socket
 
 # Loaded as a plugin before Django is set up: project modules are imported inside fixtures.
@@ -22,19 +23,7 @@ redis_proc = factories.redis_proc(executable="/usr/bin/redis-server", port=None,
 
 
 def redis_settings(url: str) -> dict[str, Any]:
-    return {
-        "CACHES": {
-            "default": {
-                "BACKEND": "django_redis.cache.RedisCache",
-                "LOCATION": url,
-                "KEY_PREFIX": "gwtest",
-                "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25, "IGNORE_EXCEPTIONS": True},
-            }
-        },
-        "CHANNEL_LAYERS": {
-            "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [url]}}
-        },
-    }
+    return {"CACHES": redis_caches(url, key_prefix="gwtest"), "CHANNEL_LAYERS": redis_channel_layers(url)}
 
 
 @pytest.fixture(scope="session", autouse=True)

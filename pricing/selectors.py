@@ -2,10 +2,11 @@
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from gateway_project.cache import cache_get_or_load
+from gateway_project.cache import MISSING, cache_get_or_load, cache_peek
 from gateway_project.money import ZERO, quantize_usd
 from pricing.models import ModelCost
 from pricing.services import PRICE_CACHE
@@ -44,10 +45,25 @@ def price_get(*, model: str) -> Price | None:
     return cache_get_or_load(PRICE_CACHE, model, load)
 
 
-def price_for(*, model: str, provider: str) -> Price | None:
-    """Looks up `provider/model` first (how LiteLLM's map names most non-OpenAI models), then `model`."""
+def price_names(*, model: str, provider: str) -> tuple[str, str]:
+    """The names a model's price is looked up by, in order: `provider/model` (how LiteLLM's map
+    names most non-OpenAI models), then `model`."""
     bare = model.split("/", 1)[1] if model.startswith(f"{provider}/") else model
-    return price_get(model=f"{provider}/{bare}") or price_get(model=bare)
+    return f"{provider}/{bare}", bare
+
+
+def price_for(*, model: str, provider: str) -> Price | None:
+    prefixed, bare = price_names(model=model, provider=provider)
+    return price_get(model=prefixed) or price_get(model=bare)
+
+
+def price_peek(*, model: str, provider: str) -> Any:
+    """`price_for`'s answer from process memory alone, or MISSING when it would need a lookup."""
+    prefixed_name, bare_name = price_names(model=model, provider=provider)
+    prefixed = cache_peek(PRICE_CACHE, prefixed_name)
+    if prefixed is MISSING or prefixed is not None:
+        return prefixed
+    return cache_peek(PRICE_CACHE, bare_name)
 
 
 def cost_calculate(*, tokens: TokenCounts, price: Price | None) -> Decimal:

@@ -5,12 +5,11 @@ from decimal import Decimal
 from typing import Any
 
 from accounts.services import budget_reserve
-from gateway_project.cache import MISSING, cache_peek
+from gateway_project.cache import MISSING
 from gateway_project.errors import BudgetExceeded, ModelNotAllowed, RateLimited
 from gateway_project.money import ZERO
 from gateway_project.pool import in_pool
-from pricing.selectors import Price, TokenCounts, cost_calculate, price_for
-from pricing.services import PRICE_CACHE
+from pricing.selectors import Price, TokenCounts, cost_calculate, price_for, price_peek
 from proxy.auth import Principal
 from proxy.providers import Target, resolve_model
 from proxy.ratelimit import rpm_consume, tpm_check
@@ -52,14 +51,11 @@ def _estimate(body: dict[str, Any], raw_size: int, price: Price | None) -> Decim
 
 
 async def _price(target: Target) -> Price | None:
-    """The model's price from process memory when warm (both names `price_for` tries), else one hop."""
-    prefixed = cache_peek(PRICE_CACHE, f"{target.provider}/{target.model}")
-    if prefixed is not MISSING and prefixed is not None:
-        return prefixed  # type: ignore[no-any-return]
-    bare = cache_peek(PRICE_CACHE, target.model)
-    if prefixed is not MISSING and bare is not MISSING:
-        return bare  # type: ignore[no-any-return]
-    return await in_pool(price_for, model=target.model, provider=target.provider)
+    """The model's price from process memory when warm, else one hop to the cache and database."""
+    price = price_peek(model=target.model, provider=target.provider)
+    if price is MISSING:
+        return await in_pool(price_for, model=target.model, provider=target.provider)
+    return price  # type: ignore[no-any-return]
 
 
 async def admit(*, principal: Principal, body: dict[str, Any], raw_size: int) -> Admission:

@@ -23,12 +23,7 @@ def _retry_after(now: float) -> int:
 def rpm_consume(*, key_id: object, limit: int) -> int | None:
     """Counts one request; returns seconds to wait if it is over `limit`, else None."""
     now = time.time()
-    counter = _window_key("rpm", key_id, now)
-    cache.add(counter, 0, timeout=_WINDOW * 2)
-    try:
-        count = cache.incr(counter)
-    except ValueError:  # expired between add and incr, or the cache is down
-        return None
+    count = _bump(_window_key("rpm", key_id, now), 1)
     if count is not None and count > limit:
         return _retry_after(now)
     return None
@@ -44,9 +39,13 @@ def tpm_check(*, key_id: object, limit: int) -> int | None:
 def tpm_add(*, key_id: object, tokens: int) -> None:
     if tokens <= 0:
         return
-    counter = _window_key("tpm", key_id, time.time())
+    _bump(_window_key("tpm", key_id, time.time()), tokens)
+
+
+def _bump(counter: str, amount: int) -> int | None:
+    """Adds `amount` to this window's counter, creating it with the window's lifetime; None if unknown."""
     cache.add(counter, 0, timeout=_WINDOW * 2)
     try:
-        cache.incr(counter, tokens)
-    except ValueError:
-        return
+        return cache.incr(counter, amount)  # type: ignore[no-any-return]
+    except ValueError:  # expired between add and incr, or the cache is down
+        return None

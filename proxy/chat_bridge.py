@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.messages_bridge import field
+from proxy.messages_bridge import field, prepared_messages
 
 # Messages parameters `_prepare_completion_kwargs` takes by name; any other one is forwarded
 # verbatim onto the chat request, as LiteLLM's handler does with its extra kwargs.
@@ -63,15 +63,7 @@ async def chat_call(parts: ChatBridgeParts, body: Mapping[str, Any], ours: Mappi
     """
     model = ours["model"]
     provider = parts.provider_of(model)
-    messages, system = parts.prepare_messages(
-        body["messages"],
-        body.get("system"),
-        {},
-        model=model,
-        custom_llm_provider=provider,
-        tools=body.get("tools"),
-        api_base=ours.get("api_base"),
-    )
+    messages, system = prepared_messages(parts.prepare_messages, body, ours, provider)
     polyfill = await parts.prepare_context(
         model=model,
         messages=messages,

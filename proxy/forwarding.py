@@ -180,6 +180,8 @@ async def forward(
     *, route: Route, target: Target, body: dict[str, Any], stream: bool, timeout: float
 ) -> Completion | Stream:
     """Send one request to `target` and return its answer in the route's wire format."""
+    # The views validate before admission already; checking again here keeps forward() from ever
+    # handing LiteLLM a client-chosen api_base or similar, whoever calls it (microseconds).
     validate_body(route, body)
     if route is Route.MESSAGES and is_bridged(target.litellm_model):
         return await forward_bridged(target=target, body=body, stream=stream, timeout=timeout)

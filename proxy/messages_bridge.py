@@ -56,21 +56,28 @@ def is_bridged(litellm_model: str) -> bool:
     return litellm_model.partition("/")[0] == BRIDGED_PROVIDER
 
 
+def prepared_messages(
+    prepare: Callable[..., tuple[Any, Any]], body: Mapping[str, Any], ours: Mapping[str, Any], provider: str
+) -> tuple[Any, Any]:
+    """Messages and system after LiteLLM's block clean-up (`prepare_native_messages`), for either bridge."""
+    return prepare(
+        body["messages"],
+        body.get("system"),
+        {},
+        model=ours["model"],
+        custom_llm_provider=provider,
+        tools=body.get("tools"),
+        api_base=ours.get("api_base"),
+    )
+
+
 def responses_kwargs(parts: BridgeParts, body: Mapping[str, Any], ours: Mapping[str, Any]) -> dict[str, Any]:
     """`aresponses` keyword arguments for a validated Messages body plus our own call settings.
 
     `ours` holds model, api_key, api_base, max_retries, timeout and stream; the client cannot set them.
     """
     model = ours["model"]
-    messages, system = parts.prepare_messages(
-        body["messages"],
-        body.get("system"),
-        {},
-        model=model,
-        custom_llm_provider=BRIDGED_PROVIDER,
-        tools=body.get("tools"),
-        api_base=ours.get("api_base"),
-    )
+    messages, system = prepared_messages(parts.prepare_messages, body, ours, BRIDGED_PROVIDER)
     named = {name: value for name, value in body.items() if name in NAMED_PARAMS}
     named["system"] = system
     extra = {name: value for name, value in body.items() if name not in NAMED_PARAMS | NOT_FORWARDED}

@@ -121,6 +121,12 @@ class CompletionView(GatewayView):
         except GatewayError as error:
             call_finished(call, status=error.status(), error_code=error.code)
             return self.error_response(error)
+        except Exception:
+            # A bug of ours: still write the row, which also releases any budget hold.
+            log.exception("unhandled error in %s", type(self).__name__)
+            internal = GatewayError()
+            call_finished(call, status=internal.status(), error_code=internal.code)
+            return self.error_response(internal)
 
     async def _call(self, request: Request, call: CallRecord) -> HttpResponseBase:
         raw = self._body(request)
@@ -140,13 +146,12 @@ class CompletionView(GatewayView):
         return sse_response(result, call, self.sse_error)
 
     def _body(self, request: Request) -> bytes:
-        too_large = RequestTooLarge(f"The request body is over {settings.MAX_REQUEST_BYTES} bytes.")
-        if getattr(request._request, "scope", {}).get(TOO_LARGE):  # cut short by gateway_project.bodylimit
-            raise too_large
         try:
-            return request._request.body
+            if not getattr(request._request, "scope", {}).get(TOO_LARGE):  # set by gateway_project.bodylimit
+                return request._request.body
         except RequestDataTooBig:
-            raise too_large from None
+            pass
+        raise RequestTooLarge(f"The request body is over {settings.MAX_REQUEST_BYTES} bytes.")
 
     def sse_error(self, error: GatewayError) -> bytes:
         return b"event: error\ndata: " + orjson.dumps(self.render_error(error)) + b"\n\n"

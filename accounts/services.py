@@ -1,15 +1,19 @@
 """Writes to accounts: creation, updates and the budget ledger (reserve, settle)."""
 
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
-from accounts.models import Account
+from accounts.models import Account, Hold
 from gateway_project.cache import cache_invalidate
-from gateway_project.money import ZERO
+from gateway_project.money import MONEY_MAX, USD_QUANTUM, ZERO, units_value
 
 ACCOUNT_CACHE = "account"
 _UPDATABLE = frozenset({"name", "email", "budget_usd", "is_active"})
@@ -18,6 +22,8 @@ _UPDATABLE = frozenset({"name", "email", "budget_usd", "is_active"})
 def _check_budget(budget_usd: Decimal | None) -> None:
     if budget_usd is not None and budget_usd < 0:
         raise ValidationError("budget_usd must not be negative.")
+    if budget_usd is not None and budget_usd > MONEY_MAX:
+        raise ValidationError(f"budget_usd must be at most {MONEY_MAX}.")
 
 
 def account_create(
@@ -53,27 +59,67 @@ def account_deactivate(*, account: Account) -> Account:
     return account_update(account=account, is_active=False)
 
 
-def budget_reserve(*, account_id: Any, amount: Decimal) -> bool:
-    """Holds `amount` for a request in flight if the account has budget left. One atomic update.
+def budget_reserve(*, account_id: Any, request_id: uuid.UUID, amount: Decimal) -> bool:
+    """Holds `amount` for a request in flight if it fits in what is left of the budget.
 
-    Admits while spent + reserved < budget (the contract refuses once spent reaches the
-    budget); counting reservations makes concurrent requests on other instances see
-    each other. A single conditional UPDATE, so no two requests can both pass on the
-    last cent of a read value.
+    One transaction: a conditional UPDATE (spent + reserved + amount <= budget, so no two
+    requests on any instance can both pass on the last cent of a read value) and the hold's
+    own row, so a crash after it leaves a row the sweeper can release. The amount is a worst
+    case (proxy.admission), which is why `spent_usd` can never pass `budget_usd`.
     """
-    updated = (
-        Account.objects.filter(pk=account_id, is_active=True, budget_usd__isnull=False)
-        .alias(committed=F("spent_usd") + F("reserved_usd"))
-        .filter(committed__lt=F("budget_usd"))
-        .update(reserved_usd=F("reserved_usd") + amount)
-    )
+    units = units_value(max(amount, USD_QUANTUM))  # at least one unit: an account at its budget admits nothing
+    with transaction.atomic():
+        updated = (
+            Account.objects.filter(pk=account_id, is_active=True, budget_usd__isnull=False)
+            .alias(committed=F("spent_usd") + F("reserved_usd") + units)
+            .filter(committed__lte=F("budget_usd"))
+            .update(reserved_usd=F("reserved_usd") + units)
+        )
+        if updated:
+            Hold.objects.create(id=request_id, account_id=account_id, amount_usd=max(amount, USD_QUANTUM))
     return updated == 1
 
 
-def budget_settle(*, account_id: Any, reserved: Decimal, cost: Decimal) -> None:
-    """Releases a reservation and books the real cost, in one atomic update."""
-    if reserved == ZERO and cost == ZERO:
-        return
-    Account.objects.filter(pk=account_id).update(
-        spent_usd=F("spent_usd") + cost, reserved_usd=F("reserved_usd") - reserved
+def budget_settle(*, settlements: Iterable[tuple[uuid.UUID, Any, Decimal]]) -> None:
+    """Books each request's cost and releases its hold, if it still has one. Call inside a transaction.
+
+    `settlements` are (request id, account id, cost). The hold is looked up by the request id,
+    not trusted from the caller, so a request whose hold the sweeper already released (or
+    that never got one) only adds its cost; `reserved_usd` moves by exactly the holds deleted.
+    """
+    settlements = list(settlements)
+    holds = dict(
+        Hold.objects.select_for_update()
+        .filter(id__in=[request_id for request_id, _, _ in settlements])
+        .values_list("id", "amount_usd")
     )
+    if holds:
+        Hold.objects.filter(id__in=list(holds)).delete()
+    ledger: dict[Any, tuple[Decimal, Decimal]] = {}
+    for request_id, account_id, cost in settlements:
+        released, spent = ledger.get(account_id, (ZERO, ZERO))
+        ledger[account_id] = (released + holds.get(request_id, ZERO), spent + cost)
+    for account_id, (released, spent) in ledger.items():
+        if released or spent:
+            Account.objects.filter(pk=account_id).update(
+                spent_usd=F("spent_usd") + units_value(spent), reserved_usd=F("reserved_usd") - units_value(released)
+            )
+
+
+def hold_release(*, hold_id: Any) -> bool:
+    """Releases one hold whose request will never settle; False if it was settled or released meanwhile."""
+    with transaction.atomic():
+        hold = Hold.objects.select_for_update().filter(pk=hold_id).values("account_id", "amount_usd").first()
+        if hold is None or Hold.objects.filter(pk=hold_id).delete()[0] != 1:
+            return False
+        Account.objects.filter(pk=hold["account_id"]).update(
+            reserved_usd=F("reserved_usd") - units_value(hold["amount_usd"])
+        )
+    return True
+
+
+def hold_release_stale(*, older_than: timedelta) -> int:
+    """Releases holds older than any request can run (a killed worker's, a lost settlement's); returns how many."""
+    cutoff = timezone.now() - older_than
+    stale = list(Hold.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:10_000])
+    return sum(hold_release(hold_id=hold_id) for hold_id in stale)

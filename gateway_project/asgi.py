@@ -20,8 +20,10 @@ from django.core.handlers.exception import convert_exception_to_response  # noqa
 
 from gateway_project.bodylimit import limited_receive  # noqa: E402
 from gateway_project.invalidation import InvalidationListener  # noqa: E402
-from proxy.accounting import accounting_drain  # noqa: E402
+from proxy.accounting import accounting_drain, calls_end, usage_writer  # noqa: E402
 from proxy.forwarding import litellm_module  # noqa: E402
+from proxy.spool import spool  # noqa: E402
+from proxy.upkeep import Upkeep  # noqa: E402
 
 Scope = dict[str, Any]
 
@@ -41,6 +43,7 @@ class GatewayApplication:
         self.full = _django_app
         self.bare = BareASGIHandler()
         self.listener = InvalidationListener()
+        self.upkeep = Upkeep()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -48,6 +51,7 @@ class GatewayApplication:
             return
         # daphne never sends lifespan: start background work on the first request too.
         self.listener.ensure_started()
+        self.upkeep.ensure_started()
         if scope["type"] == "http" and scope["path"].startswith("/v1/"):
             await self.bare(scope, limited_receive(scope, receive, settings.MAX_REQUEST_BYTES), send)
         else:
@@ -58,14 +62,26 @@ class GatewayApplication:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.listener.ensure_started()
+                self.upkeep.ensure_started()
                 # Importing LiteLLM takes seconds: pay it before the first request, not during it.
                 await asyncio.to_thread(litellm_module)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await accounting_drain()
-                await self.listener.stop()
+                await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def shutdown(self) -> None:
+        """Ends what is in flight without losing a row: calls past the grace period end as 503,
+        pending writes get a bounded time, and whatever is left goes to the durable spool."""
+        # The server already gave connections GATEWAY_SHUTDOWN_GRACE (manage.py serve); calls
+        # still running (clients gone, or streams) get a short last chance, then are ended.
+        await calls_end(grace=1.0)
+        await accounting_drain(timeout=10.0)
+        usage_writer(asyncio.get_running_loop()).spool_rest()
+        await self.upkeep.stop()
+        await self.listener.stop()
+        spool().close()
 
 
 application = GatewayApplication()

@@ -56,6 +56,14 @@ class ModelNotAllowed(GatewayError):
     default_message = "This API key may not use this model."
 
 
+class ModelNotPriced(GatewayError):
+    status_code = 403
+    code = "model_not_priced"
+    openai_type = "permission_error"
+    anthropic_type = "permission_error"
+    default_message = "This model has no price on this gateway, so accounts with a budget cannot use it."
+
+
 class ModelNotFound(GatewayError):
     status_code = 404
     code = "model_not_found"
@@ -121,6 +129,16 @@ class UpstreamUnavailable(GatewayError):
     openai_type = "server_error"
     anthropic_type = "api_error"
     default_message = "The provider failed to answer."
+
+
+class GatewayUnavailable(GatewayError):
+    """The gateway itself cannot serve the call now: its ledger is unreachable, or it is shutting down."""
+
+    status_code = 503
+    code = "gateway_unavailable"
+    openai_type = "server_error"
+    anthropic_type = "overloaded_error"
+    default_message = "The gateway cannot take this request right now; retry shortly."
 
 
 class UpstreamTimeout(GatewayError):

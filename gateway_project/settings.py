@@ -159,6 +159,23 @@ UPSTREAM_TIMEOUT = env_int("GATEWAY_UPSTREAM_TIMEOUT", 600, minimum=1)
 # Seconds an in-process cache entry (key, account, price) may live without an invalidation.
 L1_CACHE_TTL = env_int("GATEWAY_L1_CACHE_TTL", 30, minimum=0)
 
+# Money safety (README "Guarantees").
+# Accounts with a budget may call models without a price row only when this is on (they then cost 0).
+ALLOW_UNPRICED_MODELS = env_bool("GATEWAY_ALLOW_UNPRICED_MODELS", False)
+# The largest max_tokens (or its equivalent) a request may ask for.
+MAX_OUTPUT_TOKENS = env_int("GATEWAY_MAX_OUTPUT_TOKENS", 1_000_000, minimum=1)
+# Output tokens a request without max_tokens is held for (and capped at) when the model's own ceiling is unknown.
+DEFAULT_MAX_OUTPUT_TOKENS = env_int("GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS", 4096, minimum=1)
+# A hold older than this belongs to a request that can no longer settle (its worker died): the sweeper releases it.
+HOLD_TTL = env_int("GATEWAY_HOLD_TTL", UPSTREAM_TIMEOUT + 120, minimum=10)
+# Seconds between sweeps and spool replays in each worker.
+SWEEP_INTERVAL = env_int("GATEWAY_SWEEP_INTERVAL", 60, minimum=1)
+SPOOL_RETRY_SECONDS = env_int("GATEWAY_SPOOL_RETRY", 2, minimum=1)
+# Where usage rows and settlements wait while the database cannot take them (append-only files, replayed in order).
+SPOOL_DIR = Path(env_str("GATEWAY_SPOOL_DIR") or BASE_DIR / "spool")
+# Seconds in-flight calls get at shutdown before they are ended with 503 (rows written, holds released).
+SHUTDOWN_GRACE = env_int("GATEWAY_SHUTDOWN_GRACE", 25, minimum=0)
+
 REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [],

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from gateway_project.cache import MISSING, cache_get_or_load, cache_peek
-from gateway_project.money import ZERO, quantize_usd
+from gateway_project.money import ZERO, ceil_usd, quantize_usd
 from pricing.models import ModelCost
 from pricing.services import PRICE_CACHE
 
@@ -31,23 +31,32 @@ class TokenCounts:
     cache_write_tokens: int = 0
 
 
+def price_key(model: str) -> str:
+    """Prices are found whatever the case and surrounding blanks of a name: `GPT-4o-mini ` is gpt-4o-mini."""
+    return model.strip().lower()
+
+
 def price_get(*, model: str) -> Price | None:
-    """The price row for exactly this model name (cached; unknown names cached as None)."""
+    """The price row for this model name, matched without regard to case (cached; unknown names cached as None)."""
+    key = price_key(model)
 
     def load() -> Price | None:
-        row = (
-            ModelCost.objects.filter(model=model)
-            .values("model", "input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok")
-            .first()
+        rows = list(
+            ModelCost.objects.filter(model__iexact=key).values(
+                "model", "input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok"
+            )[:5]
         )
-        return Price(**row) if row else None
+        # Two rows differing only in case: the lower-case one (how providers spell their models) wins.
+        rows.sort(key=lambda row: row["model"] != key)
+        return Price(**rows[0]) if rows else None
 
-    return cache_get_or_load(PRICE_CACHE, model, load)
+    return cache_get_or_load(PRICE_CACHE, key, load)
 
 
 def price_names(*, model: str, provider: str) -> tuple[str, str]:
     """The names a model's price is looked up by, in order: `provider/model` (how LiteLLM's map
     names most non-OpenAI models), then `model`."""
+    model = price_key(model)
     bare = model.split("/", 1)[1] if model.startswith(f"{provider}/") else model
     return f"{provider}/{bare}", bare
 
@@ -73,7 +82,8 @@ def cost_calculate(*, tokens: TokenCounts, price: Price | None) -> Decimal:
     one without a cache-read price its input price for cache reads: a provider that
     publishes no separate cache price bills those tokens as ordinary input, and the
     gateway would rather not under-charge an account than invent a discount.
-    An unpriced model costs nothing here; the usage row still keeps every token.
+    An unpriced model costs nothing here; the usage row still keeps every token (admission
+    refuses unpriced models to accounts with a budget unless GATEWAY_ALLOW_UNPRICED_MODELS is on).
     """
     if price is None:
         return ZERO
@@ -86,6 +96,19 @@ def cost_calculate(*, tokens: TokenCounts, price: Price | None) -> Decimal:
         + tokens.cache_read_tokens * cache_read
     )
     return quantize_usd(total / MILLION)
+
+
+def cost_upper_bound(*, input_tokens: int, output_tokens: int, price: Price | None) -> Decimal:
+    """The most `input_tokens` and `output_tokens` can cost, rounded up: every input token at the
+    dearest of the input, cache-write and cache-read prices (cache writes cost more than input)."""
+    if price is None:
+        return ZERO
+    per_input = max(
+        price.input_per_mtok,
+        price.input_per_mtok if price.cache_write_per_mtok is None else price.cache_write_per_mtok,
+        price.input_per_mtok if price.cache_read_per_mtok is None else price.cache_read_per_mtok,
+    )
+    return ceil_usd((input_tokens * per_input + output_tokens * price.output_per_mtok) / MILLION)
 
 
 def cost_list(*, search: str = "") -> QuerySet[ModelCost]:

@@ -55,14 +55,14 @@ def cost_upsert(
             setattr(cost, name, wanted[name])
         cost.save(update_fields=[*changed, "updated_at"])
         outcome = "updated"
-    transaction.on_commit(lambda: cache_invalidate(PRICE_CACHE, model))
+    transaction.on_commit(lambda: cache_invalidate(PRICE_CACHE, model.strip().lower()))
     return cost, outcome
 
 
 def cost_delete(*, cost: ModelCost) -> None:
     model = cost.model
     cost.delete()
-    transaction.on_commit(lambda: cache_invalidate(PRICE_CACHE, model))
+    transaction.on_commit(lambda: cache_invalidate(PRICE_CACHE, model.strip().lower()))
 
 
 def cost_load(*, entries: Iterable[Mapping[str, Any]]) -> Counter[Outcome]:

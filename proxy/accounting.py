@@ -1,8 +1,11 @@
-"""Accounting after a proxied call: price the usage, write the row, settle the budget.
+"""Accounting after a proxied call: price the usage, write the row, settle the budget — whatever happens.
 
-The write runs in a task the process owns, never in the request's own frame: a client
-that disconnects cancels its request, and a write cancelled half-way loses the row
-(NOTES: measured). Pending tasks are awaited at shutdown (`accounting_drain`).
+Every admitted request ends in exactly one row and a released hold. The call itself and the
+writes run in tasks the process owns, never in the request's own frame: a client that
+disconnects cancels its request, and a write (or a hold) cancelled half-way was lost
+(NOTES: measured). Rows are written in batches; a batch the database cannot take goes to the
+durable spool (proxy.spool) and is replayed when it is back. At shutdown calls still running
+after the grace period are ended as 503 and every pending row is written or spooled.
 """
 
 import asyncio
@@ -13,7 +16,10 @@ import time
 import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from django.db import DataError, IntegrityError
+from django.utils import timezone
 
 from gateway_project.cache import MISSING, cache_peek, l1
 from gateway_project.pool import in_pool
@@ -22,10 +28,12 @@ from pricing.selectors import TokenCounts, cost_calculate
 from proxy.admission import Admission
 from proxy.auth import Principal
 from proxy.forwarding import Route, Usage
-from proxy.ratelimit import tpm_add
-from usage.services import UsageEntry, usage_record, usage_record_many
+from proxy.ratelimit import limits_settle
+from proxy.spool import spool
+from usage.services import UsageEntry, usage_record_many
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _MAX_BATCH = 500
 
 
@@ -40,24 +48,58 @@ class CallRecord:
     model: str = ""
     streamed: bool = False
     admission: Admission | None = None
+    client_gone: bool = False  # the client disconnected; the call goes on to learn its usage
+    finished: bool = False
 
 
 @functools.cache
-def _pending() -> set[asyncio.Task[None]]:
+def _pending() -> set[asyncio.Task[Any]]:
+    """Accounting writes in flight: drained (never cancelled) at shutdown."""
     return set()
 
 
-def spawn(coro: Coroutine[Any, Any, None]) -> None:
-    """Runs `coro` as a task owned by the process, in an empty context, so no request cancels it."""
+@functools.cache
+def _calls() -> set[asyncio.Task[Any]]:
+    """Calls in flight (pipelines, stream pumps): cancelled at shutdown once the grace period is over."""
+    return set()
+
+
+def _own(coro: Coroutine[Any, Any, T], tasks: set[asyncio.Task[Any]]) -> asyncio.Task[T]:
+    # An empty context: nothing of the request (its cancellation scope, its locals) reaches the task.
     task = asyncio.get_running_loop().create_task(coro, context=contextvars.Context())
-    _pending().add(task)
-    task.add_done_callback(_pending().discard)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    return task
+
+
+def spawn(coro: Coroutine[Any, Any, None]) -> None:
+    """Runs an accounting write as a task owned by the process, so no request cancels it."""
+    _own(coro, _pending())
+
+
+def start_call(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """Runs a call (or a stream pump) as a task owned by the process: a client leaving does not end it."""
+    return _own(coro, _calls())
+
+
+async def calls_end(*, grace: float) -> int:
+    """Shutdown: waits up to `grace` seconds for calls in flight, then cancels the rest (they write 503 rows)."""
+    tasks = [task for task in _calls() if not task.done()]
+    if tasks and grace > 0:
+        await asyncio.wait(tasks, timeout=grace)
+    late = [task for task in tasks if not task.done()]
+    for task in late:
+        task.cancel()
+    if late:
+        log.warning("%d calls still running at shutdown were ended", len(late))
+        await asyncio.wait(late, timeout=5)
+    return len(late)
 
 
 async def accounting_drain(timeout: float = 30.0) -> None:
-    """Waits for every pending accounting write (shutdown, tests), including ones spawned meanwhile."""
+    """Waits for calls in flight and every pending accounting write (shutdown, tests), new ones included."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while tasks := [task for task in _pending() if task is not asyncio.current_task()]:
+    while tasks := [task for task in _pending() | _calls() if task is not asyncio.current_task()]:
         remaining = deadline - asyncio.get_running_loop().time()
         if remaining <= 0:
             log.warning("%d accounting writes still pending at the deadline", len(tasks))
@@ -88,42 +130,79 @@ def _entry(call: CallRecord, status: int, usage: Usage, error_code: str) -> Usag
         tokens=tokens,
         reasoning_tokens=usage.reasoning_tokens,
         cost_usd=cost_calculate(tokens=tokens, price=admission.price if admission else None),
-        reserved_usd=admission.reserved_usd if admission else 0,  # type: ignore[arg-type]
         latency_ms=int((time.perf_counter() - call.started) * 1000),
         streamed=call.streamed,
         error_code=error_code,
+        created_at=timezone.now().isoformat(),
     )
 
 
-def _after_write(entries: list[UsageEntry], tpm_limited: set[Any]) -> None:
+@dataclass(frozen=True)
+class Written:
+    """A row to write, and what to do once it is safe: the tpm true-up."""
+
+    entry: UsageEntry
+    admission: Admission | None
+
+
+def _after_write(batch: list[Written]) -> None:
     """Per-key bookkeeping once rows are safe: tokens per minute, and last use (at most once an L1 period)."""
-    for key_id in {entry.key_id for entry in entries}:
+    for key_id in {item.entry.key_id for item in batch}:
         if cache_peek("touch", key_id) is MISSING:
             l1().set(("touch", str(key_id)), True)
-            key_touch(key_id=key_id)
-    for entry in entries:
-        if entry.key_id in tpm_limited:
-            tokens = entry.tokens
-            tpm_add(key_id=entry.key_id, tokens=tokens.input_tokens + tokens.output_tokens + tokens.cache_read_tokens)
+            try:
+                key_touch(key_id=key_id)
+            except Exception:
+                log.warning("could not record the last use of key %s", key_id)
+    for item in batch:
+        limits = item.admission.limits if item.admission else None
+        if limits is not None and limits.tpm_key:
+            tokens = item.entry.tokens
+            limits_settle(
+                reservation=limits, tokens=tokens.input_tokens + tokens.output_tokens + tokens.cache_read_tokens
+            )
 
 
-def _write_batch(entries: list[UsageEntry], tpm_limited: set[Any]) -> None:
+def write_batch(batch: list[Written]) -> None:
+    """Writes rows and settlements in one transaction; the spool takes whatever the database does not."""
+    entries = [item.entry for item in batch]
     try:
         usage_record_many(entries=entries)
-    except Exception:
+    except (IntegrityError, DataError):
         # One bad row must not cost the others theirs: write them one by one.
-        log.warning("a batch of %d usage rows failed; writing them singly", len(entries), exc_info=True)
+        log.warning("a batch of %d usage rows failed; writing them singly", len(entries))
         for entry in entries:
-            _write_one(entry)
-    _after_write(entries, tpm_limited)
-
-
-def _write_one(entry: UsageEntry) -> None:
-    try:
-        usage_record(entry=entry)
+            try:
+                usage_record_many(entries=[entry], idempotent=True)
+            except Exception:
+                spool().append([entry])
     except Exception:
-        # Never lose silently: the row's id and numbers go to the log for reconciliation.
-        log.exception("usage row %s could not be written: %r", entry.request_id, entry)
+        spool().append(entries)  # the database is unreachable or locked: nothing is lost
+        writer_state().down()
+    _after_write(batch)
+
+
+class WriterState:
+    """Whether the database recently refused writes: while it does, batches go straight to the spool."""
+
+    def __init__(self) -> None:
+        self.down_since: float | None = None
+
+    def down(self) -> None:
+        self.down_since = self.down_since or time.monotonic()
+
+    def up(self) -> None:
+        self.down_since = None
+
+
+@functools.cache
+def writer_state() -> WriterState:
+    return WriterState()
+
+
+def _spool_batch(batch: list[Written]) -> None:
+    spool().append([item.entry for item in batch])
+    _after_write(batch)
 
 
 class UsageWriter:
@@ -135,14 +214,11 @@ class UsageWriter:
     """
 
     def __init__(self) -> None:
-        self.queue: list[UsageEntry] = []
-        self.tpm_limited: set[Any] = set()
+        self.queue: list[Written] = []
         self.running = False
 
-    def put(self, entry: UsageEntry, tpm_limited: bool) -> None:
-        self.queue.append(entry)
-        if tpm_limited:
-            self.tpm_limited.add(entry.key_id)
+    def put(self, item: Written) -> None:
+        self.queue.append(item)
         if not self.running:
             self.running = True
             spawn(self._run())
@@ -151,7 +227,8 @@ class UsageWriter:
         try:
             while self.queue:
                 batch, self.queue = self.queue[:_MAX_BATCH], self.queue[_MAX_BATCH:]
-                await in_pool(_write_batch, batch, set(self.tpm_limited))
+                write = _spool_batch if writer_state().down_since is not None else write_batch
+                await in_pool(write, batch)
         except Exception:
             log.exception("the usage writer failed")
         finally:
@@ -160,6 +237,12 @@ class UsageWriter:
                 self.running = True
                 spawn(self._run())
 
+    def spool_rest(self) -> None:
+        """Shutdown past the drain deadline: whatever is still queued goes to the spool, synchronously."""
+        if self.queue:
+            batch, self.queue = self.queue, []
+            spool().append([item.entry for item in batch])
+
 
 @functools.cache
 def usage_writer(loop: asyncio.AbstractEventLoop) -> UsageWriter:
@@ -167,6 +250,9 @@ def usage_writer(loop: asyncio.AbstractEventLoop) -> UsageWriter:
 
 
 def call_finished(call: CallRecord, *, status: int, usage: Usage | None = None, error_code: str = "") -> None:
-    """Schedules the usage row and budget settlement for a finished (or refused) call."""
+    """Schedules the usage row and budget settlement for a finished (or refused) call; once per call."""
+    if call.finished:
+        return
+    call.finished = True
     entry = _entry(call, status, usage or Usage(), error_code)
-    usage_writer(asyncio.get_running_loop()).put(entry, tpm_limited=call.principal.key.tpm_limit is not None)
+    usage_writer(asyncio.get_running_loop()).put(Written(entry=entry, admission=call.admission))

@@ -1,29 +1,56 @@
-"""Admission: may this key call this model now? Allow-list, provider, rate limits, budget hold."""
+"""Admission: may this key call this model now? Allow-list, provider, price, rate limits, budget hold.
 
+The hold is the call's worst case, so a budget is never overspent by calls in flight:
+every input byte counted as a token (no tokenizer yields more tokens than bytes for text)
+at the dearest input price, capped by the model's context window, plus the output ceiling
+(the client's max_tokens, else the model's own ceiling from LiteLLM's model info, else
+GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS, which is then also sent so the ceiling is real) times
+the choices asked for.
+"""
+
+import asyncio
+import logging
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+from django.db import DatabaseError
+
 from accounts.services import budget_reserve
 from gateway_project.cache import MISSING
-from gateway_project.errors import BudgetExceeded, ModelNotAllowed, RateLimited
-from gateway_project.money import ZERO
+from gateway_project.errors import (
+    BudgetExceeded,
+    GatewayUnavailable,
+    InvalidRequest,
+    ModelNotAllowed,
+    ModelNotPriced,
+    RateLimited,
+)
+from gateway_project.money import MONEY_MAX, ZERO
 from gateway_project.pool import in_pool
-from pricing.selectors import Price, TokenCounts, cost_calculate, price_for, price_peek
+from pricing.selectors import Price, cost_upper_bound, price_for, price_peek
 from proxy.auth import Principal
+from proxy.forwarding import model_limits
 from proxy.providers import Target, resolve_model
-from proxy.ratelimit import rpm_consume, tpm_check
+from proxy.ratelimit import Reservation, limits_admit, limits_settle
+from proxy.request_params import Route
 from proxy.validation import requested_output_tokens
 
-# Rough characters per token, for the budget hold only (the bill uses the provider's count).
+log = logging.getLogger(__name__)
+# Rough characters per token: for the tpm estimate only (the bill uses the provider's count).
 _CHARS_PER_TOKEN = 4
+# Where a route's output ceiling is sent when the gateway sets one.
+_OUTPUT_PARAM = {Route.CHAT: "max_tokens", Route.RESPONSES: "max_output_tokens", Route.MESSAGES: "max_tokens"}
 
 
 @dataclass(frozen=True)
 class Admission:
     target: Target
     price: Price | None
-    reserved_usd: Decimal
+    hold_usd: Decimal  # the budget held (0 for unlimited accounts)
+    limits: Reservation | None  # the tpm tokens reserved, trued up at settlement
 
 
 def _check_allowed(principal: Principal, model: str, target: Target) -> None:
@@ -32,22 +59,27 @@ def _check_allowed(principal: Principal, model: str, target: Target) -> None:
         raise ModelNotAllowed(f"This API key may not use the model `{model}`.")
 
 
-def _check_rate_limits(principal: Principal) -> None:
-    key = principal.key
-    wait = None
-    if key.rpm_limit is not None:
-        wait = rpm_consume(key_id=key.id, limit=key.rpm_limit)
-    if wait is None and key.tpm_limit is not None:
-        wait = tpm_check(key_id=key.id, limit=key.tpm_limit)
-    if wait is not None:
-        raise RateLimited(
-            f"Rate limit reached for this API key; retry in {wait} s.", headers={"retry-after": str(wait)}
-        )
+def output_ceiling(route: Route, body: dict[str, Any], target: Target) -> int:
+    """Output tokens the call can produce at most; sets the gateway's default when nothing else bounds it."""
+    requested = requested_output_tokens(body)
+    if requested:
+        return requested
+    known = model_limits(target.provider, target.model).max_output_tokens
+    if known:
+        return known
+    body[_OUTPUT_PARAM[route]] = settings.DEFAULT_MAX_OUTPUT_TOKENS
+    return int(settings.DEFAULT_MAX_OUTPUT_TOKENS)
 
 
-def _estimate(body: dict[str, Any], raw_size: int, price: Price | None) -> Decimal:
-    tokens = TokenCounts(input_tokens=raw_size // _CHARS_PER_TOKEN, output_tokens=requested_output_tokens(body))
-    return cost_calculate(tokens=tokens, price=price)
+def worst_case(route: Route, body: dict[str, Any], raw_size: int, target: Target, price: Price | None) -> Decimal:
+    window = model_limits(target.provider, target.model).max_input_tokens
+    input_tokens = min(raw_size, window) if window else raw_size
+    choices = body.get("n") if route is Route.CHAT and isinstance(body.get("n"), int) else 1
+    output_tokens = output_ceiling(route, body, target) * max(choices or 1, 1)
+    bound = cost_upper_bound(input_tokens=input_tokens, output_tokens=output_tokens, price=price)
+    if bound > MONEY_MAX:
+        raise InvalidRequest("This request's worst-case cost is beyond what the gateway can hold; lower max_tokens.")
+    return bound
 
 
 async def _price(target: Target) -> Price | None:
@@ -58,19 +90,64 @@ async def _price(target: Target) -> Price | None:
     return price  # type: ignore[no-any-return]
 
 
-async def admit(*, principal: Principal, body: dict[str, Any], raw_size: int) -> Admission:
+async def _rate_limits(principal: Principal, body: dict[str, Any], raw_size: int) -> Reservation | None:
+    key = principal.key
+    if key.rpm_limit is None and key.tpm_limit is None:
+        return None
+    estimate = raw_size // _CHARS_PER_TOKEN + requested_output_tokens(body)
+    result = await in_pool(limits_admit, key_id=key.id, rpm=key.rpm_limit, tpm=key.tpm_limit, tokens=estimate)
+    if result.retry_after is not None:
+        wait = result.retry_after
+        raise RateLimited(
+            f"Rate limit reached for this API key; retry in {wait} s.", headers={"retry-after": str(wait)}
+        )
+    return result
+
+
+async def _hold(principal: Principal, request_id: uuid.UUID, amount: Decimal) -> None:
+    # Shielded: a cancelled caller must not leave a committed hold it never heard of (the
+    # settlement finds it by request id either way, but only once the write has finished).
+    reserve = asyncio.ensure_future(
+        in_pool(budget_reserve, account_id=principal.account.id, request_id=request_id, amount=amount)
+    )
+    try:
+        admitted = await asyncio.shield(reserve)
+    except asyncio.CancelledError:
+        await asyncio.wait([reserve])
+        raise
+    except DatabaseError:
+        log.warning("budget hold failed: the database is unreachable")
+        raise GatewayUnavailable("The gateway cannot check this account's budget right now; retry shortly.") from None
+    if not admitted:
+        raise BudgetExceeded(
+            f"The account's budget does not cover this request's worst case ({amount} USD). "
+            "Lower max_tokens, or ask an operator to raise the budget."
+        )
+
+
+async def admit(
+    *, principal: Principal, route: Route, body: dict[str, Any], raw_size: int, request_id: uuid.UUID
+) -> Admission:
     """Raises a GatewayError to refuse. Leaves the event loop only for what needs I/O:
     rate-limit counters (keys with limits), a cold price, and the budget hold (budgeted accounts).
     """
     model = body["model"]
     target = resolve_model(model)
     _check_allowed(principal, model, target)
-    if principal.key.rpm_limit is not None or principal.key.tpm_limit is not None:
-        await in_pool(_check_rate_limits, principal)
     price = await _price(target)
-    if principal.account.budget_usd is None:
-        return Admission(target=target, price=price, reserved_usd=ZERO)
-    reserved = _estimate(body, raw_size, price)
-    if not await in_pool(budget_reserve, account_id=principal.account.id, amount=reserved):
-        raise BudgetExceeded("The account's budget is exhausted.")
-    return Admission(target=target, price=price, reserved_usd=reserved)
+    budgeted = principal.account.budget_usd is not None
+    if price is None and budgeted and not settings.ALLOW_UNPRICED_MODELS:
+        raise ModelNotPriced(
+            f"The model '{model}' has no price on this gateway, so accounts with a budget cannot use it. "
+            "Ask an operator to add its price."
+        )
+    hold = worst_case(route, body, raw_size, target, price) if budgeted else ZERO
+    limits = await _rate_limits(principal, body, raw_size)
+    if budgeted:
+        try:
+            await _hold(principal, request_id, hold)
+        except BaseException:
+            if limits is not None:  # the call never ran: give its reserved tokens back
+                await in_pool(limits_settle, reservation=limits, tokens=0)
+            raise
+    return Admission(target=target, price=price, hold_usd=hold, limits=limits)

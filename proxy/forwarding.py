@@ -344,3 +344,27 @@ def cost_map_models(provider: str) -> tuple[str, ...]:
             head, sep, rest = key.partition("/")
             found.add(rest if sep and head in names else key)
     return tuple(sorted(found))
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    """A model's context window and output ceiling as LiteLLM's model info gives them; None where unknown."""
+
+    max_input_tokens: int | None = None
+    max_output_tokens: int | None = None
+
+
+@functools.lru_cache(maxsize=4096)  # bounded: model names come from clients
+def model_limits(provider: str, model: str) -> ModelLimits:
+    """What the budget hold's worst case needs: from LiteLLM's bundled map (`provider/model`, then `model`)."""
+    names = COST_MAP_PROVIDERS.get(provider, (provider,))
+    cost_map = litellm_module().model_cost
+    for key in (*(f"{name}/{model}" for name in names), model):
+        info = cost_map.get(key)
+        if isinstance(info, Mapping) and info.get("litellm_provider") in names:
+            return ModelLimits(_positive(info.get("max_input_tokens")), _positive(info.get("max_output_tokens")))
+    return ModelLimits()
+
+
+def _positive(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

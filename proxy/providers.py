@@ -8,6 +8,7 @@ Keys never appear in a repr, a str or `configured_providers()`.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ImproperlyConfigured
@@ -46,6 +47,27 @@ DETECTION: tuple[tuple[tuple[str, ...], str], ...] = (
 )
 
 
+# A model name for a built-in provider is one plain name: LiteLLM reads slashes in it as routing
+# (`openai/responses/gpt-4o-mini` reached the upstream as `gpt-4o-mini` but was priced as
+# `responses/gpt-4o-mini`: no price, a free call). No built-in provider names a model with a slash.
+PLAIN_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}")
+# The custom provider's models may have slashes (`meta-llama/Llama-3.1-8B`), but LiteLLM's openai
+# provider strips or routes on these segments wherever they stand, so a name holding one is refused.
+ROUTING_SEGMENTS = frozenset({"responses", "o_series", "gpt5_series"})
+
+
+def check_model_name(provider: str, custom: bool, bare: str, model: str) -> None:
+    """Refuses names whose upstream model would differ from the name they are priced by."""
+    if custom:
+        segments = bare.split("/")
+        valid = all(PLAIN_MODEL.fullmatch(segment) for segment in segments)
+        if valid and not ROUTING_SEGMENTS & {segment.lower() for segment in segments}:
+            return
+    elif PLAIN_MODEL.fullmatch(bare):
+        return
+    raise ModelNotFound(f"The model '{model}' is not a model name the provider '{provider}' serves.")
+
+
 @dataclass(frozen=True)
 class Provider:
     """A configured provider. `api_base` None means LiteLLM's default for that provider."""
@@ -55,6 +77,7 @@ class Provider:
     api_key: str = field(repr=False)
     api_base: str | None
     display_base: str | None
+    custom: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,10 +99,12 @@ class Registry:
         return next((p for p in self.providers if p.name == name), None)
 
     def resolve(self, model: str) -> Target:
+        model = model.strip()
         name, bare = split_model(model, self)
         provider = self.get(name) if name else None
         if provider is None or not bare:
             raise ModelNotFound(f"The model '{model}' does not exist or its provider is not configured.")
+        check_model_name(provider.name, provider.custom, bare, model)
         return Target(
             provider=provider.name,
             model=bare,
@@ -124,7 +149,7 @@ def custom_provider() -> Provider | None:
     if name in {spec.name for spec in BUILTIN} or name in ALIASES or "/" in name:
         raise ImproperlyConfigured(f"CUSTOM_LLM_PROVIDER must not be a built-in provider name, got {name!r}")
     # LiteLLM talks to any OpenAI-compatible server through its openai provider with our api_base.
-    return Provider(name, "openai", key, base, base)
+    return Provider(name, "openai", key, base, base, custom=True)
 
 
 @functools.cache

@@ -1,51 +1,149 @@
 """Per-key request and token limits per minute, counted in the shared cache (Redis in production).
 
-Fixed one-minute windows: one atomic INCR per request for a key with an rpm limit and
-one read for a key with a tpm limit. Keys without limits cost nothing. When the
-cache is unreachable the limits fail open: availability beats a counter.
+Fixed one-minute windows. Admission runs ONE atomic script: count the request against the
+rpm limit, and reserve the request's token estimate against the tpm limit only if it fits,
+so concurrent requests on every instance see each other's reservations (a check-then-add
+let 100 of 100 concurrent requests past a 100-tpm limit). Settlement trues the reservation
+up to the real count in the window it was made in. Without Redis the same logic runs in
+process memory under a lock. When Redis is unreachable the limits fail open: availability
+beats a counter.
 """
 
+import functools
+import logging
+import threading
 import time
+from dataclasses import dataclass
+from typing import Any
 
+from cachetools import TTLCache
+from django.conf import settings
 from django.core.cache import cache
 
+log = logging.getLogger(__name__)
 _WINDOW = 60
 
+# KEYS: rpm counter, tpm counter. ARGV: rpm limit (0 = none), tpm limit (0 = none), tokens, ttl.
+# Returns {admitted (1/0), rpm count, tpm used}.
+_ADMIT = """
+local rpm = 0
+if tonumber(ARGV[1]) > 0 then
+  rpm = redis.call('INCR', KEYS[1])
+  if rpm == 1 then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
+  if rpm > tonumber(ARGV[1]) then return {0, rpm, 0} end
+end
+local used = 0
+if tonumber(ARGV[2]) > 0 then
+  used = tonumber(redis.call('GET', KEYS[2]) or '0')
+  -- The first request of a window always passes (its estimate alone may exceed a small limit).
+  if used >= tonumber(ARGV[2]) or (used > 0 and used + tonumber(ARGV[3]) > tonumber(ARGV[2])) then
+    return {0, rpm, used}
+  end
+  used = redis.call('INCRBY', KEYS[2], ARGV[3])
+  if used == tonumber(ARGV[3]) then redis.call('EXPIRE', KEYS[2], ARGV[4]) end
+end
+return {1, rpm, used}
+"""
+# KEYS: tpm counter. ARGV: delta. Adjusts only a window that still exists.
+_SETTLE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCRBY', KEYS[1], ARGV[1]) end
+return 0
+"""
 
-def _window_key(kind: str, key_id: object, now: float) -> str:
-    return f"rl:{kind}:{key_id}:{int(now // _WINDOW)}"
+
+@dataclass(frozen=True)
+class Reservation:
+    """What admission counted: the tpm window's key and the tokens reserved in it (0 for no tpm limit)."""
+
+    tpm_key: str
+    tokens: int
+    retry_after: int | None = None
+
+
+def _keys(key_id: object, now: float) -> tuple[str, str]:
+    window = int(now // _WINDOW)
+    prefix = f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:rl"
+    return f"{prefix}:rpm:{key_id}:{window}", f"{prefix}:tpm:{key_id}:{window}"
 
 
 def _retry_after(now: float) -> int:
     return max(1, int(_WINDOW - now % _WINDOW))
 
 
-def rpm_consume(*, key_id: object, limit: int) -> int | None:
-    """Counts one request; returns seconds to wait if it is over `limit`, else None."""
-    now = time.time()
-    count = _bump(_window_key("rpm", key_id, now), 1)
-    if count is not None and count > limit:
-        return _retry_after(now)
-    return None
+class _LocalCounters:
+    """The scripts' logic for a process without Redis."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: TTLCache[str, int] = TTLCache(maxsize=100_000, ttl=_WINDOW * 2)
+
+    def admit(self, rpm_key: str, tpm_key: str, rpm: int, tpm: int, tokens: int) -> bool:
+        with self.lock:
+            if rpm:
+                self.counts[rpm_key] = self.counts.get(rpm_key, 0) + 1
+                if self.counts[rpm_key] > rpm:
+                    return False
+            if tpm:
+                used = self.counts.get(tpm_key, 0)
+                if used >= tpm or (used and used + tokens > tpm):
+                    return False
+                self.counts[tpm_key] = used + tokens
+            return True
+
+    def settle(self, tpm_key: str, delta: int) -> None:
+        with self.lock:
+            if tpm_key in self.counts:
+                self.counts[tpm_key] += delta
 
 
-def tpm_check(*, key_id: object, limit: int) -> int | None:
-    """Seconds to wait if this minute's tokens already reached `limit`, else None."""
-    now = time.time()
-    used = cache.get(_window_key("tpm", key_id, now)) or 0
-    return _retry_after(now) if used >= limit else None
+@functools.cache
+def _local() -> _LocalCounters:
+    return _LocalCounters()
 
 
-def tpm_add(*, key_id: object, tokens: int) -> None:
-    if tokens <= 0:
-        return
-    _bump(_window_key("tpm", key_id, time.time()), tokens)
+@functools.cache
+def _scripts(client: Any) -> tuple[Any, Any]:
+    return client.register_script(_ADMIT), client.register_script(_SETTLE)
 
 
-def _bump(counter: str, amount: int) -> int | None:
-    """Adds `amount` to this window's counter, creating it with the window's lifetime; None if unknown."""
-    cache.add(counter, 0, timeout=_WINDOW * 2)
-    try:
-        return cache.incr(counter, amount)  # type: ignore[no-any-return]
-    except ValueError:  # expired between add and incr, or the cache is down
+def _redis() -> Any:
+    """The raw redis client behind django-redis, or None for an in-process cache."""
+    if "django_redis" not in settings.CACHES["default"]["BACKEND"]:
         return None
+    return cache.client.get_client(write=True)  # type: ignore[attr-defined]
+
+
+def limits_admit(*, key_id: object, rpm: int | None, tpm: int | None, tokens: int) -> Reservation:
+    """Counts one request and reserves `tokens`; `retry_after` is set when either limit refuses it."""
+    now = time.time()
+    rpm_key, tpm_key = _keys(key_id, now)
+    tokens = max(tokens, 1) if tpm else 0
+    client = _redis()
+    if client is None:
+        admitted = _local().admit(rpm_key, tpm_key, rpm or 0, tpm or 0, tokens)
+    else:
+        try:
+            admit, _ = _scripts(client)
+            admitted = bool(admit(keys=[rpm_key, tpm_key], args=[rpm or 0, tpm or 0, tokens, _WINDOW * 2])[0])
+        except Exception as exc:  # Redis down: fail open
+            log.warning("rate limits skipped: the cache is unreachable (%s)", type(exc).__name__)
+            return Reservation(tpm_key="", tokens=0)
+    if not admitted:
+        return Reservation(tpm_key=tpm_key, tokens=0, retry_after=_retry_after(now))
+    return Reservation(tpm_key=tpm_key if tpm else "", tokens=tokens)
+
+
+def limits_settle(*, reservation: Reservation, tokens: int) -> None:
+    """Trues the reservation up to the tokens the call really used (in the window it was made in)."""
+    delta = tokens - reservation.tokens
+    if not delta or not reservation.tpm_key:
+        return
+    client = _redis()
+    if client is None:
+        _local().settle(reservation.tpm_key, delta)
+        return
+    try:
+        _, settle = _scripts(client)
+        settle(keys=[reservation.tpm_key], args=[delta])
+    except Exception as exc:
+        log.warning("tpm settlement skipped: the cache is unreachable (%s)", type(exc).__name__)

@@ -4,20 +4,28 @@ The provider's stream is read by a pump task the process owns; the response only
 reads from the pump's queue. When the client goes away the response is cancelled,
 but the pump keeps reading until the provider's usage arrives (or the provider ends
 or fails), then records the call. Frames are passed on as they arrive: no buffering.
+A stream may run at most GATEWAY_HOLD_TTL − 60 s, so no budget hold outlives its call;
+at shutdown a pump past the grace period is cancelled and records a 503.
 """
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
 
-from gateway_project.errors import GatewayError, UpstreamUnavailable
-from proxy.accounting import CallRecord, call_finished, spawn
+from gateway_project.errors import GatewayError, GatewayUnavailable, UpstreamTimeout, UpstreamUnavailable
+from proxy.accounting import CallRecord, call_finished, start_call
 from proxy.forwarding import Stream
 
 log = logging.getLogger(__name__)
 _END = b""
+
+
+def call_deadline() -> float:
+    """Seconds a whole call (stream included) may last: its hold must outlive it."""
+    return float(max(settings.HOLD_TTL - 60, 1))
 
 
 class StreamPump:
@@ -26,25 +34,31 @@ class StreamPump:
         self.call = call
         self.error_frame = error_frame
         self.queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self.client_gone = False
 
     async def run(self) -> None:
         status, code = 200, ""
         try:
-            async for frame in self.stream:
-                if not self.client_gone:
-                    self.queue.put_nowait(frame)
+            async with asyncio.timeout(call_deadline()):
+                async for frame in self.stream:
+                    if not self.call.client_gone:
+                        self.queue.put_nowait(frame)
+        except TimeoutError:
+            status, code = self._fail(UpstreamTimeout("The call ran past the gateway's longest allowed duration."))
         except GatewayError as error:
             status, code = self._fail(error)
+        except asyncio.CancelledError:
+            status, code = self._fail(GatewayUnavailable("The gateway is shutting down; the stream was ended."))
+            raise
         except Exception:
             log.exception("stream %s failed", self.call.request_id)
             status, code = self._fail(UpstreamUnavailable())
         finally:
             self.queue.put_nowait(_END)
+            call_finished(self.call, status=self._status(status), usage=self.stream.usage, error_code=code)
             await self.stream.aclose()
-            if self.client_gone and status == 200:
-                status, code = 499, "client_closed_request"
-            call_finished(self.call, status=status, usage=self.stream.usage, error_code=code)
+
+    def _status(self, status: int) -> int:
+        return 499 if self.call.client_gone and status == 200 else status
 
     def _fail(self, error: GatewayError) -> tuple[int, str]:
         self.queue.put_nowait(self.error_frame(error))
@@ -56,14 +70,15 @@ class StreamPump:
                 yield frame
         finally:
             # Cancelled (client disconnected) or closed: the pump goes on without us.
-            self.client_gone = True
+            if not self.call.finished:
+                self.call.client_gone = True
 
 
 def sse_response(
     stream: Stream, call: CallRecord, error_frame: Callable[[GatewayError], bytes]
 ) -> StreamingHttpResponse:
     pump = StreamPump(stream, call, error_frame)
-    spawn(pump.run())
+    start_call(pump.run())
     response = StreamingHttpResponse(pump.frames(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx and friends: do not buffer the stream

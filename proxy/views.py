@@ -1,5 +1,6 @@
 """Proxy routes: thin async views over one pipeline, each speaking its own wire format."""
 
+import asyncio
 import inspect
 import logging
 import time
@@ -21,16 +22,17 @@ from gateway_project.errors import (
     RequestTooLarge,
     RouteNotFound,
     Unauthenticated,
+    UpstreamTimeout,
     render_anthropic,
     render_openai,
 )
 from gateway_project.pool import in_pool
-from proxy.accounting import CallRecord, call_finished
+from proxy.accounting import CallRecord, call_finished, start_call
 from proxy.admission import admit
 from proxy.auth import PRINCIPAL_ATTR, GatewayKeyAuthentication, Principal, presented_key, principal_for_async
 from proxy.forwarding import Completion, Route, forward
 from proxy.models_list import model_list
-from proxy.streaming import sse_response
+from proxy.streaming import call_deadline, sse_response
 from proxy.validation import parse_body
 
 log = logging.getLogger(__name__)
@@ -116,23 +118,40 @@ class CompletionView(GatewayView):
         call = CallRecord(
             principal=self.principal(request), route=self.route, request_id=self.request_id, started=self.started
         )
+        # The call runs in a task the process owns: a client that disconnects cancels this frame,
+        # not the call, which goes on to its usage row and releases its hold (NOTES: cancelled writes).
+        task = start_call(self._pipeline(request, call))
         try:
-            return await self._call(request, call)
-        except GatewayError as error:
-            call_finished(call, status=error.status(), error_code=error.code)
-            return self.error_response(error)
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            call.client_gone = True
+            raise
+
+    async def _pipeline(self, request: Request, call: CallRecord) -> HttpResponseBase:
+        try:
+            async with asyncio.timeout(call_deadline()):
+                return await self._call(request, call)
+        except TimeoutError:
+            error: GatewayError = UpstreamTimeout("The call ran past the gateway's longest allowed duration.")
+        except GatewayError as refused:
+            error = refused
+        except asyncio.CancelledError:  # shutdown, past the grace period
+            call_finished(call, status=503, error_code="gateway_shutting_down")
+            raise
         except Exception:
             # A bug of ours: still write the row, which also releases any budget hold.
             log.exception("unhandled error in %s", type(self).__name__)
-            internal = GatewayError()
-            call_finished(call, status=internal.status(), error_code=internal.code)
-            return self.error_response(internal)
+            error = GatewayError()
+        call_finished(call, status=error.status(), error_code=error.code)
+        return self.error_response(error)
 
     async def _call(self, request: Request, call: CallRecord) -> HttpResponseBase:
         raw = self._body(request)
         body = parse_body(raw, self.route)
         call.model, call.streamed = body["model"], bool(body.get("stream"))
-        call.admission = await admit(principal=call.principal, body=body, raw_size=len(raw))
+        call.admission = await admit(
+            principal=call.principal, route=self.route, body=body, raw_size=len(raw), request_id=call.request_id
+        )
         result = await forward(
             route=self.route,
             target=call.admission.target,
@@ -141,7 +160,7 @@ class CompletionView(GatewayView):
             timeout=settings.UPSTREAM_TIMEOUT,
         )
         if isinstance(result, Completion):
-            call_finished(call, status=200, usage=result.usage)
+            call_finished(call, status=499 if call.client_gone else 200, usage=result.usage)
             return _json(result.body)
         return sse_response(result, call, self.sse_error)
 

@@ -6,7 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Account
-from gateway_project.money import ZERO, usd_field
+from gateway_project.money import ZERO, money_field
 from keys.models import APIKey
 
 
@@ -25,7 +25,7 @@ class UsageLog(models.Model):
     cache_read_tokens = models.PositiveIntegerField(default=0)
     cache_write_tokens = models.PositiveIntegerField(default=0)
     reasoning_tokens = models.PositiveIntegerField(default=0)
-    cost_usd = usd_field(default=ZERO)
+    cost_usd = money_field(default=ZERO)
     latency_ms = models.PositiveIntegerField(default=0)
     streamed = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)

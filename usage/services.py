@@ -2,7 +2,7 @@
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,9 @@ from accounts.services import budget_settle
 from gateway_project.money import ZERO
 from pricing.selectors import TokenCounts
 from usage.models import UsageLog
+
+# PositiveIntegerField's ceiling on every engine; a count beyond it is a broken upstream, kept at the cap.
+_COUNT_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -29,10 +32,33 @@ class UsageEntry:
     tokens: TokenCounts = field(default_factory=TokenCounts)
     reasoning_tokens: int = 0
     cost_usd: Decimal = ZERO
-    reserved_usd: Decimal = ZERO
     latency_ms: int = 0
     streamed: bool = False
     error_code: str = ""
+    created_at: str = ""  # ISO time the request ended; set when the entry is made, kept through the spool
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(request_id=str(self.request_id), account_id=str(self.account_id), cost_usd=str(self.cost_usd))
+        data["key_id"] = None if self.key_id is None else str(self.key_id)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "UsageEntry":
+        data = dict(data)
+        data["request_id"] = uuid.UUID(data["request_id"])
+        data["cost_usd"] = Decimal(data["cost_usd"])
+        data["tokens"] = TokenCounts(**data["tokens"])
+        return cls(**data)
+
+
+def _text(value: str, limit: int) -> str:
+    # PostgreSQL refuses NUL in text; a row must never be lost to what a client put in a model name.
+    return value.replace("\x00", "\ufffd")[:limit]
+
+
+def _count(value: int) -> int:
+    return min(max(int(value), 0), _COUNT_MAX)
 
 
 def _row(entry: UsageEntry) -> UsageLog:
@@ -40,39 +66,44 @@ def _row(entry: UsageEntry) -> UsageLog:
         id=entry.request_id,
         account_id=entry.account_id,
         api_key_id=entry.key_id,
-        route=entry.route,
-        model=entry.model[:200],
-        provider=entry.provider,
-        status_code=entry.status_code,
-        error_code=entry.error_code,
-        input_tokens=entry.tokens.input_tokens,
-        output_tokens=entry.tokens.output_tokens,
-        cache_read_tokens=entry.tokens.cache_read_tokens,
-        cache_write_tokens=entry.tokens.cache_write_tokens,
-        reasoning_tokens=entry.reasoning_tokens,
+        route=_text(entry.route, 64),
+        model=_text(entry.model, 200),
+        provider=_text(entry.provider, 64),
+        status_code=min(max(entry.status_code, 0), 999),
+        error_code=_text(entry.error_code, 64),
+        input_tokens=_count(entry.tokens.input_tokens),
+        output_tokens=_count(entry.tokens.output_tokens),
+        cache_read_tokens=_count(entry.tokens.cache_read_tokens),
+        cache_write_tokens=_count(entry.tokens.cache_write_tokens),
+        reasoning_tokens=_count(entry.reasoning_tokens),
         cost_usd=entry.cost_usd,
-        latency_ms=entry.latency_ms,
+        latency_ms=_count(entry.latency_ms),
         streamed=entry.streamed,
-        created_at=timezone.now(),
+        created_at=entry.created_at or timezone.now(),
     )
 
 
 @transaction.atomic
 def usage_record(*, entry: UsageEntry) -> UsageLog:
-    """Writes the row and moves the reservation to spent in one transaction: both or neither."""
+    """Writes the row and settles the budget in one transaction: both or neither."""
     row = _row(entry)
     row.save(force_insert=True)
-    budget_settle(account_id=entry.account_id, reserved=entry.reserved_usd, cost=entry.cost_usd)
+    budget_settle(settlements=[(entry.request_id, entry.account_id, entry.cost_usd)])
     return row
 
 
 @transaction.atomic
-def usage_record_many(*, entries: Sequence[UsageEntry]) -> None:
-    """`usage_record` for a batch: one INSERT, and one ledger UPDATE per account, in one transaction."""
+def usage_record_many(*, entries: Sequence[UsageEntry], idempotent: bool = False) -> int:
+    """Rows for a batch and their settlements (cost booked, hold released), in one transaction.
+
+    `idempotent` skips entries whose row already exists (replaying the spool: a write that
+    failed on our side may have committed on the server's). Returns the rows written.
+    """
+    if idempotent:
+        existing = set(UsageLog.objects.filter(id__in=[e.request_id for e in entries]).values_list("id", flat=True))
+        entries = [entry for entry in entries if entry.request_id not in existing]
+    if not entries:
+        return 0
     UsageLog.objects.bulk_create([_row(entry) for entry in entries])
-    ledger: dict[Any, tuple[Decimal, Decimal]] = {}
-    for entry in entries:
-        reserved, cost = ledger.get(entry.account_id, (ZERO, ZERO))
-        ledger[entry.account_id] = (reserved + entry.reserved_usd, cost + entry.cost_usd)
-    for account_id, (reserved, cost) in ledger.items():
-        budget_settle(account_id=account_id, reserved=reserved, cost=cost)
+    budget_settle(settlements=[(entry.request_id, entry.account_id, entry.cost_usd) for entry in entries])
+    return len(entries)

@@ -1,48 +1,91 @@
-"""The budget ledger: atomic reservation and settlement."""
+"""The budget ledger: atomic holds at their worst case, settlement by request id, stale holds released."""
 
+import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
 
-from accounts.services import account_create, budget_reserve, budget_settle
+from accounts.models import Account, Hold
+from accounts.services import account_create, budget_reserve, budget_settle, hold_release_stale
 
 pytestmark = pytest.mark.django_db
 
 
-def test_reserve_admits_while_budget_remains():
+def reserve(account, amount):
+    request_id = uuid.uuid4()
+    return request_id if budget_reserve(account_id=account.pk, request_id=request_id, amount=Decimal(amount)) else None
+
+
+def test_reserve_admits_only_what_fits_in_the_budget():
     account = account_create(user_id="a", budget_usd=Decimal("1.00"))
-    assert budget_reserve(account_id=account.pk, amount=Decimal("0.40"))
-    assert budget_reserve(account_id=account.pk, amount=Decimal("0.40"))
-    assert budget_reserve(account_id=account.pk, amount=Decimal("0.40"))  # 0.80 < 1.00: still admitted
-    assert not budget_reserve(account_id=account.pk, amount=Decimal("0.01"))  # 1.20 held >= budget
+    assert reserve(account, "0.40")
+    assert reserve(account, "0.40")
+    assert not reserve(account, "0.40")  # 1.20 would pass the budget: the worst case must fit
+    assert reserve(account, "0.20")  # exactly 1.00
+    assert not reserve(account, "0.0000000001")
     account.refresh_from_db()
-    assert account.reserved_usd == Decimal("1.20")
+    assert account.reserved_usd == Decimal("1.00")
+    assert account.remaining_usd == 0
+    assert Hold.objects.filter(account=account).count() == 3
 
 
-def test_settle_moves_the_reservation_to_spent():
+def test_settle_releases_the_hold_and_books_the_cost():
     account = account_create(user_id="a", budget_usd=Decimal("1.00"))
-    budget_reserve(account_id=account.pk, amount=Decimal("0.5"))
-    budget_settle(account_id=account.pk, reserved=Decimal("0.5"), cost=Decimal("0.1234567891"))
+    request_id = reserve(account, "0.5")
+    budget_settle(settlements=[(request_id, account.pk, Decimal("0.1234567891"))])
+    account.refresh_from_db()
+    assert (account.reserved_usd, account.spent_usd) == (0, Decimal("0.1234567891"))
+    assert not Hold.objects.exists()
+    budget_settle(settlements=[(request_id, account.pk, Decimal(0))])  # settled twice: the hold is not released twice
     account.refresh_from_db()
     assert account.reserved_usd == 0
-    assert account.spent_usd == Decimal("0.1234567891")
 
 
 def test_spent_at_budget_is_refused():
     account = account_create(user_id="a", budget_usd=Decimal("1"))
-    budget_settle(account_id=account.pk, reserved=Decimal(0), cost=Decimal("1"))
-    assert not budget_reserve(account_id=account.pk, amount=Decimal(0))
+    budget_settle(settlements=[(uuid.uuid4(), account.pk, Decimal("1"))])
+    assert not reserve(account, "0")
 
 
 def test_unlimited_and_inactive_accounts_are_not_reserved():
     unlimited = account_create(user_id="u")
     inactive = account_create(user_id="i", budget_usd=Decimal(5), is_active=False)
-    assert not budget_reserve(account_id=unlimited.pk, amount=Decimal(1))
-    assert not budget_reserve(account_id=inactive.pk, amount=Decimal(1))
+    assert not reserve(unlimited, "1")
+    assert not reserve(inactive, "1")
+    assert not Hold.objects.exists()
 
 
-def test_negative_budget_is_refused():
-    from django.core.exceptions import ValidationError
-
+def test_negative_or_huge_budgets_are_refused():
     with pytest.raises(ValidationError):
         account_create(user_id="n", budget_usd=Decimal("-1"))
+    with pytest.raises(ValidationError):
+        account_create(user_id="h", budget_usd=Decimal("1e12"))
+
+
+def test_stale_holds_are_released_and_fresh_ones_kept():
+    account = account_create(user_id="a", budget_usd=Decimal("1"))
+    old, fresh = reserve(account, "0.3"), reserve(account, "0.2")
+    Hold.objects.filter(pk=old).update(created_at=Hold.objects.get(pk=old).created_at - timedelta(hours=1))
+    assert hold_release_stale(older_than=timedelta(minutes=10)) == 1
+    account.refresh_from_db()
+    assert account.reserved_usd == Decimal("0.2")
+    assert list(Hold.objects.values_list("pk", flat=True)) == [fresh]
+    budget_settle(settlements=[(old, account.pk, Decimal("0.1"))])  # the late settlement only books its cost
+    account.refresh_from_db()
+    assert (account.reserved_usd, account.spent_usd) == (Decimal("0.2"), Decimal("0.1"))
+
+
+def test_money_is_exact_in_the_database_on_every_engine():
+    # SQLite kept DECIMAL as floating point: many small holds drifted. Integer units add exactly.
+    account = account_create(user_id="a", budget_usd=Decimal("1000"))
+    ids = [reserve(account, "0.1000000001") for _ in range(50)]
+    budget_settle(settlements=[(request_id, account.pk, Decimal("0.0000000003")) for request_id in ids])
+    account.refresh_from_db()
+    assert account.reserved_usd == 0
+    assert account.spent_usd == Decimal("0.0000000150")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT spent_usd FROM {Account._meta.db_table} WHERE id = %s", [account.pk])
+        assert cursor.fetchone()[0] == 150  # stored as integer units of 1e-10 USD

@@ -7,7 +7,7 @@ from decimal import Decimal
 import openai
 import pytest
 
-from proxy.accounting import _write_batch
+from proxy.accounting import Written, write_batch
 from tests.proxy.helpers import expected_cost, set_price
 from usage.models import UsageLog
 from usage.services import UsageEntry, usage_record
@@ -47,6 +47,6 @@ def test_a_bad_row_in_a_batch_costs_no_other_row(customer):
     )
     usage_record(entry=entry(taken))  # the batch below repeats this id: its INSERT fails
     good = [uuid.uuid4(), uuid.uuid4()]
-    _write_batch([entry(good[0]), entry(taken), entry(good[1])], set())
+    write_batch([Written(entry(request_id), None) for request_id in (good[0], taken, good[1])])
     assert set(UsageLog.objects.values_list("id", flat=True)) == {taken, *good}
     assert customer.refresh().spent_usd == Decimal("1.5")  # the failed duplicate is not billed

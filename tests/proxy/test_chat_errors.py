@@ -1,5 +1,6 @@
 """Every row of the contract's error table that applies to /v1/chat/completions."""
 
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ from django.utils import timezone
 from accounts.services import account_update
 from keys.models import APIKey
 from keys.services import key_revoke, key_update
+from tests.proxy.helpers import set_price
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 BODY = {"model": "gpt-4o-mini", "messages": MESSAGES}
@@ -115,8 +117,9 @@ def test_body_over_the_limit_is_413(gateway, customer, upstream, settings):
 def test_exhausted_budget_is_402_before_any_provider_call(gateway, make_customer, upstream):
     from accounts.services import budget_settle
 
+    set_price("gpt-4o-mini")
     customer = make_customer(budget=Decimal("0.01"))
-    budget_settle(account_id=customer.account.pk, reserved=Decimal(0), cost=Decimal("0.01"))
+    budget_settle(settlements=[(uuid.uuid4(), customer.account.pk, Decimal("0.01"))])
     response = post(gateway, customer.key)
     assert_openai_error(response, 402, "budget_exceeded")
     assert upstream.count == 0
@@ -125,6 +128,7 @@ def test_exhausted_budget_is_402_before_any_provider_call(gateway, make_customer
 
 
 def test_sdk_sees_budget_refusal(gateway, make_customer, upstream):
+    set_price("gpt-4o-mini")
     customer = make_customer(budget=Decimal("0"))
     sdk = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=customer.key, max_retries=0)
     with pytest.raises(openai.APIStatusError) as raised:

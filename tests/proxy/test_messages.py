@@ -69,6 +69,7 @@ def test_bearer_and_anthropic_headers_are_accepted(gateway, customer, upstream):
 def test_errors_arrive_in_anthropic_format_and_raise_the_matching_exception(
     gateway, make_customer, upstream, setup, exception
 ):
+    set_price("claude-3-5-haiku-20241022")
     customer = make_customer(
         budget=Decimal(0) if setup == "budget" else None,
         allowed_models=["claude-opus-4-20250514"] if setup == "not_allowed" else None,

@@ -23,6 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--access-log", action="store_true", help="log every request (usage rows already do)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from django.conf import settings
+
         # An import string, not the app object: uvicorn can only start worker processes from one.
         uvicorn.run(
             APP,
@@ -32,4 +34,7 @@ class Command(BaseCommand):
             lifespan="on",
             proxy_headers=options["proxy_headers"],
             access_log=options["access_log"],
+            # SIGTERM: stop accepting, give calls in flight this long, then end them as 503 with
+            # their rows written (gateway_project.asgi shutdown), instead of waiting forever.
+            timeout_graceful_shutdown=settings.SHUTDOWN_GRACE,
         )

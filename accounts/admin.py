@@ -6,7 +6,6 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.db import models
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -16,6 +15,7 @@ from django.utils.html import format_html
 from accounts.models import Account
 from accounts.services import account_create, account_deactivate, account_update
 from gateway_project.admin import PlainDecimalField, ServiceModelAdmin, badge, usd
+from gateway_project.money import MoneyField
 from keys.models import APIKey
 from usage.charts import spend_chart_svg
 from usage.selectors import spend_by_day, usage_list, usage_totals
@@ -74,7 +74,7 @@ class AccountAdmin(ServiceModelAdmin):
     inlines = (KeyInline,)
     formfield_overrides = {
         # No min_value: a negative budget is refused by account_create/account_update, shown on the form.
-        models.DecimalField: {"form_class": PlainDecimalField, "widget": forms.NumberInput(attrs={"step": "any"})}
+        MoneyField: {"form_class": PlainDecimalField, "widget": forms.NumberInput(attrs={"step": "any"})}
     }
     actions = ("deactivate_selected",)
 
@@ -159,7 +159,7 @@ class AccountAdmin(ServiceModelAdmin):
             {
                 "label": "Remaining",
                 "value": usd(left, empty="Unlimited"),
-                "note": "budget left",
+                "note": "budget − spent − held",
                 "tone": "bad" if left is not None and left <= 0 else "ok",
             },
             {"label": "Reserved", "value": usd(account.reserved_usd), "note": "requests in flight"},

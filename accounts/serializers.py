@@ -15,7 +15,7 @@ class AccountOutput(serializers.Serializer):  # type: ignore[type-arg]
     budget_usd = usd_field(allow_null=True, help_text="Spending limit in USD; null means unlimited.")
     spent_usd = usd_field()
     reserved_usd = usd_field(help_text="Held for requests in flight.")
-    remaining_usd = usd_field(allow_null=True, help_text="budget_usd − spent_usd; null when unlimited.")
+    remaining_usd = usd_field(allow_null=True, help_text="budget_usd − spent_usd − reserved_usd; null when unlimited.")
     is_active = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

@@ -11,6 +11,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from django.conf import settings
+
 from gateway_project.errors import InvalidRequest
 
 
@@ -144,8 +146,23 @@ def check_details(route: Route, body: dict[str, Any]) -> None:
         raise InvalidRequest("'metadata' must map strings to strings.")
     if route is Route.MESSAGES and metadata and set(metadata) - {"user_id"}:
         raise InvalidRequest("'metadata' only accepts 'user_id'.")
-    if route is Route.MESSAGES and body["max_tokens"] < 1:
-        raise InvalidRequest("'max_tokens' must be at least 1.")
+    check_bounds(body)
+
+
+OUTPUT_LIMITS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+MAX_CHOICES = 128  # OpenAI's own ceiling for `n`
+
+
+def check_bounds(body: dict[str, Any]) -> None:
+    """Output ceilings and choice counts within bounds: the budget hold multiplies them, so they must be sane."""
+    ceiling = settings.MAX_OUTPUT_TOKENS
+    for name in OUTPUT_LIMITS:
+        value = body.get(name)
+        if value is not None and not 1 <= value <= ceiling:
+            raise InvalidRequest(f"'{name}' must be between 1 and {ceiling}.")
+    choices = body.get("n")
+    if choices is not None and not 1 <= choices <= MAX_CHOICES:
+        raise InvalidRequest(f"'n' must be between 1 and {MAX_CHOICES}.")
 
 
 ROLES = {

@@ -153,3 +153,17 @@ def test_a_nul_character_is_refused_not_a_server_error(api, account):
     assert api.get("/api/accounts/", {"search": "a\x00b"}).status_code == 400
     assert api.get("/api/accounts/a%00b/").status_code == 404
     assert api.post("/api/accounts/", {"user_id": "a\x00b"}, format="json").status_code == 400
+
+
+def test_remaining_subtracts_the_holds_of_requests_in_flight(api, account):
+    import uuid
+
+    from accounts.services import budget_reserve
+
+    assert budget_reserve(account_id=account.pk, request_id=uuid.uuid4(), amount=Decimal("2.5"))
+    body = api.get(f"/api/accounts/{account.user_id}/").json()
+    assert (body["spent_usd"], body["reserved_usd"], body["remaining_usd"]) == (
+        "0.0000000000",
+        "2.5000000000",
+        "7.5000000000",
+    )

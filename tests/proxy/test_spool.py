@@ -1,0 +1,85 @@
+"""The durable spool: rows the database could not take are kept on disk and replayed exactly once."""
+
+import json
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+
+from accounts.models import Hold
+from accounts.services import budget_reserve
+from proxy.spool import Spool, spool_depth
+from usage.models import UsageLog
+from usage.services import UsageEntry, usage_record
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def spool_dir(tmp_path, settings):
+    settings.SPOOL_DIR = tmp_path / "spool"
+    return settings.SPOOL_DIR
+
+
+def entry(customer, request_id, cost="0.25", account_id=None):
+    return UsageEntry(
+        request_id=request_id,
+        account_id=account_id or customer.account.pk,
+        key_id=None,
+        route="chat.completions",
+        model="gpt-4o-mini",
+        provider="openai",
+        status_code=200,
+        cost_usd=Decimal(cost),
+    )
+
+
+def test_spooled_rows_are_replayed_once_with_their_holds_released(make_customer, spool_dir):
+    customer = make_customer(budget=Decimal("10"))
+    ids = [uuid.uuid4() for _ in range(3)]
+    for request_id in ids:
+        assert budget_reserve(account_id=customer.account.pk, request_id=request_id, amount=Decimal("1"))
+    usage_record(entry=entry(customer, ids[0]))  # committed on the server although the writer saw a failure
+    spool = Spool(spool_dir)
+    spool.append([entry(customer, request_id) for request_id in ids])
+    assert spool_depth() == 3
+    assert spool.replay() == 2  # the row that exists is not booked again
+    spool.append([entry(customer, ids[1])])  # a replay of a replay changes nothing
+    assert spool.replay() == 0
+    account = customer.refresh()
+    assert (account.spent_usd, account.reserved_usd) == (Decimal("0.75"), 0)
+    assert UsageLog.objects.count() == 3 and not Hold.objects.exists()
+    assert spool_depth() == 0
+
+
+def test_a_row_the_database_refuses_goes_to_dead_letters_and_blocks_nothing(make_customer, spool_dir):
+    customer = make_customer(budget=Decimal("10"))
+    good = uuid.uuid4()
+    spool = Spool(spool_dir)
+    spool.append([entry(customer, uuid.uuid4(), account_id=987_654_321), entry(customer, good)])
+    assert spool.replay() == 1
+    assert UsageLog.objects.filter(pk=good).exists()
+    dead = [json.loads(line) for line in (spool_dir / "dead.jsonl").read_text().splitlines()]
+    assert len(dead) == 1 and dead[0]["account_id"] == "987654321"
+    assert spool_depth() == 0
+
+
+def test_the_spool_command_shows_and_drains(make_customer, spool_dir, capsys):
+    customer = make_customer(budget=Decimal("10"))
+    Spool(spool_dir).append([entry(customer, uuid.uuid4()), entry(customer, uuid.uuid4())])
+    call_command("spool")
+    assert "2 rows waiting" in capsys.readouterr().out
+    call_command("spool", "--drain")
+    assert "wrote 2 rows; 0 still waiting" in capsys.readouterr().out
+    assert customer.refresh().spent_usd == Decimal("0.5")
+
+
+def test_release_holds_command_releases_only_stale_holds(make_customer, capsys):
+    customer = make_customer(budget=Decimal("10"))
+    budget_reserve(account_id=customer.account.pk, request_id=uuid.uuid4(), amount=Decimal("1"))
+    call_command("release_holds")
+    assert "released 0 holds" in capsys.readouterr().out
+    call_command("release_holds", "--older-than", "0")
+    assert "released 1 holds" in capsys.readouterr().out
+    assert customer.refresh().reserved_usd == 0

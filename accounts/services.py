@@ -1,7 +1,7 @@
 """Writes to accounts: creation, updates and the budget ledger (reserve, settle)."""
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -67,17 +67,31 @@ def budget_reserve(*, account_id: Any, request_id: uuid.UUID, amount: Decimal) -
     own row, so a crash after it leaves a row the sweeper can release. The amount is a worst
     case (proxy.admission), which is why `spent_usd` can never pass `budget_usd`.
     """
-    units = units_value(max(amount, USD_QUANTUM))  # at least one unit: an account at its budget admits nothing
-    with transaction.atomic():
+    return budget_reserve_many(holds=[(account_id, request_id, amount)])[0]
+
+
+@transaction.atomic
+def budget_reserve_many(*, holds: Sequence[tuple[Any, uuid.UUID, Decimal]]) -> list[bool]:
+    """`budget_reserve` for many requests (account id, request id, amount) in one transaction, in order.
+
+    Each conditional UPDATE sees the ones before it, so holds on one account in one batch are
+    checked against each other exactly as if they came one by one; one commit serves them all.
+    """
+    admitted, rows = [], []
+    for account_id, request_id, amount in holds:
+        amount = max(amount, USD_QUANTUM)  # at least one unit: an account at its budget admits nothing
+        units = units_value(amount)
         updated = (
             Account.objects.filter(pk=account_id, is_active=True, budget_usd__isnull=False)
             .alias(committed=F("spent_usd") + F("reserved_usd") + units)
             .filter(committed__lte=F("budget_usd"))
             .update(reserved_usd=F("reserved_usd") + units)
         )
+        admitted.append(updated == 1)
         if updated:
-            Hold.objects.create(id=request_id, account_id=account_id, amount_usd=max(amount, USD_QUANTUM))
-    return updated == 1
+            rows.append(Hold(id=request_id, account_id=account_id, amount_usd=amount))
+    Hold.objects.bulk_create(rows)
+    return admitted
 
 
 def budget_settle(*, settlements: Iterable[tuple[uuid.UUID, Any, Decimal]]) -> None:

@@ -9,14 +9,11 @@ after the grace period are ended as 503 and every pending row is written or spoo
 """
 
 import asyncio
-import contextvars
 import functools
 import logging
 import time
 import uuid
-from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 from django.db import DataError, IntegrityError
 from django.utils import timezone
@@ -30,10 +27,12 @@ from proxy.auth import Principal
 from proxy.forwarding import Route, Usage
 from proxy.ratelimit import limits_settle
 from proxy.spool import spool
+from proxy.tasks import accounting_drain, calls_end, spawn, start_call
 from usage.services import UsageEntry, usage_record_many
 
+__all__ = ["CallRecord", "accounting_drain", "call_finished", "calls_end", "spawn", "start_call"]
+
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 _MAX_BATCH = 500
 
 
@@ -50,61 +49,6 @@ class CallRecord:
     admission: Admission | None = None
     client_gone: bool = False  # the client disconnected; the call goes on to learn its usage
     finished: bool = False
-
-
-@functools.cache
-def _pending() -> set[asyncio.Task[Any]]:
-    """Accounting writes in flight: drained (never cancelled) at shutdown."""
-    return set()
-
-
-@functools.cache
-def _calls() -> set[asyncio.Task[Any]]:
-    """Calls in flight (pipelines, stream pumps): cancelled at shutdown once the grace period is over."""
-    return set()
-
-
-def _own(coro: Coroutine[Any, Any, T], tasks: set[asyncio.Task[Any]]) -> asyncio.Task[T]:
-    # An empty context: nothing of the request (its cancellation scope, its locals) reaches the task.
-    task = asyncio.get_running_loop().create_task(coro, context=contextvars.Context())
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
-    return task
-
-
-def spawn(coro: Coroutine[Any, Any, None]) -> None:
-    """Runs an accounting write as a task owned by the process, so no request cancels it."""
-    _own(coro, _pending())
-
-
-def start_call(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-    """Runs a call (or a stream pump) as a task owned by the process: a client leaving does not end it."""
-    return _own(coro, _calls())
-
-
-async def calls_end(*, grace: float) -> int:
-    """Shutdown: waits up to `grace` seconds for calls in flight, then cancels the rest (they write 503 rows)."""
-    tasks = [task for task in _calls() if not task.done()]
-    if tasks and grace > 0:
-        await asyncio.wait(tasks, timeout=grace)
-    late = [task for task in tasks if not task.done()]
-    for task in late:
-        task.cancel()
-    if late:
-        log.warning("%d calls still running at shutdown were ended", len(late))
-        await asyncio.wait(late, timeout=5)
-    return len(late)
-
-
-async def accounting_drain(timeout: float = 30.0) -> None:
-    """Waits for calls in flight and every pending accounting write (shutdown, tests), new ones included."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while tasks := [task for task in _pending() | _calls() if task is not asyncio.current_task()]:
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            log.warning("%d accounting writes still pending at the deadline", len(tasks))
-            return
-        await asyncio.wait(tasks, timeout=remaining)
 
 
 def _tokens(usage: Usage) -> TokenCounts:

@@ -67,7 +67,11 @@ def test_a_row_the_database_refuses_goes_to_dead_letters_and_blocks_nothing(make
 
 def test_the_spool_command_shows_and_drains(make_customer, spool_dir, capsys):
     customer = make_customer(budget=Decimal("10"))
-    Spool(spool_dir).append([entry(customer, uuid.uuid4()), entry(customer, uuid.uuid4())])
+    writer = Spool(spool_dir)  # another process's spool: the command drains it once that process is gone
+    writer.append([entry(customer, uuid.uuid4()), entry(customer, uuid.uuid4())])
+    call_command("spool", "--drain")
+    assert "wrote 0 rows; 2 still waiting" in capsys.readouterr().out  # locked while its process lives
+    writer.close()
     call_command("spool")
     assert "2 rows waiting" in capsys.readouterr().out
     call_command("spool", "--drain")

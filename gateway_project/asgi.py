@@ -6,6 +6,7 @@ with no middleware at all while the admin and the API keep the full stack.
 """
 
 import asyncio
+import contextlib
 import os
 from typing import Any
 
@@ -15,8 +16,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
 _django_app = get_asgi_application()  # runs django.setup(); everything below needs the apps loaded
 
 from django.conf import settings  # noqa: E402
-from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+from django.core.exceptions import RequestAborted  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
+from django.urls import set_script_prefix  # noqa: E402
 
 from gateway_project.bodylimit import limited_receive  # noqa: E402
 from gateway_project.invalidation import InvalidationListener  # noqa: E402
@@ -29,13 +32,52 @@ Scope = dict[str, Any]
 
 
 class BareASGIHandler(ASGIHandler):
-    """Django's ASGI handler with an empty middleware chain: URL resolution and the view only."""
+    """Django's ASGI handler with an empty middleware chain and no thread hop: URL resolution and the view only.
+
+    The stock `handle()` runs the request_started / request_finished signals and
+    `response.close()` through `sync_to_async`: two thread hops per request (NOTES), for
+    receivers that only recycle the request thread's database connections. /v1/ views never
+    use those (their database work runs in the shared pool, which closes its own), so this
+    handler runs the request and the disconnect watch as Django does, without the hops.
+    """
 
     def load_middleware(self, is_async: bool = False) -> None:
         self._view_middleware: list[Any] = []
         self._template_response_middleware: list[Any] = []
         self._exception_middleware: list[Any] = []
         self._middleware_chain = convert_exception_to_response(self._get_response_async)  # type: ignore[attr-defined]
+
+    async def handle(self, scope: Scope, receive: Any, send: Any) -> None:
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await self.send_response(error_response, send)  # type: ignore[arg-type]  # set when request is None
+            return
+
+        async def process_request() -> Any:
+            response = await self.run_get_response(request)
+            with contextlib.suppress(asyncio.CancelledError):  # the client left during the send
+                await self.send_response(response, send)
+            return response
+
+        # As Django does: a disconnect while the view runs cancels it (the proxy views rely on it).
+        listener = asyncio.create_task(self.listen_for_disconnect(receive))
+        processing = asyncio.create_task(process_request())
+        await asyncio.wait([listener, processing], return_when=asyncio.FIRST_COMPLETED)
+        for task in (listener, processing):
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RequestAborted):
+                await task
+        if not processing.cancelled() and processing.exception() is None:
+            for closer in processing.result()._resource_closers:
+                closer()
+        body_file.close()
 
 
 class GatewayApplication:

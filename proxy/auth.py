@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from django.db import DatabaseError
 from django.http import HttpRequest
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
@@ -9,7 +10,7 @@ from rest_framework.request import Request
 from accounts.selectors import AccountState, account_state
 from accounts.services import ACCOUNT_CACHE
 from gateway_project.cache import MISSING, cache_peek
-from gateway_project.errors import Unauthenticated
+from gateway_project.errors import GatewayUnavailable, Unauthenticated
 from gateway_project.pool import in_pool
 from keys.selectors import KeyState, key_lookup
 from keys.services import KEY_CACHE, key_hash
@@ -75,7 +76,11 @@ async def principal_for_async(raw: str | None) -> Principal:
         if account is not MISSING:
             return _checked(key, account)
     # A miss: one hop to the shared pool (not a new thread per request) for cache and database.
-    return await in_pool(principal_for, raw)
+    try:
+        return await in_pool(principal_for, raw)
+    except DatabaseError:
+        # Not the caller's fault: a cold key cannot be checked while the database is down.
+        raise GatewayUnavailable("The gateway cannot check this API key right now; retry shortly.") from None
 
 
 class GatewayKeyAuthentication(BaseAuthentication):

@@ -1,5 +1,6 @@
-"""`manage.py serve`: runs the gateway's ASGI application under uvicorn."""
+"""`manage.py serve`: runs the gateway's ASGI application under uvicorn, one worker per core by default."""
 
+import os
 from typing import Any
 
 import uvicorn
@@ -14,7 +15,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--workers", type=int, default=1)
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="worker processes (default: one per core with REDIS_URL set; 1 without, since caches, "
+            "invalidations and rate limits are then per process)",
+        )
         parser.add_argument(
             "--proxy-headers",
             action="store_true",
@@ -25,12 +32,15 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from django.conf import settings
 
+        workers = options["workers"]
+        if workers is None:
+            workers = (os.cpu_count() or 1) if settings.REDIS_URL else 1
         # An import string, not the app object: uvicorn can only start worker processes from one.
         uvicorn.run(
             APP,
             host=options["host"],
             port=options["port"],
-            workers=max(options["workers"], 1),
+            workers=max(workers, 1),
             lifespan="on",
             proxy_headers=options["proxy_headers"],
             access_log=options["access_log"],

@@ -26,14 +26,13 @@ from proxy.admission import Admission
 from proxy.auth import Principal
 from proxy.forwarding import Route, Usage
 from proxy.ratelimit import limits_settle
-from proxy.spool import spool
+from proxy.spool import Segment, journal, spool
 from proxy.tasks import accounting_drain, calls_end, spawn, start_call
 from usage.services import UsageEntry, usage_record_many
 
 __all__ = ["CallRecord", "accounting_drain", "call_finished", "calls_end", "spawn", "start_call"]
 
 log = logging.getLogger(__name__)
-_MAX_BATCH = 500
 
 
 @dataclass
@@ -162,6 +161,7 @@ class UsageWriter:
         self.running = False
 
     def put(self, item: Written) -> None:
+        journal().write(item.entry)  # on disk before the answer goes out: a killed worker loses no answered row
         self.queue.append(item)
         if not self.running:
             self.running = True
@@ -170,9 +170,12 @@ class UsageWriter:
     async def _run(self) -> None:
         try:
             while self.queue:
-                batch, self.queue = self.queue[:_MAX_BATCH], self.queue[_MAX_BATCH:]
+                # The whole queue, so the journal segment sealed with it holds exactly this batch.
+                batch, self.queue = self.queue, []
+                segment = journal().seal()
                 write = _spool_batch if writer_state().down_since is not None else write_batch
                 await in_pool(write, batch)
+                _done(segment)
         except Exception:
             log.exception("the usage writer failed")
         finally:
@@ -186,6 +189,11 @@ class UsageWriter:
         if self.queue:
             batch, self.queue = self.queue, []
             spool().append([item.entry for item in batch])
+
+
+def _done(segment: Segment | None) -> None:
+    if segment is not None:
+        segment.done()
 
 
 @functools.cache

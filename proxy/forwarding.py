@@ -135,6 +135,11 @@ class Stream:
     def usage_reported(self) -> bool:
         return self._adapter.reported is not None
 
+    @property
+    def completed(self) -> bool:
+        """The provider's terminal event and its usage have both arrived: the call can be recorded."""
+        return self._adapter.finished and self._adapter.reported is not None
+
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._frames()
 

@@ -1,11 +1,14 @@
-"""A durable local spool for usage rows the database could not take, replayed in order when it is back.
+"""Usage rows on local disk: a journal that survives a killed worker, and a spool for database outages.
 
-When a batch of rows and settlements cannot be written (the database is down, locked or
-unreachable), the entries are appended to this process's spool file (JSON lines, flushed
-and fsynced) instead of being lost. A replay task retries them in order, idempotently by
-request id (`usage_record_many(idempotent=True)`), so a write that failed on our side but
-committed on the server's is never booked twice. Files of dead processes (not locked) are
-replayed by any live one. An entry the database refuses while others go through is moved to
+Journal: every finished call's entry is written (one `write`, no fsync: the page cache
+outlives a SIGKILL or OOM kill of the process) to this process's current journal segment
+before its answer is sent; the segment is sealed when the writer takes its batch and
+deleted once that batch is committed or spooled. A dead process leaves its segments
+behind, unlocked, and any live process replays them.
+Spool: a batch the database cannot take (down, locked, unreachable) is appended to this
+process's spool file (flushed and fsynced). A replay task retries spooled entries in order.
+Both replay idempotently by request id (`usage_record_many(idempotent=True)`), so nothing
+is booked twice. An entry the database refuses while others go through is moved to
 `dead.jsonl` and logged, so one bad row can never block the queue.
 """
 
@@ -17,7 +20,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,9 +31,64 @@ from django.db import DatabaseError, DataError, IntegrityError
 from usage.services import UsageEntry, usage_record_many
 
 log = logging.getLogger(__name__)
-_SUFFIX = ".jsonl"
+_SPOOLED = ".jsonl"
+_JOURNAL = ".journal"
 _DEAD = "dead.jsonl"
 _BATCH = 500
+
+
+def _line(entry: UsageEntry) -> str:
+    return json.dumps(entry.as_json(), separators=(",", ":")) + "\n"
+
+
+def _name(suffix: str) -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}{suffix}"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A sealed journal segment: deleted once its entries are safe."""
+
+    fd: int
+    path: Path
+
+    def done(self) -> None:
+        # Unlinked before it is closed, so it is never seen on disk unlocked (as a dead process's).
+        self.path.unlink(missing_ok=True)
+        os.close(self.fd)
+
+
+class Journal:
+    """This process's write-ahead journal of finished calls (event-loop thread only)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.fd: int | None = None
+        self.path: Path | None = None
+        self.broken = False
+
+    def write(self, entry: UsageEntry) -> None:
+        try:
+            if self.fd is None:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self.path = self.directory / _name(_JOURNAL)
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(self.fd, _line(entry).encode())
+            self.broken = False
+        except OSError as exc:
+            # A full or read-only disk must not fail the call; the row still goes to the database.
+            if not self.broken:
+                log.error("the usage journal cannot be written (%s); rows are safe only once committed", exc)
+            self.broken = True
+
+    def seal(self) -> Segment | None:
+        """The current segment, closed to new entries (they start a new one)."""
+        if self.fd is None or self.path is None:
+            return None
+        segment = Segment(self.fd, self.path)
+        self.fd, self.path = None, None
+        return segment
 
 
 class Spool:
@@ -40,13 +99,11 @@ class Spool:
         self.lock = threading.Lock()
         self.file: IO[str] | None = None
         self.path: Path | None = None
-        self.pending = 0  # entries this process appended and has not yet replayed
 
     def _open(self) -> IO[str]:
         if self.file is None:
             self.directory.mkdir(parents=True, exist_ok=True)
-            name = f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}{_SUFFIX}"
-            self.path = self.directory / name
+            self.path = self.directory / _name(_SPOOLED)
             self.file = self.path.open("a", encoding="utf-8")
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours while we live; a dead process's is free
         return self.file
@@ -55,31 +112,26 @@ class Spool:
         """Appends entries durably (flush + fsync) before returning."""
         with self.lock:
             out = self._open()
-            out.write("".join(json.dumps(entry.as_json(), separators=(",", ":")) + "\n" for entry in entries))
+            out.write("".join(_line(entry) for entry in entries))
             out.flush()
             os.fsync(out.fileno())
-            self.pending += len(entries)
         log.warning("%d usage rows spooled to %s: the database did not take them", len(entries), self.path)
 
-    def _rotate(self) -> Path | None:
-        """Closes our file so it can be replayed; the next append opens a new one."""
+    def _rotate(self) -> None:
+        """Closes our spool file so it can be replayed; the next append opens a new one."""
         with self.lock:
-            if self.file is None or self.path is None:
-                return None
-            self.file.close()  # releases our lock: the replayer takes it again below
-            path, self.file, self.path, self.pending = self.path, None, None, 0
-            return path
+            if self.file is not None:
+                self.file.close()  # releases our lock: the replayer takes it again
+                self.file, self.path = None, None
 
     def replay(self) -> int:
         """Writes every spooled entry it can, oldest file first; returns how many rows were written.
 
         Stops at the first file the database cannot take (it is still down): order is kept.
         """
-        own = self._rotate()
+        self._rotate()
         written = 0
-        for path in sorted(self.directory.glob(f"*{_SUFFIX}"), key=lambda p: p.stat().st_mtime):
-            if path.name == _DEAD or (path != own and path == self.path):
-                continue
+        for path in _waiting(self.directory):
             done = _replay_file(path, self.directory / _DEAD)
             if done is None:
                 break
@@ -93,8 +145,28 @@ class Spool:
                 self.file = None
 
 
+def _waiting(directory: Path) -> list[Path]:
+    """Spool files and dead processes' journal segments, oldest first."""
+    if not directory.is_dir():
+        return []
+    paths = [p for p in directory.iterdir() if p.suffix in (_SPOOLED, _JOURNAL) and p.name != _DEAD]
+    stamped = []
+    for path in paths:
+        try:
+            stamped.append((path.stat().st_mtime, path))
+        except FileNotFoundError:
+            continue
+    return [path for _, path in sorted(stamped)]
+
+
+def _entries(handle: IO[str]) -> Iterator[UsageEntry]:
+    for line in handle:
+        if line.endswith("\n"):  # a line cut short by a crash mid-write was never acknowledged
+            yield UsageEntry.from_json(json.loads(line))
+
+
 def _replay_file(path: Path, dead: Path) -> int | None:
-    """Replays one file under its lock and removes it; None if it is locked (live owner) or the database is down."""
+    """Replays one file under its lock and removes it; 0 if a live process holds it, None if the database is down."""
     try:
         handle = path.open("r+", encoding="utf-8")
     except FileNotFoundError:
@@ -104,7 +176,9 @@ def _replay_file(path: Path, dead: Path) -> int | None:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return 0  # a live process owns it
-        entries = [UsageEntry.from_json(json.loads(line)) for line in handle if line.strip()]
+        if not path.exists():
+            return 0  # replayed and removed while we waited for the lock
+        entries = list(_entries(handle))
         written = 0
         for start in range(0, len(entries), _BATCH):
             batch = entries[start : start + _BATCH]
@@ -113,8 +187,7 @@ def _replay_file(path: Path, dead: Path) -> int | None:
             except (IntegrityError, DataError):
                 written += _one_by_one(batch, dead)
             except DatabaseError:
-                # Still down: keep what is left, in order, for the next try.
-                _rewrite(handle, entries[start:])
+                _rewrite(handle, entries[start:])  # still down: keep what is left, in order, for the next try
                 return None
         path.unlink()
         return written
@@ -128,14 +201,14 @@ def _one_by_one(batch: Sequence[UsageEntry], dead: Path) -> int:
         except (IntegrityError, DataError):
             log.error("usage row %s refused by the database; kept in %s for an operator", entry.request_id, dead)
             with dead.open("a", encoding="utf-8") as out:
-                out.write(json.dumps(entry.as_json()) + "\n")
+                out.write(_line(entry))
     return written
 
 
 def _rewrite(handle: IO[str], entries: Sequence[UsageEntry]) -> None:
     handle.seek(0)
     handle.truncate()
-    handle.write("".join(json.dumps(entry.as_json(), separators=(",", ":")) + "\n" for entry in entries))
+    handle.write("".join(_line(entry) for entry in entries))
     handle.flush()
     os.fsync(handle.fileno())
 
@@ -145,30 +218,40 @@ def spool() -> Spool:
     return Spool(Path(settings.SPOOL_DIR))
 
 
-def spool_depth() -> int:
-    """Entries waiting in every spool file of this host's spool directory (for /readyz and `manage.py spool`)."""
-    directory = Path(settings.SPOOL_DIR)
-    if not directory.is_dir():
+@functools.cache
+def journal() -> Journal:
+    return Journal(Path(settings.SPOOL_DIR))
+
+
+def _unlocked(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+    except (BlockingIOError, FileNotFoundError):
+        return False
+
+
+def _count(path: Path) -> int:
+    try:
+        with path.open("rb") as handle:
+            return sum(1 for line in handle if line.strip())
+    except FileNotFoundError:
         return 0
-    total = 0
-    for path in directory.glob(f"*{_SUFFIX}"):
-        if path.name != _DEAD:
-            try:
-                with path.open("rb") as handle:
-                    total += sum(1 for line in handle if line.strip())
-            except FileNotFoundError:
-                continue
-    return total
+
+
+def spool_depth() -> int:
+    """Entries waiting to be replayed on this host: spool files, and journals of processes that died."""
+    return sum(_count(path) for path in _waiting(Path(settings.SPOOL_DIR)) if _is_waiting(path))
+
+
+def _is_waiting(path: Path) -> bool:
+    return path.suffix == _SPOOLED or _unlocked(path)
 
 
 def spool_files() -> list[dict[str, Any]]:
     directory = Path(settings.SPOOL_DIR)
-    if not directory.is_dir():
-        return []
-    rows = []
-    for path in sorted(directory.glob(f"*{_SUFFIX}")):
-        with path.open("rb") as handle:
-            rows.append(
-                {"file": path.name, "entries": sum(1 for line in handle if line.strip()), "dead": path.name == _DEAD}
-            )
+    rows = [{"file": path.name, "entries": _count(path), "dead": False} for path in _waiting(directory)]
+    if (directory / _DEAD).exists():
+        rows.append({"file": _DEAD, "entries": _count(directory / _DEAD), "dead": True})
     return rows

@@ -40,6 +40,10 @@ class StreamPump:
         try:
             async with asyncio.timeout(call_deadline()):
                 async for frame in self.stream:
+                    if self.stream.completed:
+                        # Recorded (journaled) before the frame that completes the answer is queued:
+                        # a worker killed once the client has its whole answer leaves its row.
+                        call_finished(self.call, status=self._status(200), usage=self.stream.usage)
                     if not self.call.client_gone:
                         self.queue.put_nowait(frame)
         except TimeoutError:

@@ -87,3 +87,38 @@ def test_release_holds_command_releases_only_stale_holds(make_customer, capsys):
     call_command("release_holds", "--older-than", "0")
     assert "released 1 holds" in capsys.readouterr().out
     assert customer.refresh().reserved_usd == 0
+
+
+KILLED_WRITER = """
+import os, signal, sys, uuid
+from decimal import Decimal
+import django
+django.setup()
+from proxy.spool import journal
+from usage.services import UsageEntry
+journal().write(UsageEntry(request_id=uuid.UUID(sys.argv[1]), account_id=sys.argv[2], key_id=None,
+    route="chat.completions", model="gpt-4o-mini", provider="openai", status_code=200, cost_usd=Decimal("0.3")))
+os.kill(os.getpid(), signal.SIGKILL)  # answered, journaled, never committed
+"""
+
+
+def test_a_killed_workers_journal_is_replayed_by_the_living(make_customer, spool_dir):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    customer = make_customer(budget=Decimal("10"))
+    request_id = uuid.uuid4()
+    assert budget_reserve(account_id=customer.account.pk, request_id=request_id, amount=Decimal("1"))
+    env = {**os.environ, "GATEWAY_SPOOL_DIR": str(spool_dir), "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, str(request_id), str(customer.account.pk)], env=env, cwd=root
+    )
+    assert done.returncode == -9
+    assert spool_depth() == 1  # its segment is unlocked now: waiting
+    assert Spool(spool_dir).replay() == 1
+    account = customer.refresh()
+    assert (account.spent_usd, account.reserved_usd) == (Decimal("0.3"), 0)
+    assert UsageLog.objects.filter(pk=request_id).exists() and spool_depth() == 0

@@ -31,6 +31,43 @@ def pinned(argv: list[str], cpu: int | None) -> list[str]:
     return ["taskset", "-c", str(cpu), *argv]
 
 
+def group_pids(leader: int) -> list[int]:
+    """The live processes in `leader`'s process group (workers included: each child leads its own)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # exited while we looked
+            if int(fields[2]) == leader:
+                pids.append(int(entry.name))
+    return pids or [leader]
+
+
+def group_cpu_seconds(leader: int) -> float:
+    """User plus system CPU time of the process group, in seconds."""
+    total = 0.0
+    for pid in group_pids(leader):
+        try:
+            total += sum(cpu_seconds(pid))
+        except OSError:
+            continue
+    return total
+
+
+def group_memory_mb(leader: int) -> tuple[float, float]:
+    """(current RSS, peak RSS) summed over the process group, in MB; shared pages count once per process."""
+    now = peak = 0.0
+    for pid in group_pids(leader):
+        try:
+            rss, hwm = memory_mb(pid)
+        except OSError:
+            continue
+        now, peak = now + rss, peak + hwm
+    return now, peak
+
+
 class Children:
     """Owns every process the harness starts; `stop_all` runs at exit and on SIGINT/SIGTERM."""
 

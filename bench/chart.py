@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # the backend must be chosen first
 PANELS = (
     ("rps_high", "req/s at {high} connections (higher is better)"),
     ("added_p50_ms_1", "added p50 ms at {low} connection (lower is better)"),
-    ("added_ttft_p50_ms", "added time to first frame, ms (lower is better)"),
+    ("added_ttft_p50_ms", "added time to first token, ms (lower is better)"),
     ("rss_after_mb", "RSS MB after load (lower is better)"),
 )
 COLOURS = {"gateway": "#2b7bba", "litellm": "#d9822b", "portkey": "#5a9e4b"}

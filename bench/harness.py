@@ -22,7 +22,7 @@ from bench import load, peers, report, targets
 from bench.processes import BenchError, Children, group_cpu_seconds, group_memory_mb, tail
 
 BENCH = Path(__file__).resolve().parent
-PEERS = ("litellm", "portkey")
+PEERS = {"litellm": "LiteLLM proxy", "portkey": "Portkey gateway"}
 
 
 def options(argv: list[str] | None = None) -> argparse.Namespace:
@@ -161,7 +161,9 @@ class Session:
             result = self.measure(target, model, None)
         except (peers.PeerUnavailable, BenchError) as exc:
             # A peer that cannot run here is reported, never a reason to fail the run.
-            result = {"name": name, "label": name, "status": "skipped", "reason": str(exc).splitlines()[0][:300]}
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            reason = lines[0] if len(lines) < 2 else f"{lines[0]} … {lines[-1]}"
+            result = {"name": name, "label": PEERS[name], "status": "skipped", "reason": reason[:300]}
             print(f"  {name}: skipped: {exc}", flush=True)
         finally:
             if target:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import load, peers, report, targets
-from bench.processes import BenchError, Children, group_cpu_seconds, group_memory_mb, tail
+from bench.processes import BenchError, Children, group_cpu_seconds, group_memory_mb, tail, wait_idle
 
 BENCH = Path(__file__).resolve().parent
 PEERS = {"litellm": "LiteLLM proxy", "portkey": "Portkey gateway"}
@@ -32,7 +32,7 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     add("--targets", default="gateway,litellm,portkey", help="comma-separated: gateway, litellm, portkey")
     add("--duration", type=float, default=10, help="seconds per measured wrk run (default 10)")
     add("--warmup", type=float, default=3, help="seconds of warm-up at the highest connection count (default 3)")
-    add("--connections", default="1,50", help="comma-separated wrk connection counts (default 1,50)")
+    add("--connections", default=None, help="comma-separated wrk connection counts (default 1,50; 1,10 with --smoke)")
     add("--workers", type=int, default=1, help="worker processes for every target (default 1)")
     add("--keys", default="budget", help="our gateway's accounts to run: budget and/or unlimited")
     add("--stream", action="store_true", help="wrk asks for SSE (stream: true) instead of JSON")
@@ -50,9 +50,12 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.smoke:
         args.duration, args.warmup, args.stream_requests, args.chunks, args.interval_ms = 1, 1, 3, 3, 10.0
+        # In a 1 s run at 50 connections a slow target (any of them, on a busy machine) may complete
+        # nothing at all: requests wait behind 49 others for longer than the run.
+        args.connections = args.connections or "1,10"
     smoke_dir = Path(tempfile.gettempdir()) / "gw-bench-smoke"  # CI's runs stay out of the committed results
     args.output_dir = args.output_dir or (smoke_dir if args.smoke else BENCH / "results")
-    args.connections = [int(c) for c in args.connections.split(",")]
+    args.connections = [int(c) for c in (args.connections or "1,50").split(",")]
     args.keys = [k.strip() for k in args.keys.split(",") if k.strip()]
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     if not set(args.keys) <= {"budget", "unlimited"} or not args.keys:
@@ -102,6 +105,7 @@ class Session:
         rows = load.drained_counts(database, self.settle) if database else None
         runs = []
         for connections in args.connections:
+            wait_idle(pid)
             cpu_before = group_cpu_seconds(pid)
             run = load.wrk(target.url, connections=connections, seconds=args.duration, headers=headers, body=body,
                            cpu=args.client_cpu)  # fmt: skip
@@ -110,6 +114,7 @@ class Session:
                 after = load.drained_counts(database, self.settle)
                 run.rows_200, run.rows_other, rows = after[0] - rows[0], after[1] - rows[1], after
             runs.append(run)
+        wait_idle(pid)
         stream = load.stream_stats(target.url, headers=headers, body=paced, requests=args.stream_requests,
                                    interval_ms=args.interval_ms, cpu=args.client_cpu)  # fmt: skip
         usage = None
@@ -151,13 +156,22 @@ class Session:
         finally:
             self.children.stop(target.proc)
 
-    def peer(self, name: str, model: str) -> None:
-        target = None
+    def launch(self, name: str, model: str) -> targets.Starting | peers.PeerUnavailable:
         try:
-            target = targets.start_peer(
+            return targets.launch_peer(
                 name, self.children, self.tmp, cache=self.cache, mock_port=self.mock_port, model=model,
                 workers=self.args.workers, cpu=self.args.gateway_cpu,
             )  # fmt: skip
+        except peers.PeerUnavailable as exc:
+            return exc
+
+    def peer(self, name: str, model: str, launched: targets.Starting | peers.PeerUnavailable | None = None) -> None:
+        target = None
+        try:
+            launched = launched or self.launch(name, model)
+            if isinstance(launched, peers.PeerUnavailable):
+                raise launched
+            target = targets.peer_ready(launched, self.children)
             result = self.measure(target, model, None)
         except (peers.PeerUnavailable, BenchError) as exc:
             # A peer that cannot run here is reported, never a reason to fail the run.
@@ -181,11 +195,13 @@ def run(args: argparse.Namespace, children: Children, tmp: Path) -> int:
     print(f"temp dir {tmp}; mock upstream on :{session.mock_port}", flush=True)
     model = "gpt-4o-mini"
     session.results.append(session.direct(model))
+    chosen = [name for name in PEERS if name in args.targets]
+    # --smoke proves that everything starts and answers, so the peers start while our gateway runs.
+    early = {name: session.launch(name, model) for name in chosen} if args.smoke else {}
     if "gateway" in args.targets:
         session.gateway()
-    for name in PEERS:
-        if name in args.targets:
-            session.peer(name, model)
+    for name in chosen:
+        session.peer(name, model, early.get(name))
     document = report.document(args, session.results, seconds=time.monotonic() - started)
     paths = report.write(document, args.output_dir, chart=not args.no_chart, cache=session.cache)
     print("\n" + paths["md"].read_text(), flush=True)

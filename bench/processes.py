@@ -56,6 +56,22 @@ def group_cpu_seconds(leader: int) -> float:
     return total
 
 
+def wait_idle(leader: int, *, busy_share: float = 0.1, window: float = 0.5, limit: float = 20.0) -> None:
+    """Waits until the process group uses under `busy_share` of a core over `window` seconds.
+
+    A target keeps working on requests whose client is gone (wrk stops with its connections
+    still waiting), so the next run would otherwise measure that backlog too.
+    """
+    deadline = time.monotonic() + limit
+    before = group_cpu_seconds(leader)
+    while time.monotonic() < deadline:
+        time.sleep(window)
+        now = group_cpu_seconds(leader)
+        if now - before < busy_share * window:
+            return
+        before = now
+
+
 def group_memory_mb(leader: int) -> tuple[float, float]:
     """(current RSS, peak RSS) summed over the process group, in MB; shared pages count once per process."""
     now = peak = 0.0

@@ -203,7 +203,8 @@ def markdown(doc: dict[str, Any]) -> str:
         "a busy machine makes a few of those anywhere, the mock measured directly included).",
         "- Our usage rows may exceed requests answered: requests wrk cuts off at the end of a run still "
         "complete in the gateway and are billed; fewer rows than answers fails the run.",
-        f"- Start-up and first-run installs: {setup_line(doc['targets'])}.",
+        f"- Start-up and first-run installs: {setup_line(doc['targets'])}"
+        + (" (smoke: the peers start while our gateway runs)." if c["smoke"] else "."),
         "- Numbers from a shared machine move between runs; compare targets within one run only.",
     ]
     return header + "\n".join(lines + notes) + "\n"

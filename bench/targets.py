@@ -100,10 +100,19 @@ def start_gateway(children: Children, tmp: Path, *, env: dict[str, str], key: st
     return Target("gateway", "our gateway", version, port, key, proc, log, time.monotonic() - start)
 
 
-def start_peer(
+@dataclass
+class Starting:
+    """A peer whose process is started but may not answer yet."""
+
+    target: Target
+    ready_url: str
+    started: float
+
+
+def launch_peer(
     name: str, children: Children, tmp: Path, *, cache: Path, mock_port: int, model: str, workers: int, cpu: int
-) -> Target:
-    """Installs (once) and starts LiteLLM's proxy or Portkey's gateway; PeerUnavailable if either step fails."""
+) -> Starting:
+    """Installs (once) and starts LiteLLM's proxy or Portkey's gateway; PeerUnavailable if the install fails."""
     port, log = free_port(), tmp / f"{name}.log"
     if name == "litellm":
         install = peers.install_litellm(cache)
@@ -115,10 +124,17 @@ def start_peer(
         label, version = "Portkey gateway", peers.PORTKEY_VERSION
     start = time.monotonic()
     proc = children.start(name, pinned(launch.argv, cpu), env=launch.env, log=log)
+    target = Target(name, label, version, port, launch.key, proc, log, 0.0, launch.headers, install)
+    return Starting(target, f"http://127.0.0.1:{port}{launch.ready_path}", start)
+
+
+def peer_ready(starting: Starting, children: Children) -> Target:
+    """Waits for a launched peer to answer; PeerUnavailable (and the process stopped) if it never does."""
+    target = starting.target
     try:
-        wait_http(f"http://127.0.0.1:{port}{launch.ready_path}", proc=proc, log=log, timeout=120)
+        wait_http(starting.ready_url, proc=target.proc, log=target.log, timeout=120)
     except BenchError as exc:
-        children.stop(proc)
-        raise peers.PeerUnavailable(f"{label} did not start: {exc}") from None
-    seconds = time.monotonic() - start
-    return Target(name, label, version, port, launch.key, proc, log, seconds, launch.headers, install)
+        children.stop(target.proc)
+        raise peers.PeerUnavailable(f"{target.label} did not start: {exc}") from None
+    target.start_seconds = time.monotonic() - starting.started
+    return target

@@ -189,7 +189,7 @@ def markdown(doc: dict[str, Any]) -> str:
         f"| CPU ms/req | usage rows / answered |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
-    by_name = {t["name"]: t for t in doc["targets"]}
+    by_name = {t["name"]: t for t in reversed(doc["targets"])}  # the first of a name: our budget account
     for t in doc["targets"]:
         lines.append(direct_row(t) if t["name"] == "direct" else table_row(t))
     notes = [

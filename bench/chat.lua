@@ -1,5 +1,6 @@
 -- wrk script: POST one chat completion per request; prints a JSON summary line at the end.
--- The key and body come from the environment (BENCH_KEY, BENCH_BODY) so nothing secret is on a command line.
+-- The key, body and any extra headers come from the environment (BENCH_KEY, BENCH_BODY, and
+-- BENCH_HEADERS as "Name: value" lines) so nothing secret is on a command line.
 
 wrk.method = "POST"
 wrk.body = os.getenv("BENCH_BODY")
@@ -7,6 +8,9 @@ wrk.headers["Content-Type"] = "application/json"
 local key = os.getenv("BENCH_KEY")
 if key and key ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. key
+end
+for name, value in string.gmatch(os.getenv("BENCH_HEADERS") or "", "([^:\n]+):%s*([^\n]*)") do
+  wrk.headers[name] = value
 end
 
 function done(summary, latency, requests)

@@ -2,8 +2,12 @@
 
 It answers every POST with one precomputed reply (JSON with a usage block, or SSE when the
 request asks for `"stream": true`), so the mock costs a few microseconds per request and is
-never the bottleneck. It parses HTTP/1.1 with httptools, keeps connections alive, and binds
-127.0.0.1 only. Run: `python -m bench.mock_upstream --port 8911`.
+never the bottleneck. A streaming request whose body contains PACED_MARKER gets a paced
+stream instead: `--paced-chunks` content frames, every frame (role, contents, finish, usage,
+[DONE]) sent as its own HTTP chunk `--paced-interval-ms` after the previous one, so a client
+can measure time to first token and see whether a gateway batches frames. It parses HTTP/1.1
+with httptools, keeps connections alive, and binds 127.0.0.1 only.
+Run: `python -m bench.mock_upstream --port 8911`.
 """
 
 import argparse
@@ -17,6 +21,8 @@ import uvloop
 USAGE = {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}
 TEXT = "Hello from the bench upstream."
 CHUNKS = 3
+# Gateways forward the messages verbatim, so a marker in the prompt reaches the mock through any of them.
+PACED_MARKER = b"bench-paced-stream"
 
 
 def _completion() -> bytes:
@@ -63,6 +69,20 @@ def _stream() -> bytes:
     return b"".join(frames)
 
 
+def _paced_frames(chunks: int) -> list[bytes]:
+    frames = [_chunk({"role": "assistant", "content": ""})]
+    frames += [_chunk({"content": f"word{i} "}) for i in range(chunks)]
+    frames += [_chunk({}, finish="stop"), _chunk({}, usage=USAGE), b"data: [DONE]\n\n"]
+    return frames
+
+
+def _http_chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+PACED_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+
+
 def _response(status: str, content_type: str, body: bytes) -> bytes:
     head = f"HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {len(body)}\r\n\r\n"
     return head.encode() + body
@@ -77,11 +97,13 @@ MODELS = _response("200 OK", "application/json", b'{"object":"list","data":[{"id
 class Upstream(asyncio.Protocol):
     """One connection: parse requests as they arrive, answer each as soon as it is complete."""
 
-    def __init__(self) -> None:
+    def __init__(self, paced: list[bytes], interval: float) -> None:
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.url = b""
         self.body: list[bytes] = []
+        self.paced, self.interval = paced, interval
+        self.pacing: asyncio.Task[None] | None = None  # a paced reply still being written
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -106,11 +128,43 @@ class Upstream(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self.transport is None:
             return
-        self.transport.write(self._reply())
-        if not self.parser.should_keep_alive():
+        keep_alive = self.parser.should_keep_alive()
+        reply = self._reply()
+        if reply is None or self.pacing is not None:
+            # Replies on one connection go out in order: a paced one (or one after it) waits its turn.
+            self.pacing = asyncio.get_running_loop().create_task(self._later(self.pacing, reply, keep_alive))
+            return
+        self.transport.write(reply)
+        if not keep_alive:
             self.transport.close()
 
-    def _reply(self) -> bytes:
+    async def _later(self, before: "asyncio.Task[None] | None", reply: bytes | None, keep_alive: bool) -> None:
+        if before is not None:
+            await before
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if reply is None:
+            transport.write(PACED_HEAD)
+            for index, frame in enumerate(self.paced):
+                if index:
+                    await asyncio.sleep(self.interval)
+                if transport.is_closing():
+                    return
+                transport.write(_http_chunk(frame))
+            transport.write(b"0\r\n\r\n")
+        else:
+            transport.write(reply)
+        if not keep_alive:
+            transport.close()
+        if self.pacing is asyncio.current_task():
+            self.pacing = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def _reply(self) -> bytes | None:
+        """The precomputed reply, or None for a paced stream."""
         path = self.url.split(b"?", 1)[0]
         if path.endswith(b"/models"):
             return MODELS
@@ -118,12 +172,15 @@ class Upstream(asyncio.Protocol):
             return NOT_FOUND
         body = b"".join(self.body)
         # Cheaper than parsing JSON; the SDK writes `"stream": true` (json.dumps) or `"stream":true`.
-        return SSE_REPLY if b'"stream": true' in body or b'"stream":true' in body else JSON_REPLY
+        if b'"stream": true' not in body and b'"stream":true' not in body:
+            return JSON_REPLY
+        return None if PACED_MARKER in body else SSE_REPLY
 
 
-async def serve(port: int) -> None:
+async def serve(port: int, chunks: int, interval_ms: float) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(Upstream, "127.0.0.1", port, backlog=1024)
+    paced = _paced_frames(chunks)
+    server = await loop.create_server(lambda: Upstream(paced, interval_ms / 1000), "127.0.0.1", port, backlog=1024)
     async with server:
         await server.serve_forever()
 
@@ -131,7 +188,10 @@ async def serve(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    uvloop.run(serve(parser.parse_args().port))
+    parser.add_argument("--paced-chunks", type=int, default=10, help="content frames in a paced stream")
+    parser.add_argument("--paced-interval-ms", type=float, default=20.0, help="time between a paced stream's frames")
+    args = parser.parse_args()
+    uvloop.run(serve(args.port, args.paced_chunks, args.paced_interval_ms))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,59 @@ def pinned(argv: list[str], cpu: int | None) -> list[str]:
     return ["taskset", "-c", str(cpu), *argv]
 
 
+def group_pids(leader: int) -> list[int]:
+    """The live processes in `leader`'s process group (workers included: each child leads its own)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # exited while we looked
+            if int(fields[2]) == leader:
+                pids.append(int(entry.name))
+    return pids or [leader]
+
+
+def group_cpu_seconds(leader: int) -> float:
+    """User plus system CPU time of the process group, in seconds."""
+    total = 0.0
+    for pid in group_pids(leader):
+        try:
+            total += sum(cpu_seconds(pid))
+        except OSError:
+            continue
+    return total
+
+
+def wait_idle(leader: int, *, busy_share: float = 0.1, window: float = 0.5, limit: float = 20.0) -> None:
+    """Waits until the process group uses under `busy_share` of a core over `window` seconds.
+
+    A target keeps working on requests whose client is gone (wrk stops with its connections
+    still waiting), so the next run would otherwise measure that backlog too.
+    """
+    deadline = time.monotonic() + limit
+    before = group_cpu_seconds(leader)
+    while time.monotonic() < deadline:
+        time.sleep(window)
+        now = group_cpu_seconds(leader)
+        if now - before < busy_share * window:
+            return
+        before = now
+
+
+def group_memory_mb(leader: int) -> tuple[float, float]:
+    """(current RSS, peak RSS) summed over the process group, in MB; shared pages count once per process."""
+    now = peak = 0.0
+    for pid in group_pids(leader):
+        try:
+            rss, hwm = memory_mb(pid)
+        except OSError:
+            continue
+        now, peak = now + rss, peak + hwm
+    return now, peak
+
+
 class Children:
     """Owns every process the harness starts; `stop_all` runs at exit and on SIGINT/SIGTERM."""
 

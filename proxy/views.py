@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework.exceptions import APIException
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 
 from gateway_project.bodylimit import TOO_LARGE
@@ -48,6 +49,11 @@ class GatewayView(APIView):
     authentication_classes = [GatewayKeyAuthentication]
     permission_classes: ClassVar[list[Any]] = []
     parser_classes: ClassVar[list[Any]] = []  # bodies are parsed by proxy.validation, with orjson
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[Any, str]:
+        # Our answers are built by hand in the route's wire format (JSON, or SSE for streams), never by
+        # a DRF renderer: an `Accept: text/event-stream` (what SSE clients send) must not become a 406.
+        return JSONRenderer(), "application/json"
 
     def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
         self.request_id = uuid.uuid4()

@@ -107,7 +107,7 @@ def spawn_gateway(*, env: dict[str, str], log: Path) -> GatewayProcess:
     port = free_port()
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
             cwd=REPO,
             env=env,
             stdout=out,

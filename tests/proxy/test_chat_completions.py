@@ -127,3 +127,13 @@ def test_models_lists_what_configured_providers_serve(gateway, customer):
     assert any(i.startswith("gpt-") for i in ids)
     assert any(i.startswith("claude-") for i in ids)
     assert not any(i.startswith("gemini") for i in ids)  # Google is not configured here
+
+
+@pytest.mark.parametrize("accept", ["text/event-stream", "application/xml", "*/*"])
+def test_any_accept_header_is_answered_not_406(gateway, customer, upstream, accept):
+    body = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True}
+    headers = {"Authorization": f"Bearer {customer.key}", "Accept": accept}
+    response = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, headers=headers, timeout=30)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert "[DONE]" in response.text

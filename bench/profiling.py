@@ -28,13 +28,13 @@ def profile(args: argparse.Namespace, target: Target, body: str) -> Path:
     raw = args.output_dir / "profile-raw.txt"
     raw.parent.mkdir(parents=True, exist_ok=True)
     seconds = args.duration
-    argv = [py_spy_binary(args.py_spy), "record", "--pid", str(target.proc.pid), "--duration", str(round(seconds)),
+    argv = [py_spy_binary(args.py_spy), "record", "--pid", str(target.proc.pid), "--duration", str(round(seconds) + 2),
             "--rate", "200", "--threads", "--gil", "--format", "raw", "--output", str(raw),
             "--nonblocking"]  # fmt: skip
     spy = subprocess.Popen(  # noqa: S603 - fixed argv
         pinned(argv, args.client_cpu), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    time.sleep(1)
+    time.sleep(1)  # py-spy attaches; it samples one second past wrk's end as well
     wrk(target.url, connections=max(args.connections), seconds=seconds, headers=target.request_headers(), body=body,
         cpu=args.client_cpu)  # fmt: skip
     out, _ = spy.communicate(timeout=seconds + 60)

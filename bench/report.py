@@ -204,7 +204,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "- Our usage rows may exceed requests answered: requests wrk cuts off at the end of a run still "
         "complete in the gateway and are billed; fewer rows than answers fails the run.",
         f"- Start-up and first-run installs: {setup_line(doc['targets'])}"
-        + (" (smoke: the peers start while our gateway runs)." if c["smoke"] else "."),
+        + (" (smoke: the peers start while our gateway runs)." if c["smoke"] and len(doc["targets"]) > 2 else "."),
         "- Numbers from a shared machine move between runs; compare targets within one run only.",
     ]
     return header + "\n".join(lines + notes) + "\n"

@@ -255,7 +255,7 @@ def provider_endpoint(route: Route, prefix: str, api_base: str | None, api_key: 
         headers, _ = config.validate_anthropic_messages_environment(
             headers={}, model="", messages=[], optional_params={}, litellm_params={}, api_key=api_key, api_base=api_base
         )
-        return Endpoint(url=url, headers=tuple(headers.items()))
+        return passthrough.endpoint_for(url, headers)
     from litellm.types.router import GenericLiteLLMParams
 
     responses = ProviderConfigManager.get_provider_responses_api_config(provider=provider, model="")
@@ -266,7 +266,7 @@ def provider_endpoint(route: Route, prefix: str, api_base: str | None, api_key: 
     if route is Route.RESPONSES:
         params = GenericLiteLLMParams(api_key=api_key, api_base=api_base)
         headers = responses.validate_environment(headers={}, model="", litellm_params=params)
-        return Endpoint(url=responses_url, headers=tuple(headers.items()))
+        return passthrough.endpoint_for(responses_url, headers)
     chat = ProviderConfigManager.get_provider_chat_config(model="", provider=provider)
     if chat is None:
         raise UpstreamUnavailable(f"The provider '{prefix}' has no chat endpoint.")
@@ -275,7 +275,7 @@ def provider_endpoint(route: Route, prefix: str, api_base: str | None, api_key: 
     headers = chat.validate_environment(
         headers={}, model="", messages=[], optional_params={}, litellm_params={}, api_key=api_key, api_base=base
     )
-    return Endpoint(url=url, headers=tuple(headers.items()))
+    return passthrough.endpoint_for(url, headers)
 
 
 @functools.lru_cache(maxsize=1024)  # bounded: model names come from clients

@@ -22,6 +22,8 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
 import orjson
@@ -59,6 +61,17 @@ class Endpoint:
 
     url: str
     headers: tuple[tuple[str, str], ...] = field(repr=False)
+    proxy: str | None = field(default=None, repr=False)  # a proxy URL may carry credentials
+
+
+def endpoint_for(url: str, headers: Mapping[str, str]) -> Endpoint:
+    """An endpoint with the proxy the environment names for it (HTTPS_PROXY, NO_PROXY ...), as httpx would use.
+
+    Looked up here once: aiohttp's own `trust_env` looks it up (and reads ~/.netrc) in a thread on every call.
+    """
+    host = urlsplit(url).hostname or ""
+    proxy = None if host and proxy_bypass(host) else getproxies().get(urlsplit(url).scheme)
+    return Endpoint(url=url, headers=tuple(headers.items()), proxy=proxy)
 
 
 @dataclass(frozen=True)
@@ -113,7 +126,6 @@ def shared_session() -> aiohttp.ClientSession:
             connector=aiohttp.TCPConnector(limit=POOL_LIMIT, ttl_dns_cache=DNS_CACHE_S),
             # A session shared by every account must never replay one provider answer's cookies on another call.
             cookie_jar=aiohttp.DummyCookieJar(),
-            trust_env=True,  # proxy environment variables apply, as they do to LiteLLM's httpx clients
         )
         registry[loop] = session
     return session
@@ -176,6 +188,7 @@ async def post(call: Call) -> aiohttp.ClientResponse:
             data=call.payload,
             headers=call.endpoint.headers,
             timeout=timeout_of(call.timeout),
+            proxy=call.endpoint.proxy,
             allow_redirects=False,
         )
     except Exception as exc:  # aiohttp raises many types; all become ours

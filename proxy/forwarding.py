@@ -228,6 +228,8 @@ async def forward_direct(
     prefix = SAME_FORMAT[route]
     endpoint = provider_endpoint(route, prefix, target.api_base, target.api_key)
     renames = chat_renames(target.model) if route is Route.CHAT else ()
+    if route is Route.RESPONSES and isinstance(body.get("previous_response_id"), str):
+        body = {**body, "previous_response_id": original_response_id(body["previous_response_id"])}
     payload = passthrough.request_bytes(route=route, body=body, model=target.model, stream=stream, renames=renames)
     call = passthrough.Call(endpoint=endpoint, payload=payload, timeout=timeout, provider=target.provider)
     if not stream:
@@ -295,6 +297,14 @@ def chat_renames(model: str) -> tuple[tuple[str, str], ...]:
         return ()
     renamed = [name for name in mapped if name != "max_tokens"]
     return (("max_tokens", renamed[0]),) if len(renamed) == 1 and "max_tokens" not in mapped else ()
+
+
+def original_response_id(response_id: str) -> str:
+    """The provider's own id of a response LiteLLM's path answered (it encodes its ids), as LiteLLM decodes it."""
+    litellm_module()
+    from litellm.responses.utils import ResponsesAPIRequestUtils
+
+    return ResponsesAPIRequestUtils.decode_previous_response_id_to_original_previous_response_id(response_id)
 
 
 async def forwarding_close() -> None:

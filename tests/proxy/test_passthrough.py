@@ -1,6 +1,7 @@
 """The same-format fast path (proxy.passthrough through forward()) against the real test upstream."""
 
 import asyncio
+import base64
 import json
 import subprocess
 import sys
@@ -112,6 +113,15 @@ async def test_explicit_provider_prefix_is_not_sent(providers):
 async def test_max_tokens_is_renamed_where_litellm_renames_it(providers, model, sent):
     await call(Route.CHAT, {"model": model, "messages": HELLO, "max_tokens": 20})
     assert providers.last.body == {"model": model, "messages": HELLO, sent: 20}
+
+
+async def test_a_response_id_from_the_litellm_path_is_decoded_for_the_provider(providers):
+    encoded = "litellm:custom_llm_provider:openai;model_id:;response_id:resp_abc123"
+    litellm_id = "resp_" + base64.b64encode(encoded.encode()).decode()
+    await call(Route.RESPONSES, {**BODIES[Route.RESPONSES], "previous_response_id": litellm_id})
+    assert providers.last.body["previous_response_id"] == "resp_abc123"
+    await call(Route.RESPONSES, {**BODIES[Route.RESPONSES], "previous_response_id": "resp_plain"})
+    assert providers.last.body["previous_response_id"] == "resp_plain"
 
 
 async def test_chat_stream_always_asks_for_usage_and_keeps_the_clients_options(providers):

@@ -244,34 +244,41 @@ async def forward_direct(
 def provider_endpoint(route: Route, prefix: str, api_base: str | None, api_key: str) -> Endpoint:
     """The URL and headers LiteLLM's provider config would use for this route, resolved once."""
     litellm = litellm_module()
-    from litellm.utils import ProviderConfigManager
-
     provider = litellm.LlmProviders(prefix)
     if route is Route.MESSAGES:
-        config = ProviderConfigManager.get_provider_anthropic_messages_config(model="", provider=provider)
-        if config is None:
-            raise UpstreamUnavailable(f"The provider '{prefix}' has no Messages endpoint.")
-        url = config.get_complete_url(
-            api_base=api_base, api_key=api_key, model="", optional_params={}, litellm_params={}
-        )
-        headers, _ = config.validate_anthropic_messages_environment(
-            headers={}, model="", messages=[], optional_params={}, litellm_params={}, api_key=api_key, api_base=api_base
-        )
-        return passthrough.endpoint_for(url, headers)
+        return messages_endpoint(provider, api_base, api_key)
+    return openai_endpoint(route, provider, api_base, api_key)
+
+
+def messages_endpoint(provider: Any, api_base: str | None, api_key: str) -> Endpoint:
+    from litellm.utils import ProviderConfigManager
+
+    config = ProviderConfigManager.get_provider_anthropic_messages_config(model="", provider=provider)
+    if config is None:
+        raise UpstreamUnavailable(f"The provider '{provider.value}' has no Messages endpoint.")
+    url = config.get_complete_url(api_base=api_base, api_key=api_key, model="", optional_params={}, litellm_params={})
+    # With no optional params this is the fixed set: key, anthropic-version, content-type (no beta header;
+    # bodies that would need one keep LiteLLM's path, see passthrough.messages_are_plain).
+    headers, _ = config.validate_anthropic_messages_environment(
+        headers={}, model="", messages=[], optional_params={}, litellm_params={}, api_key=api_key, api_base=api_base
+    )
+    return passthrough.endpoint_for(url, headers)
+
+
+def openai_endpoint(route: Route, provider: Any, api_base: str | None, api_key: str) -> Endpoint:
     from litellm.types.router import GenericLiteLLMParams
+    from litellm.utils import ProviderConfigManager
 
     responses = ProviderConfigManager.get_provider_responses_api_config(provider=provider, model="")
-    if responses is None:
-        raise UpstreamUnavailable(f"The provider '{prefix}' has no Responses endpoint.")
-    # LiteLLM's own default base for the openai provider (env OPENAI_BASE_URL, else api.openai.com/v1).
+    chat = ProviderConfigManager.get_provider_chat_config(model="", provider=provider)
+    if responses is None or chat is None:
+        raise UpstreamUnavailable(f"The provider '{provider.value}' has no OpenAI endpoints.")
+    # The Responses config knows LiteLLM's default base (env OPENAI_BASE_URL, else api.openai.com/v1);
+    # the chat config's own default lacks the /v1 its SDK client adds.
     responses_url = responses.get_complete_url(api_base=api_base, litellm_params={})
     if route is Route.RESPONSES:
         params = GenericLiteLLMParams(api_key=api_key, api_base=api_base)
-        headers = responses.validate_environment(headers={}, model="", litellm_params=params)
-        return passthrough.endpoint_for(responses_url, headers)
-    chat = ProviderConfigManager.get_provider_chat_config(model="", provider=provider)
-    if chat is None:
-        raise UpstreamUnavailable(f"The provider '{prefix}' has no chat endpoint.")
+        return passthrough.endpoint_for(responses_url, responses.validate_environment({}, "", params))
     base = responses_url.removesuffix("/responses")
     url = chat.get_complete_url(api_base=base, api_key=api_key, model="", optional_params={}, litellm_params={})
     headers = chat.validate_environment(

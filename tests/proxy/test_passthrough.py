@@ -37,8 +37,9 @@ PROVIDER_HEADERS = {
 
 
 @pytest.fixture(autouse=True)
-async def closed_session():
-    """Each test runs on its own event loop: close that loop's shared session with it."""
+async def closed_session(settings):
+    """The fast path on whatever GATEWAY_FAST_PATH says; each test's loop closes its shared session."""
+    settings.GATEWAY_FAST_PATH = True
     yield
     await forwarding_close()
 

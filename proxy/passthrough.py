@@ -69,8 +69,8 @@ def endpoint_for(url: str, headers: Mapping[str, str]) -> Endpoint:
 
     Looked up here once: aiohttp's own `trust_env` looks it up (and reads ~/.netrc) in a thread on every call.
     """
-    host = urlsplit(url).hostname or ""
-    proxy = None if host and proxy_bypass(host) else getproxies().get(urlsplit(url).scheme)
+    parts = urlsplit(url)
+    proxy = None if parts.hostname and proxy_bypass(parts.hostname) else getproxies().get(parts.scheme)
     return Endpoint(url=url, headers=tuple(headers.items()), proxy=proxy)
 
 

@@ -156,6 +156,7 @@ MAX_REQUEST_BYTES = env_int("GATEWAY_MAX_REQUEST_BYTES", 10 * 1024 * 1024, minim
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 # Seconds the gateway waits for a provider before answering 504.
 UPSTREAM_TIMEOUT = env_int("GATEWAY_UPSTREAM_TIMEOUT", 600, minimum=1)
+GATEWAY_FAST_PATH = env_bool("GATEWAY_FAST_PATH", True)  # same-format calls skip LiteLLM (proxy/passthrough.py)
 # Seconds an in-process cache entry (key, account, price) may live without an invalidation.
 L1_CACHE_TTL = env_int("GATEWAY_L1_CACHE_TTL", 30, minimum=0)
 

@@ -9,6 +9,10 @@ Messages requests for openai-provider models run LiteLLM's Responses bridge from
 parts (`bridge_parts()`, used by proxy.messages_bridge), and those LiteLLM bridges through
 chat completions (azure, gemini, cohere) its chat bridge (`chat_bridge_parts()`, used by
 proxy.chat_bridge), both to keep the reasoning count.
+Same-format calls (OpenAI chat and Responses on the openai provider and the custom one, Anthropic
+Messages on anthropic) skip LiteLLM's call path when `settings.GATEWAY_FAST_PATH` is on: the body goes
+as bytes through proxy.passthrough, to the URL and with the headers LiteLLM's provider configs give,
+resolved once per provider and base (`provider_endpoint()`).
 """
 
 from __future__ import annotations
@@ -17,27 +21,28 @@ import functools
 import json
 import logging
 import os
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import httpx
+from django.conf import settings
 
 from gateway_project.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from proxy import passthrough
 from proxy.chat_bridge import ChatBridgeParts, chat_call, usage_of_chunk
 from proxy.messages_bridge import BridgedSource, BridgeParts, UsageTap, is_bridged, responses_kwargs, usage_of
+from proxy.passthrough import Endpoint
 from proxy.providers import Target
 from proxy.request_params import Route, validate_body
 from proxy.stream_adapters import Adapter, BridgedMessagesAdapter, make_adapter
 from proxy.usage_normalise import Usage, chat_usage, estimate_input_tokens, messages_usage, responses_usage
 
-__all__ = ["Completion", "Route", "Stream", "Usage", "forward", "known_models", "validate_body"]
+__all__ = ["Completion", "Route", "Stream", "Usage", "forward", "forwarding_close", "known_models", "validate_body"]
 
 logger = logging.getLogger(__name__)
 
-RETRY_AFTER = re.compile(r"\d{1,6}(\.\d{1,3})?")
 CHAT_MODES = frozenset({"chat", "responses"})
 # LiteLLM's cost map names some of our providers differently.
 COST_MAP_PROVIDERS = {"cohere": ("cohere", "cohere_chat"), "gemini": ("gemini",)}
@@ -113,6 +118,9 @@ def is_chat_bridged(litellm_model: str) -> bool:
 class Completion:
     body: dict[str, Any]  # the full response, in the client route's wire format
     usage: Usage
+    # The provider's own JSON bytes when the fast path answered (`body` is the same, parsed):
+    # a view may send these as they are instead of serialising `body` again. None on LiteLLM's path.
+    raw: bytes | None = None
 
 
 class Stream:
@@ -188,6 +196,8 @@ async def forward(
     # The views validate before admission already; checking again here keeps forward() from ever
     # handing LiteLLM a client-chosen api_base or similar, whoever calls it (microseconds).
     validate_body(route, body)
+    if settings.GATEWAY_FAST_PATH and same_format(route, target, body):
+        return await forward_direct(route=route, target=target, body=body, stream=stream, timeout=timeout)
     if route is Route.MESSAGES and is_bridged(target.litellm_model):
         return await forward_bridged(target=target, body=body, stream=stream, timeout=timeout)
     if route is Route.MESSAGES and is_chat_bridged(target.litellm_model):
@@ -201,6 +211,117 @@ async def forward(
         adapter = make_adapter(route, body, estimate_input_tokens(body))
         return Stream(result, adapter, target.provider)
     return completion(route, result)
+
+
+# --- same-format fast path (proxy.passthrough) -------------------------------------------------
+
+SAME_FORMAT = {Route.CHAT: "openai", Route.RESPONSES: "openai", Route.MESSAGES: "anthropic"}
+NORMALISE = {Route.CHAT: chat_usage, Route.RESPONSES: responses_usage, Route.MESSAGES: messages_usage}
+
+
+def same_format(route: Route, target: Target, body: Mapping[str, Any]) -> bool:
+    """Whether the client's wire format is the provider's own, so that nothing needs translating."""
+    if target.litellm_model.partition("/")[0] != SAME_FORMAT[route]:
+        return False
+    return route is not Route.MESSAGES or passthrough.messages_are_plain(body)
+
+
+async def forward_direct(
+    *, route: Route, target: Target, body: dict[str, Any], stream: bool, timeout: float
+) -> Completion | Stream:
+    """The body as bytes to the provider's own endpoint, the answer read without LiteLLM."""
+    prefix = SAME_FORMAT[route]
+    endpoint = provider_endpoint(route, prefix, target.api_base, target.api_key)
+    renames = chat_renames(target.model) if route is Route.CHAT else ()
+    if route is Route.RESPONSES and isinstance(body.get("previous_response_id"), str):
+        body = {**body, "previous_response_id": original_response_id(body["previous_response_id"])}
+    payload = passthrough.request_bytes(route=route, body=body, model=target.model, stream=stream, renames=renames)
+    call = passthrough.Call(endpoint=endpoint, payload=payload, timeout=timeout, provider=target.provider)
+    if not stream:
+        raw, answer = await passthrough.complete(call)
+        usage = answer.get("usage")
+        return Completion(body=answer, usage=NORMALISE[route](usage if isinstance(usage, Mapping) else {}), raw=raw)
+    source = await passthrough.open_stream(call)
+    return Stream(source, passthrough.raw_adapter(route, body, estimate_input_tokens(body)), target.provider)
+
+
+@functools.lru_cache(maxsize=64)  # keyed by configured providers only: bases and keys come from the environment
+def provider_endpoint(route: Route, prefix: str, api_base: str | None, api_key: str) -> Endpoint:
+    """The URL and headers LiteLLM's provider config would use for this route, resolved once."""
+    litellm = litellm_module()
+    provider = litellm.LlmProviders(prefix)
+    if route is Route.MESSAGES:
+        return messages_endpoint(provider, api_base, api_key)
+    return openai_endpoint(route, provider, api_base, api_key)
+
+
+def messages_endpoint(provider: Any, api_base: str | None, api_key: str) -> Endpoint:
+    from litellm.utils import ProviderConfigManager
+
+    config = ProviderConfigManager.get_provider_anthropic_messages_config(model="", provider=provider)
+    if config is None:
+        raise UpstreamUnavailable(f"The provider '{provider.value}' has no Messages endpoint.")
+    url = config.get_complete_url(api_base=api_base, api_key=api_key, model="", optional_params={}, litellm_params={})
+    # With no optional params this is the fixed set: key, anthropic-version, content-type (no beta header;
+    # bodies that would need one keep LiteLLM's path, see passthrough.messages_are_plain).
+    headers, _ = config.validate_anthropic_messages_environment(
+        headers={}, model="", messages=[], optional_params={}, litellm_params={}, api_key=api_key, api_base=api_base
+    )
+    return passthrough.endpoint_for(url, headers)
+
+
+def openai_endpoint(route: Route, provider: Any, api_base: str | None, api_key: str) -> Endpoint:
+    from litellm.types.router import GenericLiteLLMParams
+    from litellm.utils import ProviderConfigManager
+
+    responses = ProviderConfigManager.get_provider_responses_api_config(provider=provider, model="")
+    chat = ProviderConfigManager.get_provider_chat_config(model="", provider=provider)
+    if responses is None or chat is None:
+        raise UpstreamUnavailable(f"The provider '{provider.value}' has no OpenAI endpoints.")
+    # The Responses config knows LiteLLM's default base (env OPENAI_BASE_URL, else api.openai.com/v1);
+    # the chat config's own default lacks the /v1 its SDK client adds.
+    responses_url = responses.get_complete_url(api_base=api_base, litellm_params={})
+    if route is Route.RESPONSES:
+        params = GenericLiteLLMParams(api_key=api_key, api_base=api_base)
+        return passthrough.endpoint_for(responses_url, responses.validate_environment({}, "", params))
+    base = responses_url.removesuffix("/responses")
+    url = chat.get_complete_url(api_base=base, api_key=api_key, model="", optional_params={}, litellm_params={})
+    headers = chat.validate_environment(
+        headers={}, model="", messages=[], optional_params={}, litellm_params={}, api_key=api_key, api_base=base
+    )
+    return passthrough.endpoint_for(url, headers)
+
+
+@functools.lru_cache(maxsize=1024)  # bounded: model names come from clients
+def chat_renames(model: str) -> tuple[tuple[str, str], ...]:
+    """Chat parameters LiteLLM's config for this openai-provider model renames (max_tokens on o-series, gpt-5)."""
+    litellm = litellm_module()
+    from litellm.utils import ProviderConfigManager
+
+    config = ProviderConfigManager.get_provider_chat_config(model=model, provider=litellm.LlmProviders.OPENAI)
+    if config is None:
+        return ()
+    try:
+        mapped = config.map_openai_params(
+            non_default_params={"max_tokens": 1}, optional_params={}, model=model, drop_params=False
+        )
+    except Exception:  # a config that refuses the probe renames nothing we could know of
+        return ()
+    renamed = [name for name in mapped if name != "max_tokens"]
+    return (("max_tokens", renamed[0]),) if len(renamed) == 1 and "max_tokens" not in mapped else ()
+
+
+def original_response_id(response_id: str) -> str:
+    """The provider's own id of a response LiteLLM's path answered (it encodes its ids), as LiteLLM decodes it."""
+    litellm_module()
+    from litellm.responses.utils import ResponsesAPIRequestUtils
+
+    return ResponsesAPIRequestUtils.decode_previous_response_id_to_original_previous_response_id(response_id)
+
+
+async def forwarding_close() -> None:
+    """Close the fast path's shared HTTP session of this event loop (call at ASGI lifespan shutdown)."""
+    await passthrough.close_session()
 
 
 async def forward_bridged(*, target: Target, body: dict[str, Any], stream: bool, timeout: float) -> Completion | Stream:
@@ -327,12 +448,7 @@ def retry_after(exc: Exception) -> dict[str, str]:
     headers = getattr(exc, "litellm_response_headers", None)
     if headers is None:
         headers = getattr(getattr(exc, "response", None), "headers", None)
-    if headers is None:
-        return {}
-    value = headers.get("retry-after") or headers.get("Retry-After")
-    if isinstance(value, str) and RETRY_AFTER.fullmatch(value.strip()):
-        return {"retry-after": value.strip()}
-    return {}
+    return passthrough.retry_after(headers)
 
 
 def known_models(provider: str) -> list[str]:

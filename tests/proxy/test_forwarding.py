@@ -8,7 +8,17 @@ import sys
 import pytest
 
 from gateway_project.errors import InvalidRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from proxy.forwarding import Completion, Route, Stream, Usage, forward, is_chat_bridged, known_models, validate_body
+from proxy.forwarding import (
+    Completion,
+    Route,
+    Stream,
+    Usage,
+    forward,
+    forwarding_close,
+    is_chat_bridged,
+    known_models,
+    validate_body,
+)
 from proxy.providers import provider_registry, resolve_model
 
 KEYS = {"openai": "sk-openai-test", "anthropic": "sk-ant-test", "custom": "sk-custom-test", "azure": "sk-azure-test"}
@@ -38,6 +48,13 @@ ALL = [(route, provider) for route in Route for provider in ("openai", "anthropi
 # Messages for an Azure deployment: LiteLLM bridges them through chat completions.
 WITH_AZURE = [*ALL, (Route.MESSAGES, "azure")]
 AZURE_PATH = "/openai/deployments/my-deployment/chat/completions"
+
+
+@pytest.fixture(autouse=True)
+async def closed_session():
+    """Each test runs on its own event loop: close that loop's shared fast-path session with it."""
+    yield
+    await forwarding_close()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from django.urls import set_script_prefix  # noqa: E402
 from gateway_project.bodylimit import limited_receive  # noqa: E402
 from gateway_project.invalidation import InvalidationListener  # noqa: E402
 from proxy.accounting import accounting_drain, calls_end, usage_writer  # noqa: E402
-from proxy.forwarding import litellm_module  # noqa: E402
+from proxy.forwarding import forwarding_close, litellm_module  # noqa: E402
 from proxy.spool import spool  # noqa: E402
 from proxy.upkeep import Upkeep  # noqa: E402
 
@@ -121,6 +121,7 @@ class GatewayApplication:
         await calls_end(grace=1.0)
         await accounting_drain(timeout=10.0)
         usage_writer(asyncio.get_running_loop()).spool_rest()
+        await forwarding_close()
         await self.upkeep.stop()
         await self.listener.stop()
         spool().close()

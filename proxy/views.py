@@ -167,6 +167,8 @@ class CompletionView(GatewayView):
         )
         if isinstance(result, Completion):
             call_finished(call, status=499 if call.client_gone else 200, usage=result.usage)
+            if result.raw is not None:  # the provider's own bytes (same-format fast path): no re-encoding
+                return HttpResponse(result.raw, content_type="application/json")
             return _json(result.body)
         return sse_response(result, call, self.sse_error)
 

@@ -10,7 +10,7 @@ at shutdown a pump past the grace period is cancelled and records a 503.
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
@@ -18,6 +18,7 @@ from django.http import StreamingHttpResponse
 from gateway_project.errors import GatewayError, GatewayUnavailable, UpstreamTimeout, UpstreamUnavailable
 from proxy.accounting import CallRecord, call_finished, start_call
 from proxy.forwarding import Stream
+from proxy.wire import error_frame
 
 log = logging.getLogger(__name__)
 _END = b""
@@ -29,10 +30,9 @@ def call_deadline() -> float:
 
 
 class StreamPump:
-    def __init__(self, stream: Stream, call: CallRecord, error_frame: Callable[[GatewayError], bytes]) -> None:
+    def __init__(self, stream: Stream, call: CallRecord) -> None:
         self.stream = stream
         self.call = call
-        self.error_frame = error_frame
         self.queue: asyncio.Queue[bytes] = asyncio.Queue()
 
     async def run(self) -> None:
@@ -65,7 +65,7 @@ class StreamPump:
         return 499 if self.call.client_gone and status == 200 else status
 
     def _fail(self, error: GatewayError) -> tuple[int, str]:
-        self.queue.put_nowait(self.error_frame(error))
+        self.queue.put_nowait(error_frame(self.call.route, error))
         return error.status(), error.code
 
     async def frames(self) -> AsyncIterator[bytes]:
@@ -78,10 +78,8 @@ class StreamPump:
                 self.call.client_gone = True
 
 
-def sse_response(
-    stream: Stream, call: CallRecord, error_frame: Callable[[GatewayError], bytes]
-) -> StreamingHttpResponse:
-    pump = StreamPump(stream, call, error_frame)
+def sse_response(stream: Stream, call: CallRecord) -> StreamingHttpResponse:
+    pump = StreamPump(stream, call)
     start_call(pump.run())
     response = StreamingHttpResponse(pump.frames(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"

@@ -24,7 +24,6 @@ from gateway_project.errors import (
     RouteNotFound,
     Unauthenticated,
     UpstreamTimeout,
-    render_anthropic,
     render_openai,
 )
 from gateway_project.pool import in_pool
@@ -35,6 +34,7 @@ from proxy.forwarding import Completion, Route, forward
 from proxy.models_list import model_list
 from proxy.streaming import call_deadline, sse_response
 from proxy.validation import parse_body
+from proxy.wire import error_body
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,10 @@ class GatewayView(APIView):
         self.started = time.perf_counter()
         return super().initialize_request(request, *args, **kwargs)
 
+    route: ClassVar[Route | None] = None
+
     def render_error(self, error: GatewayError) -> dict[str, Any]:
-        return render_openai(error)
+        return error_body(self.route, error)
 
     def error_response(self, error: GatewayError) -> HttpResponse:
         response = _json(self.render_error(error), status=error.status())
@@ -118,7 +120,7 @@ class GatewayView(APIView):
 class CompletionView(GatewayView):
     """POST a model call: validate, admit, forward, answer; every outcome is accounted."""
 
-    route: ClassVar[Route]
+    route: ClassVar[Route]  # type: ignore[misc]
 
     async def post(self, request: Request) -> HttpResponseBase:
         call = CallRecord(
@@ -170,7 +172,7 @@ class CompletionView(GatewayView):
             if result.raw is not None:  # the provider's own bytes (same-format fast path): no re-encoding
                 return HttpResponse(result.raw, content_type="application/json")
             return _json(result.body)
-        return sse_response(result, call, self.sse_error)
+        return sse_response(result, call)
 
     def _body(self, request: Request) -> bytes:
         try:
@@ -180,15 +182,9 @@ class CompletionView(GatewayView):
             pass
         raise RequestTooLarge(f"The request body is over {settings.MAX_REQUEST_BYTES} bytes.")
 
-    def sse_error(self, error: GatewayError) -> bytes:
-        return b"event: error\ndata: " + orjson.dumps(self.render_error(error)) + b"\n\n"
-
 
 class ChatCompletionsView(CompletionView):
     route = Route.CHAT
-
-    def sse_error(self, error: GatewayError) -> bytes:
-        return b"data: " + orjson.dumps(self.render_error(error)) + b"\n\n"
 
 
 class ResponsesView(CompletionView):
@@ -197,9 +193,6 @@ class ResponsesView(CompletionView):
 
 class MessagesView(CompletionView):
     route = Route.MESSAGES
-
-    def render_error(self, error: GatewayError) -> dict[str, Any]:
-        return render_anthropic(error)
 
 
 class ModelsView(GatewayView):

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway_project.cache import MISSING, cache_peek, l1
+from gateway_project.logs import log_call_finished
+from gateway_project.metrics import metrics_call_finished
 from gateway_project.pool import in_pool
 from keys.services import key_touch
 from pricing.selectors import TokenCounts, cost_calculate
@@ -170,3 +172,5 @@ def call_finished(call: CallRecord, *, status: int, usage: Usage | None = None, 
     """Schedules the usage row and budget settlement for a finished (or refused) call."""
     entry = _entry(call, status, usage or Usage(), error_code)
     usage_writer(asyncio.get_running_loop()).put(entry, tpm_limited=call.principal.key.tpm_limit is not None)
+    metrics_call_finished(call=entry)
+    log_call_finished(call=entry, user_id=call.principal.account.user_id)

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from django.http import StreamingHttpResponse
 
 from gateway_project.errors import GatewayError, UpstreamUnavailable
+from gateway_project.metrics import metrics_first_frame_timer
 from proxy.accounting import CallRecord, call_finished, spawn
 from proxy.forwarding import Stream
 
@@ -30,10 +31,12 @@ class StreamPump:
 
     async def run(self) -> None:
         status, code = 200, ""
+        first_frame = metrics_first_frame_timer(route=self.call.route.value, started=self.call.started)
         try:
             async for frame in self.stream:
                 if not self.client_gone:
                     self.queue.put_nowait(frame)
+                    first_frame()
         except GatewayError as error:
             status, code = self._fail(error)
         except Exception:

@@ -128,6 +128,7 @@ class ServedGateway:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    env: dict[str, str]
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.get(f"{self.url}{path}", timeout=10, **kwargs)
@@ -160,7 +161,7 @@ def served_gateway(env: dict[str, str], *, workers: int = 1, log_dir: Path) -> I
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    gateway = ServedGateway(url=f"http://127.0.0.1:{port}", process=process, log=log)
+    gateway = ServedGateway(url=f"http://127.0.0.1:{port}", process=process, log=log, env=env)
 
     def healthy() -> bool:
         if process.poll() is not None:

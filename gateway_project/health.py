@@ -71,6 +71,8 @@ async def _run_check(name: str, ping: Callable[[], None]) -> dict[str, Any]:
     future = _in_flight().get(name)
     if future is None or future.done() or future.get_loop() is not loop:
         future = asyncio.ensure_future(in_pool(ping))
+        # A probe that timed out never reads the outcome; reading it here keeps asyncio from warning.
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
         _in_flight()[name] = future
     started = time.perf_counter()
     try:
@@ -92,11 +94,14 @@ async def _spool_depth() -> int | None:
     """Usage rows waiting on local disk for the database, when this build has a spool (proxy.spool)."""
     try:
         spool = importlib.import_module("proxy.spool")
-    except ImportError:
+    except ModuleNotFoundError as missing:
+        if missing.name != "proxy.spool":
+            raise  # the spool exists but is broken: say so, not "no spool"
         return None
-    depth = spool.spool_depth()
-    if inspect.isawaitable(depth):
-        depth = await depth
+    if inspect.iscoroutinefunction(spool.spool_depth):
+        depth = await spool.spool_depth()
+    else:
+        depth = await asyncio.to_thread(spool.spool_depth)  # it may count files on disk
     return None if depth is None else int(depth)
 
 

@@ -24,8 +24,7 @@ ENV PATH=/app/.venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     LITELLM_LOCAL_MODEL_COST_MAP=True \
     LOG_FORMAT=json \
-    GATEWAY_WORKERS=2 \
-    PROMETHEUS_MULTIPROC_DIR=/tmp/gateway-metrics
+    GATEWAY_WORKERS=2
 USER gateway:gateway
 EXPOSE 8000
 # Liveness only (no I/O behind /healthz); /readyz is for the load balancer.

@@ -16,7 +16,8 @@ RUN groupadd --system --gid 10001 gateway \
     && useradd --system --uid 10001 --gid gateway --home-dir /var/lib/gateway --create-home --shell /usr/sbin/nologin gateway
 WORKDIR /app
 COPY --from=build /app/.venv /app/.venv
-# The code stays owned by root and read-only to the gateway user; it writes only under /var/lib/gateway and /tmp.
+# The code stays owned by root and read-only to the gateway user; it writes only under /var/lib/gateway
+# (the usage spool: mount a volume there) and /tmp.
 COPY . /app
 RUN mkdir -p /app/staticfiles && chmod 0755 /app/deploy/entrypoint.sh
 ENV PATH=/app/.venv/bin:$PATH \
@@ -24,7 +25,7 @@ ENV PATH=/app/.venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     LITELLM_LOCAL_MODEL_COST_MAP=True \
     LOG_FORMAT=json \
-    GATEWAY_WORKERS=2
+    GATEWAY_SPOOL_DIR=/var/lib/gateway/spool
 USER gateway:gateway
 EXPOSE 8000
 # Liveness only (no I/O behind /healthz); /readyz is for the load balancer.

@@ -64,9 +64,14 @@ def test_each_service_keeps_its_data_in_a_named_volume(compose):
     mongo = services(compose)["mongo"]
     assert any(v.endswith(":/data/db") for v in mongo["volumes"])
     assert any(v.endswith(":/data") for v in services(compose)["redis"]["volumes"])
-    # Instances share nothing on disk: each gateway has volumes of its own.
+    # Instances share nothing on disk: each gateway has volumes of its own, and its usage spool is on one.
     per_instance = [tuple(named_volumes(services(compose)[name])) for name in gateways(compose, "scale")]
     assert len(set(per_instance)) == len(per_instance)
+    for name in gateways(compose, "scale"):
+        service = services(compose)[name]
+        mounts = [str(volume).split(":")[1] for volume in service["volumes"]]
+        spool = service["environment"]["GATEWAY_SPOOL_DIR"]
+        assert any(spool == mount or spool.startswith(mount + "/") for mount in mounts), name
 
 
 def test_mongodb_is_a_single_node_replica_set_initiated_idempotently(compose):

@@ -1,4 +1,4 @@
-"""ASGI application: answers lifespan itself and serves /v1/ without the admin's middleware.
+"""ASGI application: answers lifespan itself and serves /v1/ and the probes without the admin's middleware.
 
 Django's handler refuses the lifespan scope, and every `MiddlewareMixin` middleware
 costs a thread hop per request (NOTES: measured), so the proxy routes get a handler
@@ -29,6 +29,8 @@ from proxy.spool import spool  # noqa: E402
 from proxy.upkeep import Upkeep  # noqa: E402
 
 Scope = dict[str, Any]
+# Probes and the metrics scrape: no middleware, no credentials (gateway_project.health, .metrics).
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class BareASGIHandler(ASGIHandler):
@@ -94,7 +96,7 @@ class GatewayApplication:
         # daphne never sends lifespan: start background work on the first request too.
         self.listener.ensure_started()
         self.upkeep.ensure_started()
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+        if scope["type"] == "http" and (scope["path"].startswith("/v1/") or scope["path"] in OPS_PATHS):
             await self.bare(scope, limited_receive(scope, receive, settings.MAX_REQUEST_BYTES), send)
         else:
             await self.full(scope, receive, send)

@@ -18,6 +18,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache as l2
 
+from gateway_project.metrics import metrics_cache
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 INVALIDATION_GROUP = "gateway-cache-invalidate"
@@ -64,8 +66,10 @@ def cache_get_or_load(namespace: str, key: Hashable, loader: Callable[[], T]) ->
     key = str(key)  # ObjectId, UUID and int keys alike; strings survive the channel layer
     value = l1().get((namespace, key))
     if value is not MISSING:
+        metrics_cache(namespace=namespace, result="l1")
         return value  # type: ignore[no-any-return]
     value = l2.get(_l2_key(namespace, key), MISSING)
+    metrics_cache(namespace=namespace, result="miss" if value is MISSING else "l2")
     if value is MISSING:
         value = loader()
         l2.set(_l2_key(namespace, key), value, timeout=max(settings.L1_CACHE_TTL * 10, 60))
@@ -75,7 +79,10 @@ def cache_get_or_load(namespace: str, key: Hashable, loader: Callable[[], T]) ->
 
 def cache_peek(namespace: str, key: Hashable) -> Any:
     """The L1 value, or MISSING: lets async code skip a thread hop when the entry is warm."""
-    return l1().get((namespace, str(key)))
+    value = l1().get((namespace, str(key)))
+    if value is not MISSING:  # a miss is counted by the cache_get_or_load that follows it
+        metrics_cache(namespace=namespace, result="l1")
+    return value
 
 
 def cache_invalidate(namespace: str, key: Hashable) -> None:

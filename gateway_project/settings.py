@@ -9,6 +9,7 @@ from dotenv import load_dotenv
 
 from gateway_project.backends import redis_caches, redis_channel_layers
 from gateway_project.env import env_bool, env_int, env_list, env_str, env_url
+from gateway_project.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env", override=False)
@@ -194,11 +195,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"LiteLLM": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
-}
+# LOG_FORMAT=json in production (one JSON object per line); GATEWAY_LOG_PAYLOADS=true lets the
+# libraries that print prompts and completions at DEBUG do so (debugging only; see gateway_project/logs.py).
+LOGGING = logging_config(
+    log_format=env_str("LOG_FORMAT", "plain").lower(),
+    level=env_str("LOG_LEVEL", "INFO"),
+    payloads=env_bool("GATEWAY_LOG_PAYLOADS", False),
+)

@@ -1,12 +1,19 @@
-"""Root URLs: the proxy under /v1/, the management API under /api/, the admin under /admin/."""
+"""Root URLs: the proxy under /v1/, the management API under /api/, the admin under /admin/, probes and metrics."""
 
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
+
+from gateway_project.health import healthz, readyz
+from gateway_project.metrics import metrics_view
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/", include("gateway_project.api_urls")),
     path("v1/", include("proxy.urls")),
+    # Served without middleware or credentials (asgi.OPS_PATHS): probes and scrapers must stay cheap.
+    path("healthz", healthz),
+    path("readyz", readyz),
+    path("metrics", metrics_view),
 ]

@@ -19,6 +19,8 @@ from django.db import DataError, IntegrityError
 from django.utils import timezone
 
 from gateway_project.cache import MISSING, cache_peek, l1
+from gateway_project.logs import log_call_finished
+from gateway_project.metrics import metrics_call_finished
 from gateway_project.pool import in_pool
 from keys.services import key_touch
 from pricing.selectors import TokenCounts, cost_calculate
@@ -208,3 +210,5 @@ def call_finished(call: CallRecord, *, status: int, usage: Usage | None = None, 
     call.finished = True
     entry = _entry(call, status, usage or Usage(), error_code)
     usage_writer(asyncio.get_running_loop()).put(Written(entry=entry, admission=call.admission))
+    metrics_call_finished(call=entry)
+    log_call_finished(call=entry, user_id=call.principal.account.user_id)

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 
 from gateway_project.errors import GatewayError, GatewayUnavailable, UpstreamTimeout, UpstreamUnavailable
+from gateway_project.metrics import metrics_first_frame_timer
 from proxy.accounting import CallRecord, call_finished, start_call
 from proxy.forwarding import Stream
 from proxy.wire import error_frame
@@ -37,6 +38,7 @@ class StreamPump:
 
     async def run(self) -> None:
         status, code = 200, ""
+        first_frame = metrics_first_frame_timer(route=self.call.route.value, started=self.call.started)
         try:
             async with asyncio.timeout(call_deadline()):
                 async for frame in self.stream:
@@ -46,6 +48,7 @@ class StreamPump:
                         call_finished(self.call, status=self._status(200), usage=self.stream.usage)
                     if not self.call.client_gone:
                         self.queue.put_nowait(frame)
+                        first_frame()
         except TimeoutError:
             status, code = self._fail(UpstreamTimeout("The call ran past the gateway's longest allowed duration."))
         except GatewayError as error:

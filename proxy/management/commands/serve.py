@@ -1,9 +1,12 @@
 """`manage.py serve`: runs the gateway's ASGI application under uvicorn, one worker per core by default."""
 
 import os
+import shutil
+import tempfile
 from typing import Any
 
 import uvicorn
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 APP = "gateway_project.asgi:application"
@@ -30,21 +33,40 @@ class Command(BaseCommand):
         parser.add_argument("--access-log", action="store_true", help="log every request (usage rows already do)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from django.conf import settings
-
         workers = options["workers"]
         if workers is None:
             workers = (os.cpu_count() or 1) if settings.REDIS_URL else 1
+        metrics_dir = _fresh_metrics_dir()
         # An import string, not the app object: uvicorn can only start worker processes from one.
-        uvicorn.run(
-            APP,
-            host=options["host"],
-            port=options["port"],
-            workers=max(workers, 1),
-            lifespan="on",
-            proxy_headers=options["proxy_headers"],
-            access_log=options["access_log"],
-            # SIGTERM: stop accepting, give calls in flight this long, then end them as 503 with
-            # their rows written (gateway_project.asgi shutdown), instead of waiting forever.
-            timeout_graceful_shutdown=settings.SHUTDOWN_GRACE,
-        )
+        try:
+            uvicorn.run(
+                APP,
+                host=options["host"],
+                port=options["port"],
+                workers=max(workers, 1),
+                lifespan="on",
+                proxy_headers=options["proxy_headers"],
+                access_log=options["access_log"],
+                log_config=settings.LOGGING,  # uvicorn's own lines in the same format (JSON in production)
+                # SIGTERM: stop accepting, give calls in flight this long, then end them as 503 with
+                # their rows written (gateway_project.asgi shutdown), instead of waiting forever.
+                timeout_graceful_shutdown=settings.SHUTDOWN_GRACE,
+            )
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _fresh_metrics_dir() -> str:
+    """An empty directory for prometheus-client's per-worker files, exported to the workers.
+
+    Workers started by this command count into files there and `/metrics` sums them all, so a
+    scrape sees every worker whichever one answers. A fresh directory per start: counts left by
+    an earlier run would otherwise be added in. PROMETHEUS_MULTIPROC_DIR, when set, names the
+    parent to create it under (a tmpfs or a volume).
+    """
+    parent = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    path = tempfile.mkdtemp(prefix="gateway-metrics-", dir=parent)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path  # before any worker imports prometheus_client
+    return path

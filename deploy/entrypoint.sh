@@ -1,0 +1,21 @@
+#!/bin/sh
+# The image's entrypoint. `serve` (the default) runs `manage.py serve` on 0.0.0.0:8000 with
+# $GATEWAY_WORKERS workers when set (else serve's own default); `setup` migrates and loads the model
+# prices (both idempotent, run once per deployment, e.g. by the compose file's `setup` service);
+# anything else goes to manage.py.
+set -eu
+cd /app
+command=${1:-serve}
+[ "$#" -gt 0 ] && shift
+case "$command" in
+serve)
+    exec python manage.py serve --host 0.0.0.0 --port 8000 ${GATEWAY_WORKERS:+--workers "$GATEWAY_WORKERS"} "$@"
+    ;;
+setup)
+    python manage.py migrate --noinput
+    exec python manage.py load_pricing --quiet
+    ;;
+*)
+    exec python manage.py "$command" "$@"
+    ;;
+esac

@@ -90,8 +90,10 @@ def fault_database(tmp_path: Path) -> Iterator[FaultDatabase]:
         return
     started = subprocess.run([str(REPO / "scripts/postgres"), "start"], check=True, capture_output=True, text=True)
     exported = dict(item.split("=", 1) for item in started.stdout.split()[1:])
+    # The new server has only its initial databases: use `postgres`, which initdb always makes.
+    url = exported["PG_URL"].rsplit("/", 1)[0] + "/postgres"
     try:
-        yield FaultDatabase(url=exported["PG_URL"], outage=_postgres_outage(exported["PG_URL"], exported["PGDATA_DIR"]))
+        yield FaultDatabase(url=url, outage=_postgres_outage(url, exported["PGDATA_DIR"]))
     finally:
         subprocess.run([str(REPO / "scripts/postgres"), "stop", exported["PGDATA_DIR"]], check=False, timeout=60)
 
@@ -174,12 +176,22 @@ def wait_for_empty_spool(folder: Path, timeout: float = 90) -> None:
 async def scenario(
     database: FaultDatabase, env: dict[str, str], keys: dict[str, str], upstream: Any, start: Any
 ) -> tuple[list[Outcome], list[GatewayProcess]]:
-    traffic = Traffic(keys)
+    traffic = Traffic({name: key for name, key in keys.items() if name != "cold"})
     (first,) = await asyncio.to_thread(start, env)
-    await traffic.run(first.url, 2)  # warm: keys and prices cached
+    await traffic.run(first.url, 2)
+    await traffic.outcomes()  # warm: keys, accounts and prices are cached before the database goes
     outage = asyncio.create_task(asyncio.to_thread(database.outage, OUTAGE_S))
-    await traffic.run(first.url, OUTAGE_S + 3)
+    await asyncio.sleep(1)
+    cold = Traffic({"cold": keys["cold"]})  # a key never seen: it must be read from the database
+    await cold.run(first.url, 0.1)
+    await traffic.run(first.url, OUTAGE_S + 2)
     await outage
+    (cold_outcome,) = await cold.outcomes()
+    # Unreadable (PostgreSQL stopped): a 503 in the route's format; readable (SQLite's lock
+    # lets readers through): served. Never a 500.
+    assert cold_outcome.status in {200, 503}, cold_outcome
+    if cold_outcome.status == 200:
+        traffic.tasks.append(asyncio.create_task(asyncio.sleep(0, cold_outcome)))  # it has its row, as any answer
     await traffic.run(first.url, 3)  # the database is back: the spool replays while calls go on
     upstream.set(latency=SLOW_UPSTREAM_S)
     killer = asyncio.get_running_loop().call_later(1.5, first.signal, signal.SIGKILL)

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from django.db import DatabaseError
 from django.http import HttpRequest
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
@@ -9,7 +10,7 @@ from rest_framework.request import Request
 from accounts.selectors import AccountState, account_state
 from accounts.services import ACCOUNT_CACHE
 from gateway_project.cache import MISSING, cache_peek
-from gateway_project.errors import Unauthenticated
+from gateway_project.errors import GatewayUnavailable, Unauthenticated
 from gateway_project.pool import in_pool
 from keys.selectors import KeyState, key_lookup
 from keys.services import KEY_CACHE, key_hash
@@ -63,8 +64,14 @@ def _require(raw: str | None) -> str:
 
 def principal_for(raw: str | None) -> Principal:
     """Resolves a presented key, or raises Unauthenticated. Sync: cache first, database on a miss."""
-    key = key_lookup(raw=_require(raw))
-    return _checked(key, account_state(account_id=key.account_id) if key else None)
+    raw = _require(raw)
+    try:
+        key = key_lookup(raw=raw)
+        account = account_state(account_id=key.account_id) if key else None
+    except DatabaseError:
+        # A key not cached while the database is away: the caller may retry, it is not a bug of ours (500).
+        raise GatewayUnavailable("The gateway cannot check this API key right now; retry shortly.") from None
+    return _checked(key, account)
 
 
 async def principal_for_async(raw: str | None) -> Principal:

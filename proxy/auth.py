@@ -64,8 +64,14 @@ def _require(raw: str | None) -> str:
 
 def principal_for(raw: str | None) -> Principal:
     """Resolves a presented key, or raises Unauthenticated. Sync: cache first, database on a miss."""
-    key = key_lookup(raw=_require(raw))
-    return _checked(key, account_state(account_id=key.account_id) if key else None)
+    raw = _require(raw)
+    try:
+        key = key_lookup(raw=raw)
+        account = account_state(account_id=key.account_id) if key else None
+    except DatabaseError:
+        # A key not cached while the database is away: the caller may retry, it is not a bug of ours (500).
+        raise GatewayUnavailable("The gateway cannot check this API key right now; retry shortly.") from None
+    return _checked(key, account)
 
 
 async def principal_for_async(raw: str | None) -> Principal:

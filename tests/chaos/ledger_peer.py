@@ -22,9 +22,11 @@ def setup(model: str, price_per_mtok: str, budget: str) -> dict[str, Any]:
     cost_upsert(model=model, input_per_mtok=price, output_per_mtok=price)
     unlimited = account_create(user_id="unlimited")
     budgeted = account_create(user_id="budgeted", budget_usd=Decimal(budget))
+    cold = account_create(user_id="cold")  # its key is first used while the database is away
     return {
         "unlimited": key_create(account=unlimited, name="chaos").raw,
         "budgeted": key_create(account=budgeted, name="chaos").raw,
+        "cold": key_create(account=cold, name="chaos").raw,
     }
 
 

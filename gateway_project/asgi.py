@@ -8,8 +8,11 @@ with no middleware at all while the admin and the API keep the full stack.
 import asyncio
 import contextlib
 import os
+import uuid
+from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
@@ -22,11 +25,15 @@ from django.core.handlers.exception import convert_exception_to_response  # noqa
 from django.urls import set_script_prefix  # noqa: E402
 
 from gateway_project.bodylimit import limited_receive  # noqa: E402
+from gateway_project.errors import GatewayUnavailable  # noqa: E402
 from gateway_project.invalidation import InvalidationListener  # noqa: E402
 from proxy.accounting import accounting_drain, calls_end, usage_writer  # noqa: E402
 from proxy.forwarding import forwarding_close, litellm_module  # noqa: E402
+from proxy.request_params import Route  # noqa: E402
 from proxy.spool import spool  # noqa: E402
 from proxy.upkeep import Upkeep  # noqa: E402
+from proxy.views import REQUEST_ID  # noqa: E402
+from proxy.wire import error_body  # noqa: E402
 
 Scope = dict[str, Any]
 # Probes and the metrics scrape: no middleware, no credentials (gateway_project.health, .metrics).
@@ -55,22 +62,40 @@ class BareASGIHandler(ASGIHandler):
         except RequestAborted:
             return
         set_script_prefix(get_script_prefix(scope))
+        scope[REQUEST_ID] = uuid.uuid4()  # the view's x-request-id, known here for a shutdown answer too
         request, error_response = self.create_request(scope, body_file)
         if request is None:
             body_file.close()
             await self.send_response(error_response, send)  # type: ignore[arg-type]  # set when request is None
             return
 
+        started = False
+
+        async def tracked_send(message: Mapping[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         async def process_request() -> Any:
             response = await self.run_get_response(request)
             with contextlib.suppress(asyncio.CancelledError):  # the client left during the send
-                await self.send_response(response, send)
+                await self.send_response(response, tracked_send)
             return response
 
         # As Django does: a disconnect while the view runs cancels it (the proxy views rely on it).
         listener = asyncio.create_task(self.listen_for_disconnect(receive))
         processing = asyncio.create_task(process_request())
-        await asyncio.wait([listener, processing], return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait([listener, processing], return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # The server ends this request (shutdown past its grace period). The call itself goes on
+            # in its own task until the application's shutdown ends it with a 503 row; the client
+            # gets a 503 in its route's format rather than the server's bare 500.
+            listener.cancel()
+            if not started:
+                with contextlib.suppress(Exception):
+                    await send_shutdown_answer(scope, send)
+            raise
         for task in (listener, processing):
             if not task.done():
                 task.cancel()
@@ -80,6 +105,20 @@ class BareASGIHandler(ASGIHandler):
             for closer in processing.result()._resource_closers:
                 closer()
         body_file.close()
+
+
+async def send_shutdown_answer(scope: Scope, send: Any) -> None:
+    error = GatewayUnavailable("The gateway is shutting down; retry the request.")
+    route = Route.MESSAGES if scope["path"].rstrip("/") == "/v1/messages" else None
+    body = orjson.dumps(error_body(route, error))
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"retry-after", b"1"),
+        (b"connection", b"close"),
+        (b"x-request-id", str(scope[REQUEST_ID]).encode()),
+    ]
+    await send({"type": "http.response.start", "status": error.status(), "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class GatewayApplication:

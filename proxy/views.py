@@ -37,6 +37,8 @@ from proxy.validation import parse_body
 from proxy.wire import error_body
 
 log = logging.getLogger(__name__)
+# Where gateway_project.asgi leaves the request id it chose, so an answer it sends itself carries it too.
+REQUEST_ID = "gateway.request_id"
 
 
 def _json(body: Any, status: int = 200) -> HttpResponse:
@@ -56,7 +58,7 @@ class GatewayView(APIView):
         return JSONRenderer(), "application/json"
 
     def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
-        self.request_id = uuid.uuid4()
+        self.request_id = getattr(request, "scope", {}).get(REQUEST_ID) or uuid.uuid4()
         self.started = time.perf_counter()
         return super().initialize_request(request, *args, **kwargs)
 

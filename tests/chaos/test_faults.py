@@ -273,12 +273,6 @@ KILL_OUTAGE_S = 25.0  # the worker is killed 3 s in, while its first write still
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(
-    settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3",
-    strict=True,
-    reason="SQLite: the writer's first batch waits out the 20 s busy timeout before it spools; rows answered "
-    "meanwhile are only in memory, and a SIGKILL then loses them (on PostgreSQL a refused connection spools at once)",
-)
 def test_rows_of_answered_calls_survive_a_kill_while_the_database_is_away(
     fault_database: FaultDatabase, redis_backed: str, upstream: Any, start: Any, tmp_path: Path
 ) -> None:

@@ -104,11 +104,6 @@ def test_sigterm_ends_calls_in_flight_with_rows_and_released_holds(
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.xfail(
-    strict=True,
-    reason="uvicorn cancels the request tasks when timeout_graceful_shutdown runs out, before the lifespan "
-    "shutdown ends the calls, so the client gets uvicorn's bare 500 (no x-request-id) while the row says 503",
-)
 def test_calls_ended_at_shutdown_are_answered_503_with_their_request_id(
     suite_gateway_env: dict[str, str], start: Any, make_customer: Any, upstream: Any
 ) -> None:

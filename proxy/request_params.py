@@ -8,6 +8,7 @@ refused with a 400 naming it. Wrong types of the common parameters are refused t
 
 from __future__ import annotations
 
+import unicodedata
 from enum import StrEnum
 from typing import Any
 
@@ -129,6 +130,9 @@ def check_type(name: str, value: Any) -> None:
 def check_details(route: Route, body: dict[str, Any]) -> None:
     if not body["model"].strip():
         raise InvalidRequest("'model' must not be empty.")
+    # The name is stored in the usage row, and PostgreSQL refuses a NUL in text.
+    if any(unicodedata.category(char) == "Cc" for char in body["model"]):
+        raise InvalidRequest("'model' must not contain control characters.")
     if route is not Route.RESPONSES and not body["messages"]:
         raise InvalidRequest("'messages' must not be empty.")
     check_items(route, body)

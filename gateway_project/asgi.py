@@ -17,6 +17,8 @@ _django_app = get_asgi_application()  # runs django.setup(); everything below ne
 from django.conf import settings  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
+from django.http import HttpRequest, HttpResponseBase  # noqa: E402
+from django.urls import set_urlconf  # noqa: E402
 
 from gateway_project.bodylimit import limited_receive  # noqa: E402
 from gateway_project.invalidation import InvalidationListener  # noqa: E402
@@ -34,6 +36,17 @@ class BareASGIHandler(ASGIHandler):
         self._template_response_middleware: list[Any] = []
         self._exception_middleware: list[Any] = []
         self._middleware_chain = convert_exception_to_response(self._get_response_async)  # type: ignore[attr-defined]
+
+    async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
+        """Django's, minus `log_response`: it logs every 4xx as a WARNING, through a thread hop.
+
+        A spray of bad keys would write a line per request; the views log their own failures,
+        and an exception that escapes them is still logged by `convert_exception_to_response`.
+        """
+        set_urlconf(settings.ROOT_URLCONF)
+        response: HttpResponseBase = await self._middleware_chain(request)
+        response._resource_closers.append(request.close)  # type: ignore[attr-defined]
+        return response
 
 
 class GatewayApplication:

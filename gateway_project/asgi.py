@@ -44,7 +44,7 @@ class BareASGIHandler(ASGIHandler):
         and an exception that escapes them is still logged by `convert_exception_to_response`.
         """
         set_urlconf(settings.ROOT_URLCONF)
-        response: HttpResponseBase = await self._middleware_chain(request)
+        response: HttpResponseBase = await self._middleware_chain(request)  # type: ignore[misc]
         response._resource_closers.append(request.close)  # type: ignore[attr-defined]
         return response
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from gateway_project.errors import InvalidRequest
+from proxy.providers import provider_registry, split_model
 
 
 class Route(StrEnum):
@@ -90,7 +91,24 @@ TYPES: dict[str, tuple[type, ...]] = {
     "text": (dict,),
     "reasoning": (dict,),
     "thinking": (dict,),
+    "previous_response_id": (str,),
 }
+# Keys LiteLLM reads from a call's `metadata` as its own (routing, logging, guardrails), some
+# expecting objects: a client's string there makes LiteLLM fail or log a traceback per request.
+LITELLM_METADATA = frozenset(
+    {
+        "model_info", "requester_metadata", "hidden_params", "headers", "tags", "guardrails",
+        "applied_guardrails", "standard_logging_guardrail_information", "model_group", "model_group_size",
+        "deployment", "raw_request", "previous_models", "endpoint", "caching_groups", "api_base",
+        "base_model", "prompt_id", "trace_id", "session_id", "routing_decision", "requester_ip_address",
+        "error_information", "client_disconnected", "batch_ignore_default_logging", "cold_storage_object_key",
+        "user_agent",
+    }
+)  # fmt: skip
+LITELLM_METADATA_PREFIXES = ("litellm", "user_api_key", "_")
+# LiteLLM prefixes whose Responses API is the provider's own; for the others LiteLLM bridges
+# through chat completions and would look `previous_response_id` up in a store it does not have.
+NATIVE_RESPONSES = frozenset({"openai", "azure"})
 STREAM_OPTIONS = frozenset({"include_usage", "include_obfuscation"})
 TYPE_NAMES = {
     str: "a string",
@@ -148,8 +166,25 @@ def check_details(route: Route, body: dict[str, Any]) -> None:
         raise InvalidRequest("'metadata' must map strings to strings.")
     if route is Route.MESSAGES and metadata and set(metadata) - {"user_id"}:
         raise InvalidRequest("'metadata' only accepts 'user_id'.")
+    for key in metadata or ():
+        if key in LITELLM_METADATA or key.startswith(LITELLM_METADATA_PREFIXES):
+            raise InvalidRequest(f"'metadata' key '{key}' is reserved by the gateway.")
+    if route is Route.RESPONSES and body.get("previous_response_id") is not None:
+        check_previous_response(body["model"])
     if route is Route.MESSAGES and body["max_tokens"] < 1:
         raise InvalidRequest("'max_tokens' must be at least 1.")
+
+
+def check_previous_response(model: str) -> None:
+    registry = provider_registry()
+    name, _ = split_model(model, registry)
+    provider = registry.get(name) if name else None
+    # An unknown or unconfigured model is left to admission's 404.
+    if provider is not None and provider.litellm_prefix not in NATIVE_RESPONSES:
+        raise InvalidRequest(
+            f"'previous_response_id' needs an OpenAI model; '{model}' is served by {provider.name}. "
+            "Send the earlier turns in 'input' instead."
+        )
 
 
 ROLES = {

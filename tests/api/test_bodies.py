@@ -32,3 +32,9 @@ def test_a_deeply_nested_body_is_a_json_400_on_the_served_gateway(gateway, setti
 def test_a_body_of_ordinary_depth_still_works(api):
     response = api.post("/api/accounts/", {"user_id": "bob", "name": "Bob"}, format="json")
     assert response.status_code == 201, response.content
+
+
+@pytest.mark.parametrize("body", [b"null", b"42", b'"text"'])
+def test_a_body_that_is_not_an_object_is_a_400(api, account, body):
+    response = api.patch(f"/api/accounts/{account.user_id}/", data=body, content_type="application/json")
+    assert response.status_code == 400

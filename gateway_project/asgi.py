@@ -7,6 +7,7 @@ with no middleware at all while the admin and the API keep the full stack.
 
 import asyncio
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.asgi import get_asgi_application
@@ -20,7 +21,13 @@ from django.core.handlers.exception import convert_exception_to_response  # noqa
 from django.http import HttpRequest, HttpResponseBase  # noqa: E402
 from django.urls import set_urlconf  # noqa: E402
 
-from gateway_project.bodylimit import limited_receive  # noqa: E402
+from gateway_project.bodylimit import (  # noqa: E402
+    TOO_LARGE,
+    closing_send,
+    declared_length,
+    limited_receive,
+    too_large_response,
+)
 from gateway_project.invalidation import InvalidationListener  # noqa: E402
 from proxy.accounting import accounting_drain  # noqa: E402
 from proxy.forwarding import litellm_module  # noqa: E402
@@ -61,10 +68,26 @@ class GatewayApplication:
             return
         # daphne never sends lifespan: start background work on the first request too.
         self.listener.ensure_started()
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            await self.bare(scope, limited_receive(scope, receive, settings.MAX_REQUEST_BYTES), send)
-        else:
+        if scope["type"] != "http":
             await self.full(scope, receive, send)
+            return
+        limit = settings.MAX_REQUEST_BYTES
+        if scope["path"].startswith("/v1/"):
+            await self.bare(scope, limited_receive(scope, receive, limit), closing_send(scope, send))
+            return
+        if (declared_length(scope) or 0) > limit:
+            await too_large_response(scope, send, limit)  # before reading a byte of it
+            return
+        started = False
+
+        async def tracking_send(message: Mapping[str, Any]) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        await self.full(scope, limited_receive(scope, receive, limit, abort=True), tracking_send)
+        if scope.get(TOO_LARGE) and not started:  # Django dropped the cut-off request unanswered
+            await too_large_response(scope, send, limit)
 
     async def lifespan(self, receive: Any, send: Any) -> None:
         while True:

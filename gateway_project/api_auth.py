@@ -8,7 +8,6 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
 from rest_framework.pagination import BasePagination, LimitOffsetPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,6 +15,7 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from gateway_project.api_errors import api_exception_handler
+from gateway_project.parsers import BoundedJSONParser
 
 
 class AdminPrincipal:
@@ -88,7 +88,7 @@ class ManagementAPIView(APIView):
 
     authentication_classes = [AdminTokenAuthentication, SessionAuthentication]
     permission_classes = [AdminTokenOrStaff]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
     pagination_class: type[BasePagination] | None = None
 
     def get_exception_handler(self) -> Any:

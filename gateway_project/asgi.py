@@ -22,9 +22,16 @@ from django.conf import settings  # noqa: E402
 from django.core.exceptions import RequestAborted  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
-from django.urls import set_script_prefix  # noqa: E402
+from django.http import HttpRequest, HttpResponseBase  # noqa: E402
+from django.urls import set_script_prefix, set_urlconf  # noqa: E402
 
-from gateway_project.bodylimit import limited_receive  # noqa: E402
+from gateway_project.bodylimit import (  # noqa: E402
+    TOO_LARGE,
+    closing_send,
+    declared_length,
+    limited_receive,
+    too_large_response,
+)
 from gateway_project.errors import GatewayUnavailable  # noqa: E402
 from gateway_project.invalidation import InvalidationListener  # noqa: E402
 from proxy.accounting import accounting_drain, calls_end, usage_writer  # noqa: E402
@@ -55,6 +62,17 @@ class BareASGIHandler(ASGIHandler):
         self._template_response_middleware: list[Any] = []
         self._exception_middleware: list[Any] = []
         self._middleware_chain = convert_exception_to_response(self._get_response_async)  # type: ignore[attr-defined]
+
+    async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
+        """Django's, minus `log_response`: it logs every 4xx as a WARNING, through a thread hop.
+
+        A spray of bad keys would write a line per request; the views log their own failures,
+        and an exception that escapes them is still logged by `convert_exception_to_response`.
+        """
+        set_urlconf(settings.ROOT_URLCONF)
+        response: HttpResponseBase = await self._middleware_chain(request)  # type: ignore[misc]
+        response._resource_closers.append(request.close)  # type: ignore[attr-defined]
+        return response
 
     async def handle(self, scope: Scope, receive: Any, send: Any) -> None:
         try:
@@ -135,10 +153,26 @@ class GatewayApplication:
         # daphne never sends lifespan: start background work on the first request too.
         self.listener.ensure_started()
         self.upkeep.ensure_started()
-        if scope["type"] == "http" and (scope["path"].startswith("/v1/") or scope["path"] in OPS_PATHS):
-            await self.bare(scope, limited_receive(scope, receive, settings.MAX_REQUEST_BYTES), send)
-        else:
+        if scope["type"] != "http":
             await self.full(scope, receive, send)
+            return
+        limit = settings.MAX_REQUEST_BYTES
+        if scope["path"].startswith("/v1/") or scope["path"] in OPS_PATHS:
+            await self.bare(scope, limited_receive(scope, receive, limit), closing_send(scope, send))
+            return
+        if (declared_length(scope) or 0) > limit:
+            await too_large_response(scope, send, limit)  # before reading a byte of it
+            return
+        started = False
+
+        async def tracking_send(message: Mapping[str, Any]) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        await self.full(scope, limited_receive(scope, receive, limit, abort=True), tracking_send)
+        if scope.get(TOO_LARGE) and not started:  # Django dropped the cut-off request unanswered
+            await too_large_response(scope, send, limit)
 
     async def lifespan(self, receive: Any, send: Any) -> None:
         while True:

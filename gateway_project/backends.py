@@ -1,12 +1,106 @@
-"""The Redis-backed cache and channel layer settings, shared by settings.py and the test suite."""
+"""The Redis-backed cache and channel layer settings, and a cache backend that rides out a Redis outage."""
 
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
+
+from django_redis.cache import RedisCache
+from django_redis.exceptions import ConnectionInterrupted
+
+log = logging.getLogger(__name__)
+# Seconds Redis is skipped after a failure before one request tries it again.
+OUTAGE_PAUSE = 5.0
+
+
+class RedisBreaker:
+    """Whether Redis is down, shared by every cache object of one location (Django makes one per thread).
+
+    After a failure Redis is skipped for OUTAGE_PAUSE seconds, so an outage costs one timeout per
+    pause rather than one per request, and it is logged once when it starts and once when it ends.
+    """
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self._lock = threading.Lock()
+        self._down = False
+        self._retry_at = 0.0
+
+    def skipping(self) -> bool:
+        with self._lock:
+            return self._down and time.monotonic() < self._retry_at
+
+    def failed(self, error: BaseException) -> None:
+        with self._lock:
+            self._retry_at = time.monotonic() + OUTAGE_PAUSE
+            if self._down:
+                return
+            self._down = True
+        # No traceback: the cause is in one line, and the requests carry on from the database.
+        log.warning(
+            "Redis cache unreachable (%s); using the database until it is back", type(error.__cause__ or error).__name__
+        )
+
+    def succeeded(self) -> None:
+        if self._down:
+            with self._lock:
+                was_down, self._down = self._down, False
+            if was_down:
+                log.info("Redis cache reachable again")
+
+
+@functools.cache
+def redis_breaker(location: str) -> RedisBreaker:
+    return RedisBreaker(location)
+
+
+class _GuardedClient:
+    """django-redis's client, with every call going through the breaker of its location."""
+
+    def __init__(self, client: Any, breaker: RedisBreaker) -> None:
+        self._client = client
+        self._breaker = breaker
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+        return functools.partial(self._call, attribute)
+
+    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self._breaker.skipping():
+            raise ConnectionInterrupted(connection=None)  # the cache answers "miss", without a network call
+        try:
+            result = method(*args, **kwargs)
+        except ConnectionInterrupted as error:
+            self._breaker.failed(error)
+            raise
+        self._breaker.succeeded()
+        return result
+
+
+class GuardedRedisCache(RedisCache):
+    """django-redis with IGNORE_EXCEPTIONS, minus its traceback per failed call, plus the breaker."""
+
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._log_ignored_exceptions = False  # RedisBreaker logs an outage once instead
+
+    @property
+    def client(self) -> Any:
+        guarded: Any = self.__dict__.get("_guarded")
+        if guarded is None:
+            raw = self._client_cls(self._server, self._params, self)  # type: ignore[has-type]
+            guarded = self.__dict__["_guarded"] = _GuardedClient(raw, redis_breaker(str(self._server)))
+        return guarded
 
 
 def redis_caches(url: str, *, key_prefix: str = "gw") -> dict[str, Any]:
     return {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            "BACKEND": "gateway_project.backends.GuardedRedisCache",
             "LOCATION": url,
             "KEY_PREFIX": key_prefix,
             "OPTIONS": {

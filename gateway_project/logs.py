@@ -61,6 +61,9 @@ def logging_config(*, log_format: str, level: str, payloads: bool) -> dict[str, 
     held = level if payloads else "WARNING"
     loggers: dict[str, Any] = {name: {"level": held} for name in PAYLOAD_LOGGERS}
     loggers.update({name: {"level": held, "handlers": [], "propagate": False} for name in LITELLM_LOGGERS})
+    # Django logs every 4xx as a WARNING: a spray of bad keys or admin tokens would write a line each.
+    # Server errors (5xx) are still logged.
+    loggers["django.request"] = {"level": "ERROR"}
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -53,6 +53,8 @@ def litellm_module() -> ModuleType:
     """LiteLLM, imported once on first use with its network and banner side effects off."""
     # Without this the import downloads the model cost map from GitHub.
     os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    # ...and without this the first Anthropic call fetches a beta-headers config from GitHub.
+    os.environ["LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS"] = "True"
     import litellm
 
     litellm.suppress_debug_info = True  # else a banner is printed on every failure

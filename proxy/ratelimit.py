@@ -9,6 +9,7 @@ process memory under a lock. When Redis is unreachable the limits fail open: ava
 beats a counter.
 """
 
+import contextlib
 import functools
 import logging
 import threading
@@ -19,6 +20,8 @@ from typing import Any
 from cachetools import TTLCache
 from django.conf import settings
 from django.core.cache import cache
+
+from gateway_project.backends import RedisBreaker, redis_breaker
 
 log = logging.getLogger(__name__)
 _WINDOW = 60
@@ -106,11 +109,31 @@ def _scripts(client: Any) -> tuple[Any, Any]:
     return client.register_script(_ADMIT), client.register_script(_SETTLE)
 
 
+def _redis_backed() -> bool:
+    return "redis" in settings.CACHES["default"]["BACKEND"].lower()
+
+
 def _redis() -> Any:
-    """The raw redis client behind django-redis, or None for an in-process cache."""
-    if "django_redis" not in settings.CACHES["default"]["BACKEND"]:
-        return None
+    """The raw redis client behind django-redis."""
     return cache.client.get_client(write=True)  # type: ignore[attr-defined]
+
+
+def _breaker() -> RedisBreaker:
+    return redis_breaker(str(settings.CACHES["default"]["LOCATION"]))
+
+
+def _run(script_index: int, keys: list[str], args: list[Any]) -> Any:
+    """Runs one of the scripts; raises when Redis is down (or known to be, without waiting on it)."""
+    breaker = _breaker()
+    if breaker.skipping():
+        raise ConnectionError("Redis is known to be down")
+    try:
+        result = _scripts(_redis())[script_index](keys=keys, args=args)
+    except Exception as exc:
+        breaker.failed(exc)  # logged once per outage, by the breaker
+        raise
+    breaker.succeeded()
+    return result
 
 
 def limits_admit(*, key_id: object, rpm: int | None, tpm: int | None, tokens: int) -> Reservation:
@@ -118,16 +141,13 @@ def limits_admit(*, key_id: object, rpm: int | None, tpm: int | None, tokens: in
     now = time.time()
     rpm_key, tpm_key = _keys(key_id, now)
     tokens = max(tokens, 1) if tpm else 0
-    client = _redis()
-    if client is None:
-        admitted = _local().admit(rpm_key, tpm_key, rpm or 0, tpm or 0, tokens)
-    else:
+    if _redis_backed():
         try:
-            admit, _ = _scripts(client)
-            admitted = bool(admit(keys=[rpm_key, tpm_key], args=[rpm or 0, tpm or 0, tokens, _WINDOW * 2])[0])
-        except Exception as exc:  # Redis down: fail open
-            log.warning("rate limits skipped: the cache is unreachable (%s)", type(exc).__name__)
+            admitted = bool(_run(0, [rpm_key, tpm_key], [rpm or 0, tpm or 0, tokens, _WINDOW * 2])[0])
+        except Exception:  # Redis down: fail open
             return Reservation(tpm_key="", tokens=0)
+    else:
+        admitted = _local().admit(rpm_key, tpm_key, rpm or 0, tpm or 0, tokens)
     if not admitted:
         return Reservation(tpm_key=tpm_key, tokens=0, retry_after=_retry_after(now))
     return Reservation(tpm_key=tpm_key if tpm else "", tokens=tokens)
@@ -138,12 +158,8 @@ def limits_settle(*, reservation: Reservation, tokens: int) -> None:
     delta = tokens - reservation.tokens
     if not delta or not reservation.tpm_key:
         return
-    client = _redis()
-    if client is None:
+    if not _redis_backed():
         _local().settle(reservation.tpm_key, delta)
         return
-    try:
-        _, settle = _scripts(client)
-        settle(keys=[reservation.tpm_key], args=[delta])
-    except Exception as exc:
-        log.warning("tpm settlement skipped: the cache is unreachable (%s)", type(exc).__name__)
+    with contextlib.suppress(Exception):  # Redis down: the window's count stays an estimate
+        _run(1, [reservation.tpm_key], [delta])

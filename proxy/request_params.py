@@ -8,12 +8,14 @@ refused with a 400 naming it. Wrong types of the common parameters are refused t
 
 from __future__ import annotations
 
+import unicodedata
 from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
 
 from gateway_project.errors import InvalidRequest
+from proxy.providers import provider_registry, split_model
 
 
 class Route(StrEnum):
@@ -91,7 +93,24 @@ TYPES: dict[str, tuple[type, ...]] = {
     "text": (dict,),
     "reasoning": (dict,),
     "thinking": (dict,),
+    "previous_response_id": (str,),
 }
+# Keys LiteLLM reads from a call's `metadata` as its own (routing, logging, guardrails), some
+# expecting objects: a client's string there makes LiteLLM fail or log a traceback per request.
+LITELLM_METADATA = frozenset(
+    {
+        "model_info", "requester_metadata", "hidden_params", "headers", "tags", "guardrails",
+        "applied_guardrails", "standard_logging_guardrail_information", "model_group", "model_group_size",
+        "deployment", "raw_request", "previous_models", "endpoint", "caching_groups", "api_base",
+        "base_model", "prompt_id", "trace_id", "session_id", "routing_decision", "requester_ip_address",
+        "error_information", "client_disconnected", "batch_ignore_default_logging", "cold_storage_object_key",
+        "user_agent",
+    }
+)  # fmt: skip
+LITELLM_METADATA_PREFIXES = ("litellm", "user_api_key", "_")
+# LiteLLM prefixes whose Responses API is the provider's own; for the others LiteLLM bridges
+# through chat completions and would look `previous_response_id` up in a store it does not have.
+NATIVE_RESPONSES = frozenset({"openai", "azure"})
 STREAM_OPTIONS = frozenset({"include_usage", "include_obfuscation"})
 TYPE_NAMES = {
     str: "a string",
@@ -131,6 +150,9 @@ def check_type(name: str, value: Any) -> None:
 def check_details(route: Route, body: dict[str, Any]) -> None:
     if not body["model"].strip():
         raise InvalidRequest("'model' must not be empty.")
+    # The name is stored in the usage row, and PostgreSQL refuses a NUL in text.
+    if any(unicodedata.category(char) == "Cc" for char in body["model"]):
+        raise InvalidRequest("'model' must not contain control characters.")
     if route is not Route.RESPONSES and not body["messages"]:
         raise InvalidRequest("'messages' must not be empty.")
     check_items(route, body)
@@ -146,6 +168,11 @@ def check_details(route: Route, body: dict[str, Any]) -> None:
         raise InvalidRequest("'metadata' must map strings to strings.")
     if route is Route.MESSAGES and metadata and set(metadata) - {"user_id"}:
         raise InvalidRequest("'metadata' only accepts 'user_id'.")
+    for key in metadata or ():
+        if key in LITELLM_METADATA or key.startswith(LITELLM_METADATA_PREFIXES):
+            raise InvalidRequest(f"'metadata' key '{key}' is reserved by the gateway.")
+    if route is Route.RESPONSES and body.get("previous_response_id") is not None:
+        check_previous_response(body["model"])
     check_bounds(body)
 
 
@@ -163,6 +190,18 @@ def check_bounds(body: dict[str, Any]) -> None:
     choices = body.get("n")
     if choices is not None and not 1 <= choices <= MAX_CHOICES:
         raise InvalidRequest(f"'n' must be between 1 and {MAX_CHOICES}.")
+
+
+def check_previous_response(model: str) -> None:
+    registry = provider_registry()
+    name, _ = split_model(model, registry)
+    provider = registry.get(name) if name else None
+    # An unknown or unconfigured model is left to admission's 404.
+    if provider is not None and provider.litellm_prefix not in NATIVE_RESPONSES:
+        raise InvalidRequest(
+            f"'previous_response_id' needs an OpenAI model; '{model}' is served by {provider.name}. "
+            "Send the earlier turns in 'input' instead."
+        )
 
 
 ROLES = {

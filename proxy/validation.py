@@ -7,16 +7,37 @@ import orjson
 from gateway_project.errors import InvalidRequest
 from proxy.request_params import Route, validate_body
 
+# No real request nests this deep (OpenAI allows 10 levels in a tool schema); LiteLLM walks
+# bodies recursively and fails on a few hundred levels, which would read as a provider failure.
+MAX_DEPTH = 64
+TOO_DEEP = f"The request body is nested deeper than {MAX_DEPTH} levels."
+
 
 def parse_body(raw: bytes, route: Route) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as error:
+        if "depth limit" in str(error) or "recursion" in str(error):  # orjson's own limit (1024 levels)
+            raise InvalidRequest(TOO_DEEP) from None
         raise InvalidRequest("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    if nested_deeper_than(body, MAX_DEPTH):
+        raise InvalidRequest(TOO_DEEP)
     validate_body(route, body)
     return body
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` levels; walks containers only, without recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def requested_output_tokens(body: dict[str, Any]) -> int:

@@ -44,12 +44,28 @@ class _Echo:
         return value
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """The value as a CSV cell; text a spreadsheet would run as a formula gets a leading quote.
+
+    Model names are written by any key holder, so a row can carry `=HYPERLINK(...)`.
+    """
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def csv_lines(queryset: QuerySet[UsageLog]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow([name for name, _ in CSV_COLUMNS])
     rows = queryset.values_list(*(source for _, source in CSV_COLUMNS)).iterator(chunk_size=2000)
     for row in rows:
-        yield writer.writerow([value.isoformat() if hasattr(value, "isoformat") else value for value in row])
+        yield writer.writerow([csv_cell(value) for value in row])
 
 
 def totals_cards(totals: UsageTotals) -> list[dict[str, str]]:

@@ -63,6 +63,11 @@ class _GuardedClient:
         self._client = client
         self._breaker = breaker
 
+    @property
+    def unguarded(self) -> Any:
+        """The client itself, for callers that consult the breaker on their own (proxy.ratelimit)."""
+        return self._client
+
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._client, name)
         if not callable(attribute):

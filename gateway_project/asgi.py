@@ -10,6 +10,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -178,6 +179,9 @@ class GatewayApplication:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # The shared pool for database and cache work: the default (cores + 4 threads) is
+                # too few when an outage makes each write wait out its timeout.
+                asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=32))
                 self.listener.ensure_started()
                 self.upkeep.ensure_started()
                 # Importing LiteLLM takes seconds: pay it before the first request, not during it.

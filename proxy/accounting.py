@@ -30,6 +30,7 @@ from proxy.forwarding import Route, Usage
 from proxy.ratelimit import limits_settle
 from proxy.spool import Segment, journal, spool
 from proxy.tasks import accounting_drain, calls_end, spawn, start_call
+from proxy.writer_state import writer_state
 from usage.services import UsageEntry, usage_record_many
 
 __all__ = ["CallRecord", "accounting_drain", "call_finished", "calls_end", "spawn", "start_call"]
@@ -125,24 +126,6 @@ def write_batch(batch: list[Written]) -> None:
         spool().append(entries)  # the database is unreachable or locked: nothing is lost
         writer_state().down()
     _after_write(batch)
-
-
-class WriterState:
-    """Whether the database recently refused writes: while it does, batches go straight to the spool."""
-
-    def __init__(self) -> None:
-        self.down_since: float | None = None
-
-    def down(self) -> None:
-        self.down_since = self.down_since or time.monotonic()
-
-    def up(self) -> None:
-        self.down_since = None
-
-
-@functools.cache
-def writer_state() -> WriterState:
-    return WriterState()
 
 
 def _spool_batch(batch: list[Written]) -> None:

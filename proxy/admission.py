@@ -39,6 +39,7 @@ from proxy.ratelimit import Reservation, limits_admit, limits_settle
 from proxy.request_params import Route
 from proxy.tasks import spawn
 from proxy.validation import requested_output_tokens
+from proxy.writer_state import writer_state
 
 log = logging.getLogger(__name__)
 # Rough characters per token: for the tpm estimate only (the bill uses the provider's count).
@@ -153,6 +154,10 @@ def hold_batcher(loop: asyncio.AbstractEventLoop) -> HoldBatcher:
 
 
 async def _hold(principal: Principal, request_id: uuid.UUID, amount: Decimal) -> None:
+    if writer_state().down_since is not None:
+        # The database refused writes moments ago: answer at once rather than tie up a thread for the
+        # length of its timeout. Upkeep probes it every few seconds and clears this when it is back.
+        raise GatewayUnavailable("The gateway cannot check this account's budget right now; retry shortly.")
     # Shielded: a cancelled caller must not leave a committed hold it never heard of (the
     # settlement finds it by request id either way, but only once the write has finished).
     reserve = hold_batcher(asyncio.get_running_loop()).reserve(principal.account.id, request_id, amount)
@@ -162,6 +167,7 @@ async def _hold(principal: Principal, request_id: uuid.UUID, amount: Decimal) ->
         await asyncio.wait([reserve])
         raise
     except DatabaseError:
+        writer_state().down()
         log.warning("budget hold failed: the database is unreachable")
         raise GatewayUnavailable("The gateway cannot check this account's budget right now; retry shortly.") from None
     if not admitted:

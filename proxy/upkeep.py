@@ -11,16 +11,18 @@ from datetime import timedelta
 
 from django.conf import settings
 
+from accounts.models import Account
 from accounts.services import hold_release_stale
 from gateway_project.pool import in_pool
-from proxy.accounting import writer_state
 from proxy.spool import spool, spool_depth
+from proxy.writer_state import writer_state
 
 log = logging.getLogger(__name__)
 
 
 def replay_spool() -> int:
-    """Writes what the spool holds; marks the database up again once the spool is empty. Sync."""
+    """Writes what the spool holds; marks the database up again once it answers and the spool is empty. Sync."""
+    Account.objects.exists()  # a probe: raises while the database is still away
     written = spool().replay()
     if spool_depth() == 0:
         if writer_state().down_since is not None:
@@ -44,6 +46,7 @@ def sweep_holds() -> int:
 class Upkeep:
     def __init__(self) -> None:
         self.task: asyncio.Task[None] | None = None
+        self.failing = False
 
     def ensure_started(self) -> None:
         if self.task is None or self.task.done():
@@ -68,6 +71,9 @@ class Upkeep:
                     await in_pool(sweep_holds)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the database is still down: try again later
-                log.warning("upkeep deferred: %s", type(exc).__name__)
+                self.failing = False
+            except Exception as exc:  # the database is still down: try again later (said once an outage)
+                if not self.failing:
+                    log.warning("upkeep deferred while the database is away: %s", type(exc).__name__)
+                self.failing = True
             await asyncio.sleep(settings.SPOOL_RETRY_SECONDS)

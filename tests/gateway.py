@@ -86,7 +86,7 @@ def gateway_server(django_db_setup: Any, django_db_blocker: Any, redis_backed: s
     with django_db_blocker.unblock():
         thread = threading.Thread(target=run, daemon=True, name="gateway")
         thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # importing LiteLLM alone took ~20 s on a loaded 2-core machine
         while not server.started:
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError("gateway did not start")

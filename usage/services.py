@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.services import budget_settle
@@ -66,24 +66,13 @@ def usage_record(*, entry: UsageEntry) -> UsageLog:
     return row
 
 
-def _batch_atomic() -> Any:
-    # On MongoDB Django's atomic() rolls nothing back: a batch whose INSERT failed half-way would
-    # keep rows whose cost is never settled. django-mongodb-backend's own atomic() is a real
-    # (replica-set) transaction.
-    if connection.vendor == "mongodb":
-        from django_mongodb_backend.transaction import atomic
-
-        return atomic()
-    return transaction.atomic()
-
-
+@transaction.atomic
 def usage_record_many(*, entries: Sequence[UsageEntry]) -> None:
     """`usage_record` for a batch: one INSERT, and one ledger UPDATE per account, in one transaction."""
-    with _batch_atomic():
-        UsageLog.objects.bulk_create([_row(entry) for entry in entries])
-        ledger: dict[Any, tuple[Decimal, Decimal]] = {}
-        for entry in entries:
-            reserved, cost = ledger.get(entry.account_id, (ZERO, ZERO))
-            ledger[entry.account_id] = (reserved + entry.reserved_usd, cost + entry.cost_usd)
-        for account_id, (reserved, cost) in ledger.items():
-            budget_settle(account_id=account_id, reserved=reserved, cost=cost)
+    UsageLog.objects.bulk_create([_row(entry) for entry in entries])
+    ledger: dict[Any, tuple[Decimal, Decimal]] = {}
+    for entry in entries:
+        reserved, cost = ledger.get(entry.account_id, (ZERO, ZERO))
+        ledger[entry.account_id] = (reserved + entry.reserved_usd, cost + entry.cost_usd)
+    for account_id, (reserved, cost) in ledger.items():
+        budget_settle(account_id=account_id, reserved=reserved, cost=cost)

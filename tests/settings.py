@@ -2,7 +2,7 @@
 
 pytest-django imports this before any conftest, so this is where the environment is
 made predictable: a test secret, no provider key from the developer's shell, and
-`--mongo-uri` (declared in tests/conftest.py) turned into MONGO_URI.
+`--mongo-uri` (declared in tests/conftest.py) turned into MONGO_URI, and a test database per run.
 """
 
 import os
@@ -32,3 +32,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not shared memory, so the gateway served from another thread sees the same
     # data; one per run, so parallel runs in one checkout never share it.
     DATABASES["default"]["TEST"] = {"NAME": f"/tmp/gateway-test-{os.getpid()}.sqlite3"}  # noqa: F405
+elif DATABASES["default"]["ENGINE"] == "django_mongodb_backend":  # noqa: F405
+    # Django would use test_<name> and drop it first: one per run, so two runs against one real
+    # server (or a developer's own database) never drop each other's collections.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}  # noqa: F405

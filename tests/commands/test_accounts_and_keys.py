@@ -12,12 +12,12 @@ import httpx
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
 from accounts.models import Account
 from accounts.services import account_create
 from keys.models import APIKey
 from keys.selectors import key_lookup
+from tests.stored import stored_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -50,9 +50,7 @@ def test_create_key_prints_the_raw_key_alone_and_stores_no_trace_of_it():
     state = key_lookup(raw=raw)
     assert state is not None and state.id == key.pk
 
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT * FROM {APIKey._meta.db_table}")  # every column, as stored
-        stored = " ".join(str(value) for row in cursor.fetchall() for value in row)
+    stored = " ".join(str(value) for row in stored_rows(APIKey._meta.db_table) for value in row)  # every column
     window = len(key.prefix) + 1
     leaks = [raw[i : i + window] for i in range(len(raw) - window + 1) if raw[i : i + window] in stored]
     assert leaks == []
@@ -81,7 +79,9 @@ def free_port() -> int:
 
 def test_serve_runs_the_gateway_with_several_workers(tmp_path):
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}", "DJANGO_SECRET_KEY": "serve-test"}
+    # The command is under test, not the engine: its own SQLite file whatever the suite runs on.
+    env = {k: v for k, v in os.environ.items() if k != "MONGO_URI"}
+    env |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}", "DJANGO_SECRET_KEY": "serve-test"}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
     server = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--port", str(port), "--workers", "2"],

@@ -3,23 +3,14 @@
 import hashlib
 
 import pytest
-from django.db import connection
 
 from accounts.services import account_create
 from keys.models import APIKey
 from keys.selectors import key_lookup
 from keys.services import PREFIX_LENGTH, key_create, key_hash, key_revoke
+from tests.stored import stored_rows
 
 pytestmark = pytest.mark.django_db
-
-
-def stored_rows(table: str) -> list:
-    """Every stored row of `table`, read past the ORM, whatever the engine."""
-    if connection.vendor == "mongodb":
-        return list(connection.database[table].find())  # type: ignore[attr-defined]  # django-mongodb-backend
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT * FROM {table}")
-        return cursor.fetchall()
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, DataError, IntegrityError
 
 from usage.services import UsageEntry, usage_record_many
@@ -35,6 +36,8 @@ _SPOOLED = ".jsonl"
 _JOURNAL = ".journal"
 _DEAD = "dead.jsonl"
 _BATCH = 500
+# What a database that is up says of a row it will never take; anything else may pass once it is back.
+REFUSED = (IntegrityError, DataError, ValidationError, ValueError, TypeError, OverflowError)
 
 
 def _line(entry: UsageEntry) -> str:
@@ -159,10 +162,16 @@ def _waiting(directory: Path) -> list[Path]:
     return [path for _, path in sorted(stamped)]
 
 
-def _entries(handle: IO[str]) -> Iterator[UsageEntry]:
+def _entries(handle: IO[str], dead: Path) -> Iterator[UsageEntry]:
     for line in handle:
-        if line.endswith("\n"):  # a line cut short by a crash mid-write was never acknowledged
+        if not line.endswith("\n"):
+            continue  # a line cut short by a crash mid-write: its call was never answered
+        try:
             yield UsageEntry.from_json(json.loads(line))
+        except (ValueError, TypeError, KeyError):
+            log.error("an unreadable spool line was kept in %s for an operator", dead)
+            with dead.open("a", encoding="utf-8") as out:
+                out.write(line)
 
 
 def _replay_file(path: Path, dead: Path) -> int | None:
@@ -178,13 +187,13 @@ def _replay_file(path: Path, dead: Path) -> int | None:
             return 0  # a live process owns it
         if not path.exists():
             return 0  # replayed and removed while we waited for the lock
-        entries = list(_entries(handle))
+        entries = list(_entries(handle, dead))
         written = 0
         for start in range(0, len(entries), _BATCH):
             batch = entries[start : start + _BATCH]
             try:
                 written += usage_record_many(entries=batch, idempotent=True)
-            except (IntegrityError, DataError):
+            except REFUSED:
                 written += _one_by_one(batch, dead)
             except DatabaseError:
                 _rewrite(handle, entries[start:])  # still down: keep what is left, in order, for the next try
@@ -198,7 +207,7 @@ def _one_by_one(batch: Sequence[UsageEntry], dead: Path) -> int:
     for entry in batch:
         try:
             written += usage_record_many(entries=[entry], idempotent=True)
-        except (IntegrityError, DataError):
+        except REFUSED:
             log.error("usage row %s refused by the database; kept in %s for an operator", entry.request_id, dead)
             with dead.open("a", encoding="utf-8") as out:
                 out.write(_line(entry))

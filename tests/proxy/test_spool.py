@@ -57,11 +57,15 @@ def test_a_row_the_database_refuses_goes_to_dead_letters_and_blocks_nothing(make
     customer = make_customer(budget=Decimal("10"))
     good = uuid.uuid4()
     spool = Spool(spool_dir)
-    spool.append([entry(customer, uuid.uuid4(), account_id=987_654_321), entry(customer, good)])
-    assert spool.replay() == 1
+    poison = entry(customer, uuid.uuid4(), cost="1e12")  # beyond what the ledger can keep, on every engine
+    spool.append([poison, entry(customer, good)])
+    spool.close()
+    with (spool_dir / "torn.jsonl").open("w") as torn:
+        torn.write('{"not": "an entry"}\n{"request_id": "cut short')  # a crash mid-write
+    assert Spool(spool_dir).replay() == 1
     assert UsageLog.objects.filter(pk=good).exists()
     dead = [json.loads(line) for line in (spool_dir / "dead.jsonl").read_text().splitlines()]
-    assert len(dead) == 1 and dead[0]["account_id"] == "987654321"
+    assert [row.get("request_id") for row in dead] == [str(poison.request_id), None]
     assert spool_depth() == 0
 
 

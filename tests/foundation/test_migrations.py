@@ -62,3 +62,25 @@ def test_settings_refuse_a_bad_database_url():
     result = manage("check", DATABASE_URL="mysql://nope")
     assert result.returncode != 0
     assert "DATABASE_URL must start with" in result.stderr
+
+
+def test_money_columns_keep_their_values_when_they_become_integer_units(tmp_path):
+    """Existing DECIMAL amounts survive the move to MoneyField units, forwards and back."""
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    for target in (("accounts", "0001"), ("usage", "0001")):
+        assert manage("migrate", *target, DATABASE_URL=url).returncode == 0
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "old.sqlite3") as db:
+        db.execute(
+            "INSERT INTO accounts_account (user_id, name, email, budget_usd, spent_usd, reserved_usd, is_active,"
+            " created_at, updated_at) VALUES ('u', '', '', '12.5', '0.1234567891', '0', 1, '2026-01-01', '2026-01-01')"
+        )
+    assert manage("migrate", DATABASE_URL=url).returncode == 0
+    with sqlite3.connect(tmp_path / "old.sqlite3") as db:
+        assert db.execute("SELECT budget_usd, spent_usd FROM accounts_account").fetchall() == [
+            (125_000_000_000, 1_234_567_891)
+        ]
+    assert manage("migrate", "accounts", "0001", DATABASE_URL=url).returncode == 0
+    with sqlite3.connect(tmp_path / "old.sqlite3") as db:
+        assert db.execute("SELECT budget_usd, spent_usd FROM accounts_account").fetchall() == [(12.5, 0.1234567891)]

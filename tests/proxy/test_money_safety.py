@@ -30,6 +30,18 @@ def post(gateway, key, route, model, **extra):
     return httpx.post(f"{gateway.url}{path}", json={"model": model, **body, **extra}, headers=headers, timeout=30)
 
 
+def burst(gateway, key, body, count):
+    """`count` concurrent chat calls with the same body; their responses."""
+
+    async def calls():
+        async with httpx.AsyncClient(timeout=60) as client:
+            headers = {"Authorization": f"Bearer {key}"}
+            url = f"{gateway.url}/v1/chat/completions"
+            return await asyncio.gather(*(client.post(url, json=body, headers=headers) for _ in range(count)))
+
+    return asyncio.run(calls())
+
+
 def ledger(customer):
     account = customer.refresh()
     rows = UsageLog.objects.filter(account=account)
@@ -68,14 +80,7 @@ def test_many_concurrent_prefixed_calls_cost_nothing_because_none_is_made(gatewa
     set_price("gpt-4o-mini")
     customer = make_customer(budget=Decimal("0.001"))
 
-    async def burst():
-        async with httpx.AsyncClient(timeout=30) as client:
-            headers = {"Authorization": f"Bearer {customer.key}"}
-            body = {"model": "openai/responses/gpt-4o-mini", "messages": MESSAGES}
-            calls = [client.post(f"{gateway.url}/v1/chat/completions", json=body, headers=headers) for _ in range(200)]
-            return await asyncio.gather(*calls)
-
-    responses = asyncio.run(burst())
+    responses = burst(gateway, customer.key, {"model": "openai/responses/gpt-4o-mini", "messages": MESSAGES}, 200)
     assert {r.status_code for r in responses} == {404}
     assert upstream.count == 0
 
@@ -192,14 +197,9 @@ def test_concurrent_huge_holds_leave_the_ledger_exact(gateway, make_customer, up
     customer = make_customer(budget=Decimal("1000"))
     upstream.set(input_tokens=3, output_tokens=1)
 
-    async def burst():
-        async with httpx.AsyncClient(timeout=60) as client:
-            headers = {"Authorization": f"Bearer {customer.key}"}
-            body = {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 1_000_000, "n": 7}
-            calls = [client.post(f"{gateway.url}/v1/chat/completions", json=body, headers=headers) for _ in range(60)]
-            return await asyncio.gather(*calls)
-
-    responses = asyncio.run(burst())
+    responses = burst(
+        gateway, customer.key, {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 1_000_000, "n": 7}, 60
+    )
     ok = sum(r.status_code == 200 for r in responses)
     assert ok and {r.status_code for r in responses} <= {200, 402}
     gateway.drain()
@@ -238,14 +238,7 @@ def test_concurrent_calls_without_max_tokens_never_overspend(gateway, make_custo
     customer = make_customer(budget=Decimal("0.5"))
     upstream.set(input_tokens=1000, output_tokens=16_000)
 
-    async def burst():
-        async with httpx.AsyncClient(timeout=60) as client:
-            headers = {"Authorization": f"Bearer {customer.key}"}
-            body = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": stream}
-            calls = [client.post(f"{gateway.url}/v1/chat/completions", json=body, headers=headers) for _ in range(100)]
-            return await asyncio.gather(*calls)
-
-    responses = asyncio.run(burst())
+    responses = burst(gateway, customer.key, {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": stream}, 100)
     gateway.drain()
     account, rows, total = ledger(customer)
     ok = sum(r.status_code == 200 for r in responses)
@@ -266,14 +259,7 @@ def test_a_model_without_a_known_ceiling_is_held_and_capped_at_the_default(gatew
 def test_tpm_reservations_are_seen_by_concurrent_requests(gateway, make_customer, upstream):
     customer = make_customer(tpm_limit=100)
 
-    async def burst():
-        async with httpx.AsyncClient(timeout=30) as client:
-            headers = {"Authorization": f"Bearer {customer.key}"}
-            body = {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 20}
-            calls = [client.post(f"{gateway.url}/v1/chat/completions", json=body, headers=headers) for _ in range(100)]
-            return await asyncio.gather(*calls)
-
-    responses = asyncio.run(burst())
+    responses = burst(gateway, customer.key, {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 20}, 100)
     passed = sum(r.status_code == 200 for r in responses)
     # Each call reserves ~20 body tokens + 20 output tokens: a few fit in 100, never 100 of 100.
     assert 1 <= passed <= 5, passed

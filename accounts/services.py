@@ -94,8 +94,9 @@ def budget_reserve_many(*, holds: Sequence[tuple[Any, uuid.UUID, Decimal]]) -> l
     return admitted
 
 
+@transaction.atomic(savepoint=False)  # its own transaction, or the caller's (the usage row's), never a savepoint
 def budget_settle(*, settlements: Iterable[tuple[uuid.UUID, Any, Decimal]]) -> None:
-    """Books each request's cost and releases its hold, if it still has one. Call inside a transaction.
+    """Books each request's cost and releases its hold, if it still has one, in one transaction.
 
     `settlements` are (request id, account id, cost). The hold is looked up by the request id,
     not trusted from the caller, so a request whose hold the sweeper already released (or

@@ -178,11 +178,17 @@ def test_two_workers_report_the_same_totals_whichever_answers(two_workers, custo
     async def run() -> list[int]:
         return await asyncio.gather(*(one() for _ in range(calls)))
 
-    assert asyncio.run(run()) == [200] * calls
     # One fresh directory for this start, under the parent given; a counter file per worker in it.
     (metrics_dir,) = Path(two_workers.env["PROMETHEUS_MULTIPROC_DIR"]).glob("gateway-metrics-*")
-    pids = {path.stem.split("_")[-1] for path in metrics_dir.glob("counter_*.db")}
+    sent = 0
+    for _ in range(10):  # the kernel may hand a whole round to one worker on a busy machine: send more
+        assert asyncio.run(run()) == [200] * calls
+        sent += calls
+        pids = {path.stem.split("_")[-1] for path in metrics_dir.glob("counter_*.db")}
+        if len(pids) == 2:
+            break
     assert len(pids) == 2, f"both workers should have counted, saw files of {pids}"
+    calls = sent
     for _ in range(6):  # whichever worker answers the scrape, the totals are those of both
         samples = scrape(two_workers.url)
         assert value(samples, "gateway_requests_total", route="chat.completions", status="200") == calls

@@ -102,6 +102,22 @@ class GuardedRedisCache(RedisCache):
         return guarded
 
 
+def redis_cache_configured() -> bool:
+    """Whether the default cache is Redis (django-redis, guarded or not)."""
+    from django.core.cache import caches
+
+    return isinstance(caches["default"], RedisCache)
+
+
+def redis_raw_client() -> Any:
+    """The default cache's own redis client (same socket timeouts), past the breaker: for callers
+    that must ask Redis itself (readiness) or consult the breaker on their own (rate limits)."""
+    from django.core.cache import caches
+
+    client = caches["default"].client  # type: ignore[attr-defined]
+    return getattr(client, "unguarded", client).get_client(write=True)
+
+
 def redis_caches(url: str, *, key_prefix: str = "gw") -> dict[str, Any]:
     return {
         "default": {

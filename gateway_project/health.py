@@ -16,16 +16,15 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
+from gateway_project.backends import redis_cache_configured, redis_raw_client
 from gateway_project.pool import in_pool
 
 log = logging.getLogger(__name__)
 # Seconds each dependency may take to answer; a probe must answer long before the prober gives up.
 CHECK_TIMEOUT = 1.0
-_REDIS_BACKENDS = ("django_redis.cache.RedisCache", "gateway_project.backends.GuardedRedisCache")
 
 
 def _json(body: dict[str, Any], status: int = 200) -> HttpResponse:
@@ -47,17 +46,9 @@ def _database_ping() -> None:
         cursor.fetchone()
 
 
-def redis_configured() -> bool:
-    return str(settings.CACHES.get("default", {}).get("BACKEND")) in _REDIS_BACKENDS
-
-
 def _redis_ping() -> None:
-    from django.core.cache import caches
-
-    # The cache's own client: the same socket timeouts (a fraction of a second) as the hot path.
-    client = caches["default"].client  # type: ignore[attr-defined]
     # Past the outage breaker: readiness asks Redis itself, not what the last request concluded.
-    getattr(client, "unguarded", client).get_client(write=True).ping()
+    redis_raw_client().ping()
 
 
 @functools.cache
@@ -110,7 +101,7 @@ async def _spool_depth() -> int | None:
 async def readyz(request: HttpRequest) -> HttpResponse:
     names: list[str] = ["database"]
     checks = [_run_check("database", _database_ping)]
-    if redis_configured():
+    if redis_cache_configured():
         names.append("redis")
         checks.append(_run_check("redis", _redis_ping))
     results = dict(zip(names, await asyncio.gather(*checks), strict=True))

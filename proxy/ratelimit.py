@@ -19,9 +19,8 @@ from typing import Any
 
 from cachetools import TTLCache
 from django.conf import settings
-from django.core.cache import cache
 
-from gateway_project.backends import RedisBreaker, redis_breaker
+from gateway_project.backends import RedisBreaker, redis_breaker, redis_cache_configured, redis_raw_client
 
 log = logging.getLogger(__name__)
 _WINDOW = 60
@@ -109,16 +108,6 @@ def _scripts(client: Any) -> tuple[Any, Any]:
     return client.register_script(_ADMIT), client.register_script(_SETTLE)
 
 
-def _redis_backed() -> bool:
-    return "redis" in settings.CACHES["default"]["BACKEND"].lower()
-
-
-def _redis() -> Any:
-    """The raw redis client behind django-redis (past the breaker: `_run` consults it itself)."""
-    client = cache.client  # type: ignore[attr-defined]
-    return getattr(client, "unguarded", client).get_client(write=True)
-
-
 def _breaker() -> RedisBreaker:
     return redis_breaker(str(settings.CACHES["default"]["LOCATION"]))
 
@@ -129,7 +118,7 @@ def _run(script_index: int, keys: list[str], args: list[Any]) -> Any:
     if breaker.skipping():
         raise ConnectionError("Redis is known to be down")
     try:
-        result = _scripts(_redis())[script_index](keys=keys, args=args)
+        result = _scripts(redis_raw_client())[script_index](keys=keys, args=args)
     except Exception as exc:
         breaker.failed(exc)  # logged once per outage, by the breaker
         raise
@@ -142,7 +131,7 @@ def limits_admit(*, key_id: object, rpm: int | None, tpm: int | None, tokens: in
     now = time.time()
     rpm_key, tpm_key = _keys(key_id, now)
     tokens = max(tokens, 1) if tpm else 0
-    if _redis_backed():
+    if redis_cache_configured():
         try:
             admitted = bool(_run(0, [rpm_key, tpm_key], [rpm or 0, tpm or 0, tokens, _WINDOW * 2])[0])
         except Exception:  # Redis down: fail open
@@ -159,7 +148,7 @@ def limits_settle(*, reservation: Reservation, tokens: int) -> None:
     delta = tokens - reservation.tokens
     if not delta or not reservation.tpm_key:
         return
-    if not _redis_backed():
+    if not redis_cache_configured():
         _local().settle(reservation.tpm_key, delta)
         return
     with contextlib.suppress(Exception):  # Redis down: the window's count stays an estimate

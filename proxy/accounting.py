@@ -29,7 +29,7 @@ from proxy.auth import Principal
 from proxy.forwarding import Route, Usage
 from proxy.ratelimit import limits_settle
 from proxy.spool import Segment, journal, spool
-from proxy.tasks import accounting_drain, calls_end, spawn, start_call
+from proxy.tasks import Batcher, accounting_drain, calls_end, spawn, start_call
 from proxy.writer_state import writer_state
 from usage.services import UsageEntry, usage_record_many
 
@@ -133,41 +133,24 @@ def _spool_batch(batch: list[Written]) -> None:
     _after_write(batch)
 
 
-class UsageWriter:
-    """Writes usage rows in batches: whatever accumulated while the previous write ran.
+class UsageWriter(Batcher[Written]):
+    """Writes usage rows in batches (proxy.tasks.Batcher): the whole queue each time.
 
     Under load one transaction carries many rows (SQLite commits, PostgreSQL round trips);
-    at low load a batch is a single row written at once. Lives on one event loop; the
-    writing task is owned by the process, so `accounting_drain` waits for it.
+    at low load a batch is a single row written at once. The writing task is owned by the
+    process, so `accounting_drain` waits for it.
     """
-
-    def __init__(self) -> None:
-        self.queue: list[Written] = []
-        self.running = False
 
     def put(self, item: Written) -> None:
         journal().write(item.entry)  # on disk before the answer goes out: a killed worker loses no answered row
-        self.queue.append(item)
-        if not self.running:
-            self.running = True
-            spawn(self._run())
+        self.add(item)
 
-    async def _run(self) -> None:
-        try:
-            while self.queue:
-                # The whole queue, so the journal segment sealed with it holds exactly this batch.
-                batch, self.queue = self.queue, []
-                segment = journal().seal()
-                write = _spool_batch if writer_state().down_since is not None else write_batch
-                await in_pool(write, batch)
-                _done(segment)
-        except Exception:
-            log.exception("the usage writer failed")
-        finally:
-            self.running = False
-            if self.queue:  # arrived after the loop ended, or left by a failure: carry on
-                self.running = True
-                spawn(self._run())
+    async def flush(self, batch: list[Written]) -> None:
+        # The whole queue, so the journal segment sealed with it holds exactly this batch.
+        segment = journal().seal()
+        write = _spool_batch if writer_state().down_since is not None else write_batch
+        await in_pool(write, batch)
+        _done(segment)
 
     def spool_rest(self) -> None:
         """Shutdown past the drain deadline: whatever is still queued goes to the spool, synchronously."""

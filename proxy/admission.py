@@ -37,7 +37,7 @@ from proxy.forwarding import model_limits
 from proxy.providers import Target, resolve_model
 from proxy.ratelimit import Reservation, limits_admit, limits_settle
 from proxy.request_params import Route
-from proxy.tasks import spawn
+from proxy.tasks import Batcher
 from proxy.validation import requested_output_tokens
 from proxy.writer_state import writer_state
 
@@ -108,44 +108,32 @@ async def _rate_limits(principal: Principal, body: dict[str, Any], raw_size: int
     return result
 
 
-class HoldBatcher:
-    """Takes budget holds in batches: whatever arrived while the previous batch ran, in one transaction.
+HoldRequest = tuple[tuple[Any, uuid.UUID, Decimal], "asyncio.Future[bool]"]
 
-    At one connection a batch is one hold; under load one thread hop and one commit serve
-    many requests, instead of a hop and a commit each. Lives on one event loop.
-    """
 
-    def __init__(self) -> None:
-        self.queue: list[tuple[tuple[Any, uuid.UUID, Decimal], asyncio.Future[bool]]] = []
-        self.running = False
+class HoldBatcher(Batcher[HoldRequest]):
+    """Takes budget holds in batches (proxy.tasks.Batcher): up to _MAX_HOLDS in one transaction."""
 
     def reserve(self, account_id: Any, request_id: uuid.UUID, amount: Decimal) -> asyncio.Future[bool]:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.queue.append(((account_id, request_id, amount), future))
-        if not self.running:
-            self.running = True
-            spawn(self._run())
+        self.add(((account_id, request_id, amount), future))
         return future
 
-    async def _run(self) -> None:
+    def take(self) -> list[HoldRequest]:
+        batch, self.queue = self.queue[:_MAX_HOLDS], self.queue[_MAX_HOLDS:]
+        return batch
+
+    async def flush(self, batch: list[HoldRequest]) -> None:
         try:
-            while self.queue:
-                batch, self.queue = self.queue[:_MAX_HOLDS], self.queue[_MAX_HOLDS:]
-                try:
-                    results = await in_pool(budget_reserve_many, holds=[hold for hold, _ in batch])
-                except Exception as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), admitted in zip(batch, results, strict=True):
-                    if not future.done():
-                        future.set_result(admitted)
-        finally:
-            self.running = False
-            if self.queue:
-                self.running = True
-                spawn(self._run())
+            results = await in_pool(budget_reserve_many, holds=[hold for hold, _ in batch])
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), admitted in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(admitted)
 
 
 @functools.cache

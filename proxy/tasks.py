@@ -5,10 +5,11 @@ import contextvars
 import functools
 import logging
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Item = TypeVar("Item")
 
 
 @functools.cache
@@ -64,3 +65,42 @@ async def accounting_drain(timeout: float = 30.0) -> None:
             log.warning("%d accounting writes still pending at the deadline", len(tasks))
             return
         await asyncio.wait(tasks, timeout=remaining)
+
+
+class Batcher(Generic[Item]):
+    """Whatever arrived while the previous batch was being written goes in the next, by a task the process owns.
+
+    At one connection a batch is one item, written at once; under load one thread hop and one
+    commit serve many requests. Lives on one event loop. Subclasses say how much of the queue
+    a batch takes and how it is written; `flush` handles its own failures (one that escapes is
+    logged and the next batch goes on).
+    """
+
+    def __init__(self) -> None:
+        self.queue: list[Item] = []
+        self.running = False
+
+    def add(self, item: Item) -> None:
+        self.queue.append(item)
+        if not self.running:
+            self.running = True
+            spawn(self._run())
+
+    def take(self) -> list[Item]:
+        batch, self.queue = self.queue, []
+        return batch
+
+    async def flush(self, batch: list[Item]) -> None:
+        raise NotImplementedError
+
+    async def _run(self) -> None:
+        try:
+            while self.queue:
+                await self.flush(self.take())
+        except Exception:
+            log.exception("%s failed", type(self).__name__)
+        finally:
+            self.running = False
+            if self.queue:  # arrived after the loop ended, or left by a failure: carry on
+                self.running = True
+                spawn(self._run())

@@ -69,9 +69,9 @@ class Upkeep:
                 if loop.time() >= next_sweep:
                     next_sweep = loop.time() + settings.SWEEP_INTERVAL
                     await in_pool(sweep_holds)
+                self.failing = False  # the next outage is reported again
             except asyncio.CancelledError:
                 raise
-                self.failing = False
             except Exception as exc:  # the database is still down: try again later (said once an outage)
                 if not self.failing:
                     log.warning("upkeep deferred while the database is away: %s", type(exc).__name__)

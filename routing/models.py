@@ -14,7 +14,9 @@ class Deployment(models.Model):
     provider = models.CharField(max_length=64, help_text="The wire protocol: openai, anthropic, gemini, ...")
     upstream_model = models.CharField(max_length=200, help_text="The provider's model name; priced by this name.")
     credentials = models.CharField(
-        max_length=64, help_text="The configured provider whose key and base to use (by name, from the environment)."
+        max_length=64,
+        blank=True,
+        help_text="The configured provider whose key and base to use (by name, from the environment); empty: its own.",
     )
     weight = models.PositiveIntegerField(default=1)
     rpm_capacity = models.PositiveIntegerField(null=True, blank=True, help_text="Requests per minute; empty: no cap.")

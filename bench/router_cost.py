@@ -9,6 +9,7 @@ import asyncio
 import os
 import sys
 import time
+from typing import Any
 
 from aiohttp import web
 
@@ -28,7 +29,11 @@ async def main(calls: int) -> None:
 
     litellm.suppress_debug_info = True
     app = web.Application()
-    app.router.add_post("/v1/chat/completions", lambda request: web.json_response(ANSWER))
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response(ANSWER)
+
+    app.router.add_post("/v1/chat/completions", answer)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -42,7 +47,7 @@ async def main(calls: int) -> None:
         ],
         num_retries=0,
     )
-    messages = [{"role": "user", "content": "hi"}]
+    messages: Any = [{"role": "user", "content": "hi"}]
 
     async def plain() -> None:
         await litellm.acompletion(model="openai/gpt-4o-mini", messages=messages, **params)

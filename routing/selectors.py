@@ -7,15 +7,19 @@ expiring after GATEWAY_L1_CACHE_TTL. A name not in it keeps today's path: the lo
 dict `get` on a warm table.
 """
 
+import functools
+import logging
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
+from django.db import DatabaseError
 from django.db.models import QuerySet
 
 from gateway_project.cache import MISSING, cache_get_or_load, l1
 from routing.models import Deployment, RoutePolicy
 from routing.services import ROUTING_CACHE, TABLE_KEY
 
+log = logging.getLogger(__name__)
 DEFAULT_ATTEMPTS = 3
 
 
@@ -75,9 +79,31 @@ def _table_load() -> RoutingTable:
     return table
 
 
+class _LastTable:
+    """The last table loaded in this process: what calls route by while the database is away."""
+
+    def __init__(self) -> None:
+        self.table: RoutingTable = {}
+
+
+@functools.cache
+def _last_table() -> _LastTable:
+    return _LastTable()
+
+
 def routing_table() -> RoutingTable:
-    """The routing table (L1, then Redis, then the database). Sync: call from a thread."""
-    return cache_get_or_load(ROUTING_CACHE, TABLE_KEY, _table_load)
+    """The routing table (L1, then Redis, then the database). Sync: call from a thread.
+
+    With the database unreachable (and the table in neither cache) the last table this process
+    loaded is kept for an L1 period, so calls go on routing as before instead of failing.
+    """
+    last = _last_table()
+    try:
+        last.table = cache_get_or_load(ROUTING_CACHE, TABLE_KEY, _table_load)
+    except DatabaseError:
+        log.warning("routing table unreadable (the database is away); keeping the last one loaded")
+        l1().set((ROUTING_CACHE, TABLE_KEY), last.table)
+    return last.table
 
 
 def routing_table_peek() -> RoutingTable | None:

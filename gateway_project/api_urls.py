@@ -12,6 +12,7 @@ from gateway_project.api_auth import ManagementAPIView
 from keys.api import KeyDetail, KeyListCreate
 from pricing.api import CostDetail, CostListUpsert
 from proxy.api import ProviderList
+from routing.api import DeploymentDetail, DeploymentListCreate, PolicyDetail, PolicyListSet
 from usage.api import UsageByAccount
 
 _PROTECTED = {
@@ -25,7 +26,7 @@ class ApiRoot(ManagementAPIView):
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
-        names = ("accounts", "keys", "costs", "providers", "schema", "docs")
+        names = ("accounts", "keys", "costs", "providers", "deployments", "policies", "schema", "docs")
         return Response({name: reverse(f"api-{name}", request=request) for name in names})
 
 
@@ -39,6 +40,10 @@ ROUTES: list[URLPattern | URLResolver] = [
     path("costs/<path:model>/", CostDetail.as_view(), name="api-cost"),
     path("usage/user/<str:user_id>/", UsageByAccount.as_view(), name="api-usage"),
     path("providers/", ProviderList.as_view(), name="api-providers"),
+    path("routing/deployments/", DeploymentListCreate.as_view(), name="api-deployments"),
+    path("routing/deployments/<str:deployment_id>/", DeploymentDetail.as_view(), name="api-deployment"),
+    path("routing/policies/", PolicyListSet.as_view(), name="api-policies"),
+    path("routing/policies/<path:public_name>/", PolicyDetail.as_view(), name="api-policy"),
 ]
 # The schema describes these routes only (not the proxy's /v1/ views), mounted where the root urls put them.
 _SCHEMA = SpectacularAPIView.as_view(patterns=[path("api/", include(ROUTES))], **_PROTECTED)

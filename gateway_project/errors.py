@@ -123,6 +123,14 @@ class UpstreamError(GatewayError):
         return self.upstream_status
 
 
+class ContextWindowExceeded(UpstreamError):
+    """The provider said the input is longer than the model's context window (routing may fall back)."""
+
+    def __init__(self, status_code: int = 400, message: str | None = None, *, headers: dict[str, str] | None = None):
+        super().__init__(status_code, message, headers=headers)
+        self.code = "context_length_exceeded"  # type: ignore[misc]
+
+
 class UpstreamUnavailable(GatewayError):
     status_code = 502
     code = "upstream_unavailable"

@@ -52,7 +52,7 @@ if MONGO_URI:
     # from the SQL ones; tests/test_migrations.py checks that both trees match the models.
     MIGRATION_MODULES = {
         app: f"mongo_migrations.{app}"
-        for app in ("admin", "auth", "contenttypes", "sessions", "accounts", "keys", "pricing", "usage")
+        for app in ("admin", "auth", "contenttypes", "sessions", "accounts", "keys", "pricing", "usage", "routing")
     }
 else:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL or f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "keys",
     "pricing",
     "usage",
+    "routing",
     "proxy",
 ]
 if MONGO_URI:
@@ -177,6 +178,12 @@ SPOOL_RETRY_SECONDS = env_int("GATEWAY_SPOOL_RETRY", 2, minimum=1)
 SPOOL_DIR = Path(env_str("GATEWAY_SPOOL_DIR") or BASE_DIR / "spool")
 # Seconds in-flight calls get at shutdown before they are ended with 503 (rows written, holds released).
 SHUTDOWN_GRACE = env_int("GATEWAY_SHUTDOWN_GRACE", 25, minimum=0)
+
+# Routing (README "Routing"): a deployment failing this many times within the window is skipped by every
+# instance for the cooldown (seconds).
+ROUTING_FAILURES = env_int("GATEWAY_ROUTING_FAILURES", 3, minimum=1)
+ROUTING_FAILURE_WINDOW = env_int("GATEWAY_ROUTING_FAILURE_WINDOW", 60, minimum=1)
+ROUTING_COOLDOWN = env_int("GATEWAY_ROUTING_COOLDOWN", 30, minimum=1)
 
 REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -51,6 +51,8 @@ class CallRecord:
     admission: Admission | None = None
     client_gone: bool = False  # the client disconnected; the call goes on to learn its usage
     finished: bool = False
+    attempt: int = 1  # routed calls (proxy.routed): the attempt now running, counted from 1
+    upstream_model: str = ""  # routed calls: the model of the deployment the attempt went to
 
 
 def _tokens(usage: Usage) -> TokenCounts:
@@ -62,11 +64,13 @@ def _tokens(usage: Usage) -> TokenCounts:
     )
 
 
-def _entry(call: CallRecord, status: int, usage: Usage, error_code: str) -> UsageEntry:
+def _entry(
+    call: CallRecord, status: int, usage: Usage, error_code: str, request_id: uuid.UUID | None = None
+) -> UsageEntry:
     admission = call.admission
     tokens = _tokens(usage)
     return UsageEntry(
-        request_id=call.request_id,
+        request_id=request_id or call.request_id,
         account_id=call.principal.account.id,
         key_id=call.principal.key.id,
         route=call.route.value,
@@ -80,6 +84,9 @@ def _entry(call: CallRecord, status: int, usage: Usage, error_code: str) -> Usag
         streamed=call.streamed,
         error_code=error_code,
         created_at=timezone.now().isoformat(),
+        attempt_of=str(call.request_id) if request_id else "",
+        attempt=call.attempt,
+        upstream_model=call.upstream_model,
     )
 
 
@@ -178,3 +185,15 @@ def call_finished(call: CallRecord, *, status: int, usage: Usage | None = None, 
     usage_writer(asyncio.get_running_loop()).put(Written(entry=entry, admission=call.admission))
     metrics_call_finished(call=entry)
     log_call_finished(call=entry, user_id=call.principal.account.user_id)
+
+
+def attempt_finished(call: CallRecord, *, status: int, usage: Usage | None = None, error_code: str = "") -> uuid.UUID:
+    """The row of a routed call's attempt that is not the answer (it failed and another was tried).
+
+    A row of its own id, linked to the call's (`attempt_of`); it settles its cost without touching
+    the hold, which the call's own row releases, and leaves the tpm true-up to that row too.
+    """
+    attempt_id = uuid.uuid4()
+    entry = _entry(call, status, usage or Usage(), error_code, request_id=attempt_id)
+    usage_writer(asyncio.get_running_loop()).put(Written(entry=entry, admission=None))
+    return attempt_id

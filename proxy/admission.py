@@ -12,7 +12,8 @@ import asyncio
 import functools
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -55,6 +56,8 @@ class Admission:
     price: Price | None
     hold_usd: Decimal  # the budget held (0 for unlimited accounts)
     limits: Reservation | None  # the tpm tokens reserved, trued up at settlement
+    # Routed calls (proxy.routed): the price of every candidate target; `target`/`price` are the attempt's own.
+    prices: dict[Target, Price | None] = field(default_factory=dict)
 
 
 def _check_allowed(principal: Principal, model: str, target: Target) -> None:
@@ -191,3 +194,45 @@ async def admit(
                 await in_pool(limits_settle, reservation=limits, tokens=0)
             raise
     return Admission(target=target, price=price, hold_usd=hold, limits=limits)
+
+
+async def admit_routed(
+    *,
+    principal: Principal,
+    route: Route,
+    body: dict[str, Any],
+    raw_size: int,
+    request_id: uuid.UUID,
+    targets: Sequence[Target],
+) -> Admission:
+    """`admit` for a public name served by several targets (its deployments and fallbacks, proxy.routed).
+
+    The key's allow-list is checked against the public name; the hold is the worst case of the
+    dearest target, so whichever attempt answers, its cost fits in what was held.
+    """
+    model = body["model"]
+    allowed = principal.key.allowed_models
+    if allowed and model not in allowed:
+        raise ModelNotAllowed(f"This API key may not use the model `{model}`.")
+    prices = {target: await _price(target) for target in dict.fromkeys(targets)}
+    budgeted = principal.account.budget_usd is not None
+    if budgeted and not settings.ALLOW_UNPRICED_MODELS:
+        unpriced = sorted({target.model for target, price in prices.items() if price is None})
+        if unpriced:
+            raise ModelNotPriced(
+                f"The model '{model}' is served by models without a price on this gateway ({', '.join(unpriced)}), "
+                "so accounts with a budget cannot use it. Ask an operator to add their prices."
+            )
+    hold = ZERO
+    if budgeted:
+        hold = max(worst_case(route, body, raw_size, target, price) for target, price in prices.items())
+    limits = await _rate_limits(principal, body, raw_size)
+    if budgeted:
+        try:
+            await _hold(principal, request_id, hold)
+        except BaseException:
+            if limits is not None:
+                await in_pool(limits_settle, reservation=limits, tokens=0)
+            raise
+    first = targets[0]
+    return Admission(target=first, price=prices[first], hold_usd=hold, limits=limits, prices=prices)

@@ -29,7 +29,13 @@ from typing import Any
 import httpx
 from django.conf import settings
 
-from gateway_project.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from gateway_project.errors import (
+    ContextWindowExceeded,
+    GatewayError,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from proxy import passthrough
 from proxy.chat_bridge import ChatBridgeParts, chat_call, usage_of_chunk
 from proxy.messages_bridge import BridgedSource, BridgeParts, UsageTap, is_bridged, responses_kwargs, usage_of
@@ -439,6 +445,9 @@ def provider_error(exc: Exception, provider: str) -> GatewayError:
     if isinstance(exc, litellm.Timeout | httpx.TimeoutException | TimeoutError):
         return UpstreamTimeout(f"The provider '{provider}' did not answer in time.")
     status = getattr(exc, "status_code", None)
+    if isinstance(exc, litellm.ContextWindowExceededError):
+        message = f"The provider '{provider}' says the input is longer than the model's context window."
+        return ContextWindowExceeded(status if isinstance(status, int) and 400 <= status < 500 else 400, message)
     if isinstance(status, int) and 400 <= status < 500:
         message = f"The provider '{provider}' refused the request (HTTP {status})."
         return UpstreamError(status, message, headers=retry_after(exc))

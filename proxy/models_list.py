@@ -1,16 +1,17 @@
-"""GET /v1/models: what the configured providers can serve, in OpenAI's list format."""
+"""GET /v1/models: what the configured providers can serve and the routed public names, in OpenAI's list format."""
 
 from typing import Any
 
 from pricing.models import ModelCost
 from proxy.forwarding import known_models
 from proxy.providers import configured_providers
+from routing.selectors import public_names
 
 
 def model_list() -> list[dict[str, Any]]:
-    """Models LiteLLM knows for each configured provider plus the priced ones; sync (one query)."""
+    """Public names with deployments, models LiteLLM knows for each configured provider, the priced ones; sync."""
     providers = [name for name, _base in configured_providers()]
-    names: dict[str, str] = {}
+    names: dict[str, str] = dict.fromkeys(public_names(), "gateway")
     for provider in providers:
         for model in known_models(provider):
             names.setdefault(model, provider)

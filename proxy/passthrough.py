@@ -28,7 +28,13 @@ from urllib.request import getproxies, proxy_bypass
 import aiohttp
 import orjson
 
-from gateway_project.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from gateway_project.errors import (
+    ContextWindowExceeded,
+    GatewayError,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from proxy import sse
 from proxy.request_params import Route
 from proxy.stream_adapters import (
@@ -45,6 +51,9 @@ from proxy.usage_normalise import chat_usage, responses_usage
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER = re.compile(r"\d{1,6}(\.\d{1,3})?")
+# How OpenAI (`context_length_exceeded`) and Anthropic (`prompt is too long`) say an input is over the model's
+# window, in a 400 (or 413) body; read only to tell that apart from other refusals (routing's context fallback).
+CONTEXT_WINDOW = re.compile(rb"context_length_exceeded|prompt is too long|maximum context length|context window", re.I)
 # Messages parameters for which LiteLLM rewrites the body or adds an `anthropic-beta` header per request
 # (AnthropicMessagesConfig: thinking translation, context-management edits); such requests keep its path.
 MESSAGES_REWRITTEN = ("thinking", "context_management")
@@ -197,11 +206,14 @@ async def post(call: Call) -> aiohttp.ClientResponse:
         return response
     error = status_error(response.status, response.headers, provider)
     try:
-        await response.read()  # read to the end so the connection goes back to the pool
+        body = await response.read()  # read to the end so the connection goes back to the pool
     except Exception as exc:  # the error body is not needed; a broken one only costs the connection
         logger.debug("reading provider %s's error body failed: %s", provider, type(exc).__name__)
+        body = b""
     finally:
         response.release()
+    if response.status in (400, 413) and CONTEXT_WINDOW.search(body[:4096]):
+        raise ContextWindowExceeded(response.status, error.message)
     raise error
 
 

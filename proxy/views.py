@@ -28,10 +28,11 @@ from gateway_project.errors import (
 )
 from gateway_project.pool import in_pool
 from proxy.accounting import CallRecord, call_finished, start_call
-from proxy.admission import admit
+from proxy.admission import admit, admit_routed
 from proxy.auth import PRINCIPAL_ATTR, GatewayKeyAuthentication, Principal, presented_key, principal_for_async
-from proxy.forwarding import Completion, Route, forward
+from proxy.forwarding import Completion, Route, Stream, forward
 from proxy.models_list import model_list
+from proxy.routed import candidates_load, forward_routed, route_plan
 from proxy.streaming import call_deadline, sse_response
 from proxy.validation import parse_body
 from proxy.wire import error_body
@@ -159,22 +160,41 @@ class CompletionView(GatewayView):
         raw = self._body(request)
         body = parse_body(raw, self.route)
         call.model, call.streamed = body["model"], bool(body.get("stream"))
-        call.admission = await admit(
-            principal=call.principal, route=self.route, body=body, raw_size=len(raw), request_id=call.request_id
-        )
-        result = await forward(
-            route=self.route,
-            target=call.admission.target,
-            body=body,
-            stream=call.streamed,
-            timeout=settings.UPSTREAM_TIMEOUT,
-        )
+        plan = await route_plan(call.model)
+        if plan is None:  # no deployment or policy for this name: provider auto-detection, one attempt
+            call.admission = await admit(
+                principal=call.principal, route=self.route, body=body, raw_size=len(raw), request_id=call.request_id
+            )
+            result = await forward(
+                route=self.route,
+                target=call.admission.target,
+                body=body,
+                stream=call.streamed,
+                timeout=settings.UPSTREAM_TIMEOUT,
+            )
+        else:
+            result = await self._routed(call, body, len(raw), plan)
         if isinstance(result, Completion):
             call_finished(call, status=499 if call.client_gone else 200, usage=result.usage)
             if result.raw is not None:  # the provider's own bytes (same-format fast path): no re-encoding
                 return HttpResponse(result.raw, content_type="application/json")
             return _json(result.body)
         return sse_response(result, call)
+
+    async def _routed(self, call: CallRecord, body: dict[str, Any], raw_size: int, plan: Any) -> Completion | Stream:
+        """A public name with deployments or a policy: admitted for its dearest candidate, then tried in turn."""
+        candidates = await candidates_load(plan)
+        call.admission = await admit_routed(
+            principal=call.principal,
+            route=self.route,
+            body=body,
+            raw_size=raw_size,
+            request_id=call.request_id,
+            targets=candidates.targets(),
+        )
+        return await forward_routed(
+            call=call, route=self.route, body=body, plan=plan, candidates=candidates, stream=call.streamed
+        )
 
     def _body(self, request: Request) -> bytes:
         try:

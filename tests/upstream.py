@@ -54,6 +54,10 @@ class Switches:
     drop_after: int | None = None  # stream: drop the connection after N content chunks
     hold_after: int | None = None  # stream: after N content chunks wait for `release`
     release: threading.Event = field(default_factory=threading.Event)
+    # Per upstream model (the body's `model`), for routing tests: answer with this status instead...
+    model_errors: dict[str, int] = field(default_factory=dict)
+    # ...or with the provider's "input too long for the context window" 400.
+    context_models: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -368,6 +372,17 @@ OPENAI_ERROR_TYPES = {
 }
 
 
+def context_error(anthropic: bool) -> JSONResponse:
+    """How each provider says the input is over the model's context window."""
+    if anthropic:
+        message = "prompt is too long: 250000 tokens > 200000 maximum"
+        return JSONResponse({"type": "error", "error": {"type": "invalid_request_error", "message": message}}, 400)
+    message = "This model's maximum context length is 128000 tokens. However, your messages resulted in 250000 tokens."
+    code = "context_length_exceeded"
+    error = {"message": message, "type": "invalid_request_error", "param": "messages", "code": code}
+    return JSONResponse({"error": error}, 400)
+
+
 def error_response(status: int, anthropic: bool, headers: dict[str, str]) -> JSONResponse:
     message = f"Test upstream error {status}."
     if anthropic:
@@ -417,6 +432,11 @@ def build_app(upstream: Upstream) -> Starlette:
             return Response(status_code=499)
         if s.error_status is not None:
             return error_response(s.error_status, path.endswith("/messages"), dict(s.error_headers))
+        model = body.get("model") if isinstance(body, dict) else None
+        if isinstance(model, str) and model in s.model_errors:
+            return error_response(s.model_errors[model], path.endswith("/messages"), {})
+        if isinstance(model, str) and model in s.context_models:
+            return context_error(path.endswith("/messages"))
         if not isinstance(body, dict) or not path.endswith(("/chat/completions", "/messages", "/responses")):
             return error_response(404 if isinstance(body, dict) else 400, path.endswith("/messages"), {})
         return reply(upstream, generation, path, body)

@@ -28,6 +28,11 @@ class UsageLog(models.Model):
     cost_usd = money_field(default=ZERO)
     latency_ms = models.PositiveIntegerField(default=0)
     streamed = models.BooleanField(default=False)
+    # Routing (README "Routing"): a routed call's attempts that did not answer are rows of their own, linked
+    # to the row of the answer (whose id is the x-request-id); `attempt` counts from 1 in the order tried.
+    attempt_of = models.UUIDField(null=True, blank=True, db_index=True)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    upstream_model = models.CharField(max_length=200, blank=True, help_text="The deployment's model, when routed.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

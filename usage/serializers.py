@@ -36,6 +36,11 @@ class UsageOutput(serializers.Serializer):  # type: ignore[type-arg]
     cost_usd = usd_field()
     latency_ms = serializers.IntegerField()
     streamed = serializers.BooleanField()
+    upstream_model = serializers.CharField(help_text="Routed calls: the deployment's model, which priced the row.")
+    attempt = serializers.IntegerField(help_text="Routed calls: the attempt's number, from 1.")
+    attempt_of = serializers.UUIDField(
+        allow_null=True, help_text="Routed calls: on an attempt that did not answer, the id of the row that did."
+    )
     created_at = serializers.DateTimeField()
 
 

@@ -36,6 +36,9 @@ class UsageEntry:
     streamed: bool = False
     error_code: str = ""
     created_at: str = ""  # ISO time the request ended; set when the entry is made, kept through the spool
+    attempt_of: str = ""  # routed calls: the request id of the row that answered, on the other attempts' rows
+    attempt: int = 1
+    upstream_model: str = ""  # routed calls: the deployment's model (what the row is priced by)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -79,6 +82,9 @@ def _row(entry: UsageEntry) -> UsageLog:
         cost_usd=entry.cost_usd,
         latency_ms=_count(entry.latency_ms),
         streamed=entry.streamed,
+        attempt_of=uuid.UUID(entry.attempt_of) if entry.attempt_of else None,
+        attempt=min(max(entry.attempt, 1), 1000),
+        upstream_model=_text(entry.upstream_model, 200),
         created_at=entry.created_at or timezone.now(),
     )
 

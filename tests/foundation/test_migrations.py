@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ["accounts", "keys", "pricing", "usage"]
+APPS = ["accounts", "keys", "pricing", "usage", "routing"]
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,139 @@
+"""Admin for routing: deployments with their health (cooldown, recent errors) and route policies, via the services."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from gateway_project.admin import ServiceModelAdmin, badge
+from routing.health import Health, health_report
+from routing.models import Deployment, RoutePolicy
+from routing.services import (
+    deployment_create,
+    deployment_delete,
+    deployment_update,
+    policy_delete,
+    policy_set,
+)
+
+_FIELDS = (
+    "public_name",
+    "provider",
+    "upstream_model",
+    "credentials",
+    "weight",
+    "rpm_capacity",
+    "tpm_capacity",
+    "enabled",
+)
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _health(obj: Deployment) -> Health:
+    return health_report(deployment_id=str(obj.pk))
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(ServiceModelAdmin):
+    list_display = ("public_name", "provider", "upstream_model", "credentials", "weight", "enabled", "status", "errors")
+    list_filter = ("enabled", "provider", "public_name")
+    search_fields = ("public_name", "upstream_model")
+    fields = _FIELDS
+    readonly_fields = ("health",)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (*_FIELDS, "health") if obj else _FIELDS
+
+    @admin.display(description="Health")
+    def status(self, obj: Deployment) -> SafeString:
+        health = _health(obj)
+        if not obj.enabled:
+            return badge("disabled", "muted")
+        if health.cooling_until:
+            return badge(f"cooling until {_when(health.cooling_until)[11:19]}", "bad")
+        return badge("healthy", "ok")
+
+    @admin.display(description="Recent errors")
+    def errors(self, obj: Deployment) -> str:
+        recent = _health(obj).recent_errors
+        return f"{len(recent)}, last {_when(recent[0][0])}: {recent[0][1]}" if recent else "—"
+
+    @admin.display(description="Health (every instance)")
+    def health(self, obj: Deployment) -> SafeString:
+        health = _health(obj)
+        cooling = f"Cooling down until {_when(health.cooling_until)}." if health.cooling_until else "Not cooling down."
+        rows = format_html_join("", "<li>{}: {}</li>", ((_when(at), what) for at, what in health.recent_errors))
+        return format_html("<p>{}</p><p>Recent errors (newest first):</p><ul>{}</ul>", cooling, rows or "none")
+
+    def save_model(self, request: HttpRequest, obj: Deployment, form: forms.ModelForm, change: bool) -> None:
+        values = {name: form.cleaned_data.get(name, getattr(obj, name)) for name in _FIELDS}
+        if change:
+            current = Deployment.objects.get(pk=obj.pk)
+            saved = deployment_update(deployment=current, **values)
+        else:
+            saved = deployment_create(**values)
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def delete_model(self, request: HttpRequest, obj: Deployment) -> None:
+        deployment_delete(deployment=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Deployment]) -> None:
+        for deployment in queryset:
+            deployment_delete(deployment=deployment)
+
+
+class PolicyForm(forms.ModelForm):
+    fallbacks = forms.CharField(required=False, help_text="Other public names to try, in order, separated by commas.")
+
+    class Meta:
+        model = RoutePolicy
+        fields = ("public_name", "attempts", "deadline_s", "fallbacks", "context_fallback")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["fallbacks"] = ", ".join(self.instance.fallbacks or [])
+
+    def clean_fallbacks(self) -> list[str]:
+        return [name.strip() for name in (self.cleaned_data.get("fallbacks") or "").split(",") if name.strip()]
+
+
+@admin.register(RoutePolicy)
+class RoutePolicyAdmin(ServiceModelAdmin):
+    form = PolicyForm
+    list_display = ("public_name", "attempts", "deadline_s", "fallback_names", "context_fallback")
+    search_fields = ("public_name",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ("public_name",) if obj else ()  # the upsert key: renaming would make a second policy
+
+    @admin.display(description="Fallbacks")
+    def fallback_names(self, obj: RoutePolicy) -> str:
+        return " → ".join(obj.fallbacks) or "—"
+
+    def save_model(self, request: HttpRequest, obj: RoutePolicy, form: forms.ModelForm, change: bool) -> None:
+        policy, _ = policy_set(
+            public_name=obj.public_name,
+            attempts=form.cleaned_data["attempts"],
+            deadline_s=form.cleaned_data["deadline_s"],
+            fallbacks=form.cleaned_data["fallbacks"],
+            context_fallback=form.cleaned_data.get("context_fallback") or "",
+        )
+        obj.pk = policy.pk
+        obj.refresh_from_db()
+
+    def delete_model(self, request: HttpRequest, obj: RoutePolicy) -> None:
+        policy_delete(policy=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[RoutePolicy]) -> None:
+        for policy in queryset:
+            policy_delete(policy=policy)

@@ -168,6 +168,21 @@ async def _hold(principal: Principal, request_id: uuid.UUID, amount: Decimal) ->
         )
 
 
+async def _limits_and_hold(
+    principal: Principal, body: dict[str, Any], raw_size: int, request_id: uuid.UUID, hold: Decimal | None
+) -> Reservation | None:
+    """The key's rate limits, then the budget hold (`None`: an unlimited account holds nothing)."""
+    limits = await _rate_limits(principal, body, raw_size)
+    if hold is not None:
+        try:
+            await _hold(principal, request_id, hold)
+        except BaseException:
+            if limits is not None:  # the call never ran: give its reserved tokens back
+                await in_pool(limits_settle, reservation=limits, tokens=0)
+            raise
+    return limits
+
+
 async def admit(
     *, principal: Principal, route: Route, body: dict[str, Any], raw_size: int, request_id: uuid.UUID
 ) -> Admission:
@@ -184,16 +199,9 @@ async def admit(
             f"The model '{model}' has no price on this gateway, so accounts with a budget cannot use it. "
             "Ask an operator to add its price."
         )
-    hold = worst_case(route, body, raw_size, target, price) if budgeted else ZERO
-    limits = await _rate_limits(principal, body, raw_size)
-    if budgeted:
-        try:
-            await _hold(principal, request_id, hold)
-        except BaseException:
-            if limits is not None:  # the call never ran: give its reserved tokens back
-                await in_pool(limits_settle, reservation=limits, tokens=0)
-            raise
-    return Admission(target=target, price=price, hold_usd=hold, limits=limits)
+    hold = worst_case(route, body, raw_size, target, price) if budgeted else None
+    limits = await _limits_and_hold(principal, body, raw_size, request_id, hold)
+    return Admission(target=target, price=price, hold_usd=hold or ZERO, limits=limits)
 
 
 async def admit_routed(
@@ -223,16 +231,9 @@ async def admit_routed(
                 f"The model '{model}' is served by models without a price on this gateway ({', '.join(unpriced)}), "
                 "so accounts with a budget cannot use it. Ask an operator to add their prices."
             )
-    hold = ZERO
+    hold = None
     if budgeted:
         hold = max(worst_case(route, body, raw_size, target, price) for target, price in prices.items())
-    limits = await _rate_limits(principal, body, raw_size)
-    if budgeted:
-        try:
-            await _hold(principal, request_id, hold)
-        except BaseException:
-            if limits is not None:
-                await in_pool(limits_settle, reservation=limits, tokens=0)
-            raise
+    limits = await _limits_and_hold(principal, body, raw_size, request_id, hold)
     first = targets[0]
-    return Admission(target=first, price=prices[first], hold_usd=hold, limits=limits, prices=prices)
+    return Admission(target=first, price=prices[first], hold_usd=hold or ZERO, limits=limits, prices=prices)

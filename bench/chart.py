@@ -24,7 +24,7 @@ COLOURS = {"gateway": "#2b7bba", "litellm": "#d9822b", "portkey": "#5a9e4b"}
 
 def main(source: Path, target: Path) -> None:
     doc = json.loads(source.read_text())
-    ran = [t for t in doc["targets"] if t["name"] != "direct" and t["status"] == "ok"]
+    ran = [t for t in doc["targets"] if not t["name"].startswith("direct") and t["status"] == "ok"]
     skipped = [t["label"] for t in doc["targets"] if t["status"] != "ok"]
     connections = doc["config"]["connections"]
     figure, axes = plt.subplots(2, 2, figsize=(11, 7))

@@ -107,8 +107,10 @@ class Session:
         stream = load.stream_stats(
             url, headers={}, body=paced, requests=self.args.stream_requests, interval_ms=self.args.interval_ms, cpu=cpu
         )
-        name, label = ("direct-messages", "mock upstream (direct, /v1/messages)") if messages else \
-            ("direct", "mock upstream (direct)")  # fmt: skip
+        if messages:
+            name, label = "direct-messages", "mock upstream (direct, /v1/messages)"
+        else:
+            name, label = "direct", "mock upstream (direct)"
         result = {"name": name, "label": label, "status": "ok", "runs": runs, "stream": stream}
         report.progress(result)
         return result

@@ -148,9 +148,8 @@ def kind(t: dict[str, Any]) -> str:
 
 def ratios(by_name: dict[str, dict[str, Any]]) -> list[str]:
     """Issue 9's targets as ratios, for whichever targets ran."""
-    ours, lite, port = (by_name.get(n, {}).get("summary") for n in ("gateway", "litellm", "portkey"))
-    cross, old, old_cross = (by_name.get(n, {}).get("summary") for n in ("gateway/cross", "gateway-old",
-                                                                          "gateway-old/cross"))  # fmt: skip
+    names = ("gateway", "litellm", "portkey", "gateway/cross", "gateway-old", "gateway-old/cross")
+    ours, lite, port, cross, old, old_cross = (by_name.get(n, {}).get("summary") for n in names)
     if not ours:
         return []
     lines = []
@@ -220,6 +219,12 @@ def markdown(doc: dict[str, Any]) -> str:
     for t in doc["targets"]:
         lines.append(direct_row(t) if is_direct(t) else table_row(t))
     peers_ran = any(t["name"] in ("litellm", "portkey") for t in doc["targets"])
+    cross_note = [
+        "- Claude on /v1/chat/completions: a cross-format call, translated by LiteLLM to the mock's "
+        "Anthropic /v1/messages; its added figures subtract the mock measured directly there, whose "
+        "stream sends its first text two frames in (message_start, content_block_start). Through LiteLLM "
+        "the first frame is the first text: its translation sends nothing for the two frames before it."
+    ] if any(t["name"] == "direct-messages" for t in doc["targets"]) else []  # fmt: skip
     notes = [
         "",
         *ratios(by_name),
@@ -229,15 +234,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "first frame: to the role frame. A target that holds a frame until the next arrives shows it in both, "
         "and as a `batched` gap: one under half the mock's interval (two frames reached the client together; "
         "a busy machine makes a few of those anywhere, the mock measured directly included).",
-        *(
-            [
-                "- Claude on /v1/chat/completions: a cross-format call, translated by LiteLLM to the mock's "
-                "Anthropic /v1/messages; its added figures subtract the mock measured directly there, whose "
-                "stream sends its first text two frames in (message_start, content_block_start)."
-            ]
-            if c.get("cross_format") and "direct-messages" in {t["name"] for t in doc["targets"]}
-            else []
-        ),
+        *cross_note,
         "- Our usage rows may exceed requests answered: requests wrk cuts off at the end of a run still "
         "complete in the gateway and are billed; fewer rows than answers fails the run.",
         f"- Start-up and first-run installs: {setup_line(doc['targets'])}"

@@ -6,6 +6,7 @@ imports nothing from the project: `python bench/chart.py latest.json latest.png`
 
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -24,17 +25,18 @@ COLOURS = {"gateway": "#2b7bba", "litellm": "#d9822b", "portkey": "#5a9e4b"}
 
 def main(source: Path, target: Path) -> None:
     doc = json.loads(source.read_text())
-    ran = [t for t in doc["targets"] if t["name"] != "direct" and t["status"] == "ok"]
+    ran = [t for t in doc["targets"] if not t["name"].startswith("direct") and t["status"] == "ok"]
     skipped = [t["label"] for t in doc["targets"] if t["status"] != "ok"]
     connections = doc["config"]["connections"]
     figure, axes = plt.subplots(2, 2, figsize=(11, 7))
     for axis, (field, title) in zip(axes.flat, PANELS, strict=True):
-        labels = [t["label"] for t in ran]
+        # Wrapped: the longer labels (an older checkout, the cross-format rows) would run into each other.
+        labels = [textwrap.fill(t["label"], 18, break_long_words=False) for t in ran]
         values = [t["summary"].get(field) or 0 for t in ran]
         bars = axis.bar(labels, values, color=[COLOURS.get(t["name"], "grey") for t in ran])
         axis.bar_label(bars, labels=[f"{v:,.1f}" for v in values], fontsize=8)
         axis.set_title(title.format(high=max(connections), low=min(connections)), fontsize=10)
-        axis.tick_params(axis="x", labelsize=8)
+        axis.tick_params(axis="x", labelsize=7)
     m = doc["machine"]
     note = f" (skipped: {', '.join(skipped)})" if skipped else ""
     figure.suptitle(

@@ -6,7 +6,11 @@ at a time on the same core with the same worker count: our gateway in production
 virtualenv, master key, no database) and Portkey's gateway (npm, Node). For each: added p50/p99
 at 1 connection, req/s, p99 and errors at 50 connections (wrk), time to first frame and the gaps
 between frames of a paced stream (bench/streaming.py), RSS idle and after load, CPU per request,
-and for our gateway usage rows against requests answered. Writes bench/results/<time>.json,
+and for our gateway usage rows against requests answered. Our gateway is also measured on
+cross-format calls (`--cross-format`, on by default): a Claude model on /v1/chat/completions,
+which LiteLLM translates to the mock's Anthropic /v1/messages, against the mock measured
+directly there. `--old-root` adds the same rows for an older checkout of the gateway (target
+gateway-old), run from its own directory and venv. Writes bench/results/<time>.json,
 latest.json, latest.md and latest.png. Entry point: `bench/run` (`bench/run --smoke` for CI).
 """
 
@@ -19,17 +23,24 @@ from pathlib import Path
 from typing import Any
 
 from bench import load, peers, report, targets
+from bench.prepare import CROSS_MODEL
 from bench.processes import BenchError, Children, group_cpu_seconds, group_memory_mb, tail, wait_idle
 
 BENCH = Path(__file__).resolve().parent
 PEERS = {"litellm": "LiteLLM proxy", "portkey": "Portkey gateway"}
+GATEWAYS = ("gateway", "gateway-old")
 
 
 def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
     add = parser.add_argument
     add("--smoke", action="store_true", help="a few seconds in all (1 s runs, 3 streams), for CI; see --output-dir")
-    add("--targets", default="gateway,litellm,portkey", help="comma-separated: gateway, litellm, portkey")
+    add("--targets", default=None, help="comma-separated: gateway, gateway-old, litellm, portkey "
+        "(default gateway,litellm,portkey, and gateway-old with --old-root)")  # fmt: skip
+    add("--old-root", type=Path, default=None, help="an older checkout (with its own `uv sync --frozen` venv) "
+        "to measure as gateway-old, e.g. `git worktree add /work/wt/old eb247a6`")  # fmt: skip
+    add("--cross-format", action=argparse.BooleanOptionalAction, default=True,
+        help="also measure our gateway on a Claude model on /v1/chat/completions (default: on)")  # fmt: skip
     add("--duration", type=float, default=10, help="seconds per measured wrk run (default 10)")
     add("--warmup", type=float, default=3, help="seconds of warm-up at the highest connection count (default 3)")
     add("--connections", default=None, help="comma-separated wrk connection counts (default 1,50; 1,10 with --smoke)")
@@ -57,11 +68,14 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     args.output_dir = args.output_dir or (smoke_dir if args.smoke else BENCH / "results")
     args.connections = [int(c) for c in (args.connections or "1,50").split(",")]
     args.keys = [k.strip() for k in args.keys.split(",") if k.strip()]
-    args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    default_targets = "gateway,gateway-old,litellm,portkey" if args.old_root else "gateway,litellm,portkey"
+    args.targets = [t.strip() for t in (args.targets or default_targets).split(",") if t.strip()]
     if not set(args.keys) <= {"budget", "unlimited"} or not args.keys:
         parser.error("--keys takes budget and/or unlimited")
-    if not set(args.targets) <= {"gateway", *PEERS}:
-        parser.error("--targets takes gateway, litellm and/or portkey")
+    if not set(args.targets) <= {*GATEWAYS, *PEERS}:
+        parser.error("--targets takes gateway, gateway-old, litellm and/or portkey")
+    if "gateway-old" in args.targets and not args.old_root:
+        parser.error("the target gateway-old needs --old-root PATH")
     return args
 
 
@@ -78,9 +92,13 @@ class Session:
     def bodies(self, model: str) -> tuple[str, str]:
         return load.request_body(model, stream=self.args.stream), load.request_body(model, paced=True)
 
-    def direct(self, model: str) -> dict[str, Any]:
-        """The mock measured directly: the baseline every `added` figure subtracts."""
-        url = f"http://127.0.0.1:{self.mock_port}/v1/chat/completions"
+    def direct(self, model: str, *, messages: bool = False) -> dict[str, Any]:
+        """The mock measured directly: the baseline every `added` figure subtracts.
+
+        With `messages`, on its Anthropic /v1/messages (the same body shape serves both formats),
+        the baseline of cross-format calls: that stream sends its first text one frame later.
+        """
+        url = f"http://127.0.0.1:{self.mock_port}/v1/" + ("messages" if messages else "chat/completions")
         body, paced = self.bodies(model)
         # The client on the idle core, so it does not share one with the mock.
         cpu = self.args.gateway_cpu
@@ -89,7 +107,11 @@ class Session:
         stream = load.stream_stats(
             url, headers={}, body=paced, requests=self.args.stream_requests, interval_ms=self.args.interval_ms, cpu=cpu
         )
-        result = {"name": "direct", "label": "mock upstream (direct)", "status": "ok", "runs": runs, "stream": stream}
+        if messages:
+            name, label = "direct-messages", "mock upstream (direct, /v1/messages)"
+        else:
+            name, label = "direct", "mock upstream (direct)"
+        result = {"name": name, "label": label, "status": "ok", "runs": runs, "stream": stream}
         report.progress(result)
         return result
 
@@ -135,21 +157,31 @@ class Session:
             "runs": runs, "stream": stream, "usage": usage,
         }  # fmt: skip
 
-    def gateway(self) -> None:
-        env = targets.gateway_env(self.tmp, self.mock_port)
-        prepared = targets.prepare_database(env)
+    def gateway(self, name: str) -> None:
+        """Our gateway, this checkout or the one in --old-root: each account, then the cross-format calls."""
+        code = targets.checkout(name, self.args.old_root if name == "gateway-old" else None)
+        env = targets.gateway_env(self.tmp, self.mock_port, code=code, anthropic=self.args.cross_format)
+        prepared = targets.prepare_database(env, code)
         keys, model = prepared["keys"], prepared["model"]
         target = targets.start_gateway(
-            self.children, self.tmp, env=env, key=keys[self.args.keys[0]], workers=self.args.workers,
+            self.children, self.tmp, code=code, env=env, key=keys[self.args.keys[0]], workers=self.args.workers,
             cpu=self.args.gateway_cpu,
         )  # fmt: skip
+        ours = "our gateway" if name == "gateway" else f"our gateway at {target.version}"
+        database = self.tmp / code.database
         try:
-            for name in self.args.keys:
-                target.key, target.label = keys[name], f"our gateway ({name} account)"
-                result = self.measure(target, model, self.tmp / "bench.sqlite3")
+            for account in self.args.keys:
+                target.key, target.label = keys[account], f"{ours} ({account} account)"
+                result = self.measure(target, model, database)
                 self.results.append(result)
                 report.progress(result)
-            if self.args.profile:
+            if self.args.cross_format:
+                account = self.args.keys[0]
+                target.key, target.label = keys[account], f"{ours} ({account}, Claude on /v1/chat/completions)"
+                result = {**self.measure(target, prepared["cross_model"], database), "format": "cross"}
+                self.results.append(result)
+                report.progress(result)
+            if self.args.profile and name == "gateway":
                 from bench.profiling import profile
 
                 profile(self.args, target, load.request_body(model, stream=self.args.stream))
@@ -195,11 +227,14 @@ def run(args: argparse.Namespace, children: Children, tmp: Path) -> int:
     print(f"temp dir {tmp}; mock upstream on :{session.mock_port}", flush=True)
     model = "gpt-4o-mini"
     session.results.append(session.direct(model))
+    gateways = [name for name in GATEWAYS if name in args.targets]
+    if args.cross_format and gateways:
+        session.results.append(session.direct(CROSS_MODEL, messages=True))
     chosen = [name for name in PEERS if name in args.targets]
     # --smoke proves that everything starts and answers, so the peers start while our gateway runs.
     early = {name: session.launch(name, model) for name in chosen} if args.smoke else {}
-    if "gateway" in args.targets:
-        session.gateway()
+    for name in gateways:
+        session.gateway(name)
     for name in chosen:
         session.peer(name, model, early.get(name))
     document = report.document(args, session.results, seconds=time.monotonic() - started)
@@ -209,6 +244,9 @@ def run(args: argparse.Namespace, children: Children, tmp: Path) -> int:
     problems = report.gateway_problems(session.results)
     for problem in problems:
         print(f"bench: our gateway: {problem}", file=sys.stderr)
+    # An older checkout's shortcomings are what it is measured against, not a failure of this run.
+    for problem in report.gateway_problems(session.results, name="gateway-old"):
+        print(f"bench: warning: our gateway (--old-root): {problem}", file=sys.stderr)
     return 1 if problems else 0
 
 

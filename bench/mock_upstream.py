@@ -1,12 +1,15 @@
-"""A minimal OpenAI chat-completions upstream for benchmarks: a raw asyncio protocol on uvloop.
+"""A minimal OpenAI chat-completions and Anthropic Messages upstream for benchmarks: a raw asyncio protocol on uvloop.
 
 It answers every POST with one precomputed reply (JSON with a usage block, or SSE when the
 request asks for `"stream": true`), so the mock costs a few microseconds per request and is
-never the bottleneck. A streaming request whose body contains PACED_MARKER gets a paced
-stream instead: `--paced-chunks` content frames, every frame (role, contents, finish, usage,
-[DONE]) sent as its own HTTP chunk `--paced-interval-ms` after the previous one, so a client
-can measure time to first token and see whether a gateway batches frames. It parses HTTP/1.1
-with httptools, keeps connections alive, and binds 127.0.0.1 only.
+never the bottleneck: `/v1/chat/completions` in OpenAI's format, `/v1/messages` (where
+LiteLLM's anthropic provider posts, under ANTHROPIC_API_BASE) in Anthropic's, the shapes of
+tests/upstream.py. A streaming request whose body contains PACED_MARKER gets a paced stream
+instead: `--paced-chunks` content frames, every frame (OpenAI: role, contents, finish, usage,
+[DONE]; Anthropic: message_start, content_block_start, deltas, content_block_stop,
+message_delta, message_stop) sent as its own HTTP chunk `--paced-interval-ms` after the
+previous one, so a client can measure time to first token and see whether a gateway batches
+frames. It parses HTTP/1.1 with httptools, keeps connections alive, and binds 127.0.0.1 only.
 Run: `python -m bench.mock_upstream --port 8911`.
 """
 
@@ -76,6 +79,49 @@ def _paced_frames(chunks: int) -> list[bytes]:
     return frames
 
 
+# --- Anthropic Messages: usage without cache tokens, so the same 12 in / 7 out as the OpenAI side --------
+
+MESSAGES_USAGE = {"input_tokens": 12, "output_tokens": 7}
+MESSAGES_MODEL = "claude-3-5-haiku-20241022"
+
+
+def _message(content: list[dict[str, str]], stop: str | None, usage: dict[str, int]) -> dict[str, Any]:
+    return {
+        "id": "msg_bench", "type": "message", "role": "assistant", "model": MESSAGES_MODEL, "content": content,
+        "stop_reason": stop, "stop_sequence": None, "usage": usage,
+    }  # fmt: skip
+
+
+def _event(kind: str, body: dict[str, Any]) -> bytes:
+    return (
+        f"event: {kind}\ndata: ".encode() + json.dumps({"type": kind, **body}, separators=(",", ":")).encode() + b"\n\n"
+    )
+
+
+def _messages_frames(texts: list[str]) -> list[bytes]:
+    text_block = {"type": "text", "text": ""}
+    frames = [
+        _event("message_start", {"message": _message([], None, {**MESSAGES_USAGE, "output_tokens": 1})}),
+        _event("content_block_start", {"index": 0, "content_block": text_block}),
+    ]
+    frames += [_event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": text}})
+               for text in texts]  # fmt: skip
+    frames += [
+        _event("content_block_stop", {"index": 0}),
+        _event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                 "usage": {"output_tokens": MESSAGES_USAGE["output_tokens"]}}),
+        _event("message_stop", {}),
+    ]  # fmt: skip
+    return frames
+
+
+def _messages_stream() -> bytes:
+    words = TEXT.split(" ")
+    per_chunk = -(-len(words) // CHUNKS)
+    texts = [" ".join(words[start : start + per_chunk]) + " " for start in range(0, len(words), per_chunk)]
+    return b"".join(_messages_frames(texts))
+
+
 def _http_chunk(data: bytes) -> bytes:
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 
@@ -91,18 +137,24 @@ def _response(status: str, content_type: str, body: bytes) -> bytes:
 JSON_REPLY = _response("200 OK", "application/json", _completion())
 SSE_REPLY = _response("200 OK", "text/event-stream", _stream())
 NOT_FOUND = _response("404 Not Found", "application/json", b'{"error":{"message":"not found"}}')
+MESSAGES_JSON_REPLY = _response(
+    "200 OK",
+    "application/json",
+    json.dumps(_message([{"type": "text", "text": TEXT}], "end_turn", MESSAGES_USAGE), separators=(",", ":")).encode(),
+)
+MESSAGES_SSE_REPLY = _response("200 OK", "text/event-stream", _messages_stream())
 MODELS = _response("200 OK", "application/json", b'{"object":"list","data":[{"id":"gpt-4o-mini","object":"model"}]}')
 
 
 class Upstream(asyncio.Protocol):
     """One connection: parse requests as they arrive, answer each as soon as it is complete."""
 
-    def __init__(self, paced: list[bytes], interval: float) -> None:
+    def __init__(self, paced: dict[bool, list[bytes]], interval: float) -> None:
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.url = b""
         self.body: list[bytes] = []
-        self.paced, self.interval = paced, interval
+        self.paced, self.interval = paced, interval  # paced frames by "is it a Messages request"
         self.pacing: asyncio.Task[None] | None = None  # a paced reply still being written
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -130,7 +182,7 @@ class Upstream(asyncio.Protocol):
             return
         keep_alive = self.parser.should_keep_alive()
         reply = self._reply()
-        if reply is None or self.pacing is not None:
+        if isinstance(reply, list) or self.pacing is not None:
             # Replies on one connection go out in order: a paced one (or one after it) waits its turn.
             self.pacing = asyncio.get_running_loop().create_task(self._later(self.pacing, reply, keep_alive))
             return
@@ -138,15 +190,15 @@ class Upstream(asyncio.Protocol):
         if not keep_alive:
             self.transport.close()
 
-    async def _later(self, before: "asyncio.Task[None] | None", reply: bytes | None, keep_alive: bool) -> None:
+    async def _later(self, before: "asyncio.Task[None] | None", reply: bytes | list[bytes], keep_alive: bool) -> None:
         if before is not None:
             await before
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        if reply is None:
+        if isinstance(reply, list):
             transport.write(PACED_HEAD)
-            for index, frame in enumerate(self.paced):
+            for index, frame in enumerate(reply):
                 if index:
                     await asyncio.sleep(self.interval)
                 if transport.is_closing():
@@ -163,23 +215,26 @@ class Upstream(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
 
-    def _reply(self) -> bytes | None:
-        """The precomputed reply, or None for a paced stream."""
+    def _reply(self) -> bytes | list[bytes]:
+        """The precomputed reply, or a paced stream's frames."""
         path = self.url.split(b"?", 1)[0]
         if path.endswith(b"/models"):
             return MODELS
-        if not path.endswith(b"/chat/completions"):
+        messages = path.endswith(b"/v1/messages")
+        if not messages and not path.endswith(b"/chat/completions"):
             return NOT_FOUND
         body = b"".join(self.body)
         # Cheaper than parsing JSON; the SDK writes `"stream": true` (json.dumps) or `"stream":true`.
         if b'"stream": true' not in body and b'"stream":true' not in body:
-            return JSON_REPLY
-        return None if PACED_MARKER in body else SSE_REPLY
+            return MESSAGES_JSON_REPLY if messages else JSON_REPLY
+        if PACED_MARKER in body:
+            return self.paced[messages]
+        return MESSAGES_SSE_REPLY if messages else SSE_REPLY
 
 
 async def serve(port: int, chunks: int, interval_ms: float) -> None:
     loop = asyncio.get_running_loop()
-    paced = _paced_frames(chunks)
+    paced = {False: _paced_frames(chunks), True: _messages_frames([f"word{i} " for i in range(chunks)])}
     server = await loop.create_server(lambda: Upstream(paced, interval_ms / 1000), "127.0.0.1", port, backlog=1024)
     async with server:
         await server.serve_forever()

@@ -1,8 +1,10 @@
 """Prepares the benchmark's throwaway database through the project's own services; prints the keys as JSON.
 
 Run in its own process with the bench environment (`DATABASE_URL` pointing at a temp SQLite
-file): migrates, creates a budgeted and an unlimited account with one key each, and a price
-for the benchmark model, so admission, the budget hold and pricing all run as in production.
+file): migrates, creates a budgeted and an unlimited account with one key each, and prices
+for the benchmark model and the Claude model of the cross-format calls, so admission, the
+budget hold and pricing all run as in production. It uses only services that commit eb247a6
+already had: the harness runs it on an older checkout's code too (`--old-root`).
 """
 
 import json
@@ -12,6 +14,7 @@ from decimal import Decimal
 import django
 
 MODEL = "gpt-4o-mini"
+CROSS_MODEL = "claude-3-5-haiku-20241022"  # Anthropic's price; answered by the mock's /v1/messages
 
 
 def main() -> None:
@@ -25,6 +28,7 @@ def main() -> None:
 
     call_command("migrate", verbosity=0, interactive=False)
     cost_upsert(model=MODEL, provider="openai", input_per_mtok=Decimal("0.15"), output_per_mtok=Decimal("0.60"))
+    cost_upsert(model=CROSS_MODEL, provider="anthropic", input_per_mtok=Decimal("0.80"), output_per_mtok=Decimal("4"))
     # A budget no run can exhaust: the point is to exercise the conditional UPDATE, not to hit 402.
     budgeted = account_create(user_id="bench-budget", budget_usd=Decimal("1000000"))
     unlimited = account_create(user_id="bench-unlimited", budget_usd=None)
@@ -32,7 +36,7 @@ def main() -> None:
         "budget": key_create(account=budgeted, name="bench").raw,
         "unlimited": key_create(account=unlimited, name="bench").raw,
     }
-    print(json.dumps({"model": MODEL, "keys": keys}))
+    print(json.dumps({"model": MODEL, "cross_model": CROSS_MODEL, "keys": keys}))
 
 
 if __name__ == "__main__":

@@ -96,10 +96,12 @@ class Children:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         raise SystemExit(128 + signum)  # unwinds through `finally` and atexit
 
-    def start(self, name: str, argv: list[str], *, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, argv: list[str], *, env: Mapping[str, str], log: Path, cwd: Path | None = None
+    ) -> subprocess.Popen[bytes]:
         with log.open("wb") as out:
             proc = subprocess.Popen(  # noqa: S603 - argv built by the harness, never from input
-                argv, env=dict(env), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                argv, env=dict(env), cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
         self.procs.append((name, proc))
         return proc

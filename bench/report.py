@@ -76,11 +76,17 @@ def summary(result: dict[str, Any], direct: dict[str, Any] | None) -> dict[str, 
     return out
 
 
+def is_direct(result: dict[str, Any]) -> bool:
+    return str(result["name"]).startswith("direct")
+
+
 def document(args: argparse.Namespace, results: list[dict[str, Any]], *, seconds: float) -> dict[str, Any]:
-    direct = next((r for r in results if r["name"] == "direct"), None)
+    directs = {r["name"]: r for r in results if is_direct(r)}
     targets = []
     for result in results:
-        entry = {**result, "summary": summary(result, direct) if result["name"] != "direct" else {}}
+        # Cross-format calls reach the mock's /v1/messages: that is what their `added` figures subtract.
+        direct = directs.get("direct-messages" if result.get("format") == "cross" else "direct")
+        entry = {**result, "summary": {} if is_direct(result) else summary(result, direct)}
         if "runs" in entry:
             entry["runs"] = [_run_dict(run) for run in entry["runs"]]
         targets.append(entry)
@@ -92,7 +98,8 @@ def document(args: argparse.Namespace, results: list[dict[str, Any]], *, seconds
             "connections": args.connections, "wrk_body": "SSE" if args.stream else "JSON",
             "stream_requests": args.stream_requests, "stream_chunks": args.chunks,
             "stream_interval_ms": args.interval_ms, "target_cpu": args.gateway_cpu, "client_cpu": args.client_cpu,
-            "gateway_accounts": args.keys,
+            "gateway_accounts": args.keys, "cross_format": args.cross_format,
+            "old_root": str(args.old_root) if args.old_root else None,
         },
         "seconds": round(seconds, 1),
         "targets": targets,
@@ -134,9 +141,15 @@ def direct_row(t: dict[str, Any]) -> str:
     )
 
 
+def kind(t: dict[str, Any]) -> str:
+    """A target's name, with `/cross` for the cross-format rows."""
+    return str(t["name"]) + ("/cross" if t.get("format") == "cross" else "")
+
+
 def ratios(by_name: dict[str, dict[str, Any]]) -> list[str]:
     """Issue 9's targets as ratios, for whichever targets ran."""
-    ours, lite, port = (by_name.get(n, {}).get("summary") for n in ("gateway", "litellm", "portkey"))
+    names = ("gateway", "litellm", "portkey", "gateway/cross", "gateway-old", "gateway-old/cross")
+    ours, lite, port, cross, old, old_cross = (by_name.get(n, {}).get("summary") for n in names)
     if not ours:
         return []
     lines = []
@@ -144,6 +157,15 @@ def ratios(by_name: dict[str, dict[str, Any]]) -> list[str]:
     def ratio(name: str, a: float | None, b: float | None, goal: str) -> None:
         if a is not None and b:
             lines.append(f"- {name}: **{a / b:.2f}×** (goal {goal})")
+
+    def older(what: str, new: dict[str, Any], before: dict[str, Any]) -> None:
+        """Against --old-root: "no slower than today". The added p50 can be near zero (or below) on a
+        busy machine, so it is compared as a difference, not a ratio."""
+        against = by_name["gateway-old"]["version"]
+        ratio(f"{what}: req/s at high concurrency, ours ÷ {against}", new["rps_high"], before["rps_high"], "≥ 1")
+        if new["added_p50_ms_1"] is not None and before["added_p50_ms_1"] is not None:
+            change = new["added_p50_ms_1"] - before["added_p50_ms_1"]
+            lines.append(f"- {what}: added p50 at 1 connection, ours − {against}: **{change:+.2f} ms** (goal ≤ 0)")
 
     if lite:
         ratio("req/s at high concurrency, ours ÷ LiteLLM", ours["rps_high"], lite["rps_high"], "≥ 3")
@@ -155,13 +177,17 @@ def ratios(by_name: dict[str, dict[str, Any]]) -> list[str]:
     added_ttft = fmt(ours["added_ttft_p50_ms"], sign=True)
     lines.append(f"- added time to first token, ours: **{added_ttft} ms** (goal ≤ 1 ms); "
                  f"batched frames: **{ours['batched_gaps']}** (goal 0)")  # fmt: skip
+    if old:
+        older("same-format calls", ours, old)
+    if cross and old_cross:
+        older("cross-format calls (Claude on /v1/chat/completions)", cross, old_cross)
     return lines
 
 
 def setup_line(targets: list[dict[str, Any]]) -> str:
     parts = []
     for t in targets:
-        if t["status"] != "ok" or t["name"] == "direct":
+        if t["status"] != "ok" or is_direct(t):
             continue
         text = f"{t['label']} ready in {t['start_seconds']:.1f} s"
         if t.get("install_seconds") is not None:
@@ -189,9 +215,16 @@ def markdown(doc: dict[str, Any]) -> str:
         f"| CPU ms/req | usage rows / answered |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
-    by_name = {t["name"]: t for t in reversed(doc["targets"])}  # the first of a name: our budget account
+    by_name = {kind(t): t for t in reversed(doc["targets"]) if t["status"] == "ok"}  # the first: budget account
     for t in doc["targets"]:
-        lines.append(direct_row(t) if t["name"] == "direct" else table_row(t))
+        lines.append(direct_row(t) if is_direct(t) else table_row(t))
+    peers_ran = any(t["name"] in ("litellm", "portkey") for t in doc["targets"])
+    cross_note = [
+        "- Claude on /v1/chat/completions: a cross-format call, translated by LiteLLM to the mock's "
+        "Anthropic /v1/messages; its added figures subtract the mock measured directly there, whose "
+        "stream sends its first text two frames in (message_start, content_block_start). Through LiteLLM "
+        "the first frame is the first text: its translation sends nothing for the two frames before it."
+    ] if any(t["name"] == "direct-messages" for t in doc["targets"]) else []  # fmt: skip
     notes = [
         "",
         *ratios(by_name),
@@ -201,20 +234,21 @@ def markdown(doc: dict[str, Any]) -> str:
         "first frame: to the role frame. A target that holds a frame until the next arrives shows it in both, "
         "and as a `batched` gap: one under half the mock's interval (two frames reached the client together; "
         "a busy machine makes a few of those anywhere, the mock measured directly included).",
+        *cross_note,
         "- Our usage rows may exceed requests answered: requests wrk cuts off at the end of a run still "
         "complete in the gateway and are billed; fewer rows than answers fails the run.",
         f"- Start-up and first-run installs: {setup_line(doc['targets'])}"
-        + (" (smoke: the peers start while our gateway runs)." if c["smoke"] and len(doc["targets"]) > 2 else "."),
+        + (" (smoke: the peers start while our gateway runs)." if c["smoke"] and peers_ran else "."),
         "- Numbers from a shared machine move between runs; compare targets within one run only.",
     ]
     return header + "\n".join(lines + notes) + "\n"
 
 
-def gateway_problems(results: list[dict[str, Any]]) -> list[str]:
+def gateway_problems(results: list[dict[str, Any]], name: str = "gateway") -> list[str]:
     """What makes the run fail: our gateway's errors, or an answered request without its usage row."""
     problems = []
     for r in results:
-        if r["name"] != "gateway":
+        if r["name"] != name:
             continue
         for run in r["runs"]:
             if not run.requests:

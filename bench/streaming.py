@@ -1,6 +1,8 @@
 """Time to first frame and the gaps between frames over sequential SSE requests, which wrk cannot see.
 
-Time to first token is taken at the first frame whose delta carries text. Each request goes
+Time to first token is taken at the first frame whose delta carries text. Frames are OpenAI
+chat chunks ending with `data: [DONE]`, or Anthropic Messages events ending with message_stop
+(the mock measured directly on /v1/messages, the baseline of cross-format calls). Each request goes
 over a fresh 127.0.0.1 socket (`Connection: close`), its chunked body is
 decoded as it arrives and every complete SSE event is stamped with the time of the read that
 completed it. Against the mock's paced stream (bench/mock_upstream.py: one frame every
@@ -28,7 +30,7 @@ class Sample:
     first_frame_ms: float | None = None
     first_token_ms: float | None = None  # the first frame whose delta carries text
     frame_times_ms: list[float] = field(default_factory=list)
-    done: bool = False  # saw `data: [DONE]`
+    done: bool = False  # saw `data: [DONE]` or message_stop
 
 
 class Decoder:
@@ -84,12 +86,28 @@ class Decoder:
 
 
 def has_text(payload: bytes) -> bool:
-    """Whether an OpenAI chunk's first choice carries content (the role frame before it does not)."""
+    """Whether an OpenAI chunk's first choice carries content (the role frame before it does not),
+    or an Anthropic event is a text delta."""
     try:
-        choices = json.loads(payload).get("choices") or [{}]
+        frame = json.loads(payload)
+        if frame.get("type") == "content_block_delta":
+            return bool(frame["delta"].get("text"))
+        choices = frame.get("choices") or [{}]
         return bool((choices[0].get("delta") or {}).get("content"))
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, KeyError):
         return False
+
+
+def event_data(event: bytes) -> bytes | None:
+    """An SSE event's data line (after an Anthropic `event:` line, if any), or None."""
+    for line in event.split(b"\n"):
+        if line.startswith(b"data:"):
+            return line[5:].strip()
+    return None
+
+
+def is_end(data: bytes) -> bool:
+    return data == b"[DONE]" or (data.startswith(b"{") and b'"type":"message_stop"' in data.replace(b" ", b""))
 
 
 def one_request(url: str, headers: dict[str, str], body: bytes, timeout: float) -> Sample:
@@ -112,10 +130,10 @@ def one_request(url: str, headers: dict[str, str], body: bytes, timeout: float) 
                 if not data:
                     break
                 for event in decoder.feed(data):
-                    if event.startswith(b"data:"):
+                    if (payload := event_data(event)) is not None:
                         sample.frame_times_ms.append(now_ms)
-                        sample.done = sample.done or event[5:].strip() == b"[DONE]"
-                        if sample.first_token_ms is None and has_text(event[5:]):
+                        sample.done = sample.done or is_end(payload)
+                        if sample.first_token_ms is None and has_text(payload):
                             sample.first_token_ms = now_ms
     except OSError as exc:
         sample.error = f"{type(exc).__name__}: {exc}"
@@ -125,7 +143,7 @@ def one_request(url: str, headers: dict[str, str], body: bytes, timeout: float) 
     if not sample.error and not 200 <= sample.status < 300:
         sample.error = f"HTTP {sample.status}: {decoder.body[:200]!r}"
     elif not sample.error and not sample.done:
-        sample.error = "the stream ended without data: [DONE]"
+        sample.error = "the stream ended without data: [DONE] (or message_stop)"
     return sample
 
 

@@ -28,7 +28,7 @@ PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PRO
 class Target:
     """One thing to measure, started and answering."""
 
-    name: str  # "gateway", "litellm", "portkey"
+    name: str  # "gateway", "gateway-old", "litellm", "portkey"
     label: str  # what the table calls it
     version: str
     port: int
@@ -47,20 +47,47 @@ class Target:
         return {"Authorization": f"Bearer {self.key}", **self.headers}
 
 
-def gateway_env(tmp: Path, mock_port: int) -> dict[str, str]:
+@dataclass(frozen=True)
+class Checkout:
+    """Where our gateway runs from: this checkout, or an older one (`--old-root`) with its own venv."""
+
+    name: str  # "gateway" or "gateway-old"
+    root: Path
+    python: str
+
+    @property
+    def database(self) -> str:
+        return f"{self.name}.sqlite3"
+
+
+def checkout(name: str, root: Path | None) -> Checkout:
+    """This checkout runs with the harness's own interpreter; another with the venv `uv sync` made in it."""
+    if root is None or root.resolve() == ROOT:
+        return Checkout(name, ROOT, sys.executable)
+    root = root.resolve()
+    python = root / ".venv" / "bin" / "python"
+    if not (root / "manage.py").exists() or not python.exists():
+        raise BenchError(f"{root} is not a checkout with a venv: run `uv sync --frozen` in it first")
+    return Checkout(name, root, str(python))
+
+
+def gateway_env(tmp: Path, mock_port: int, *, code: Checkout, anthropic: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in PROXY_VARS}
     env.update({name: "" for name in BLANKED})
     env.update(
         DJANGO_SETTINGS_MODULE="gateway_project.settings",
-        DATABASE_URL=f"sqlite:///{tmp / 'bench.sqlite3'}",
+        DATABASE_URL=f"sqlite:///{tmp / code.database}",
         DJANGO_SECRET_KEY="bench-" + os.urandom(16).hex(),
         DJANGO_DEBUG="false",
         OPENAI_API_KEY="sk-bench",
         OPENAI_API_BASE=f"http://127.0.0.1:{mock_port}/v1",
         NO_PROXY="127.0.0.1,localhost",
         no_proxy="127.0.0.1,localhost",
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=str(code.root),
     )
+    if anthropic:
+        # LiteLLM's anthropic provider posts to {base}/v1/messages: the mock answers there too.
+        env.update(ANTHROPIC_API_KEY="sk-ant-bench", ANTHROPIC_API_BASE=f"http://127.0.0.1:{mock_port}")
     return env
 
 
@@ -73,31 +100,36 @@ def start_mock(children: Children, tmp: Path, *, cpu: int, chunks: int, interval
     return port
 
 
-def prepare_database(env: dict[str, str]) -> dict[str, Any]:
-    """Migrates the throwaway database and makes the accounts, keys and price (bench/prepare.py)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.prepare"], env=env, cwd=ROOT, capture_output=True, text=True, check=False
-    )
+def prepare_database(env: dict[str, str], code: Checkout) -> dict[str, Any]:
+    """Migrates the throwaway database and makes the accounts, keys and prices (bench/prepare.py).
+
+    This harness's prepare.py runs on the checkout's code and venv (`-P`: its own directory is
+    not put on sys.path), so an older checkout gets the same accounts and prices.
+    """
+    argv = [code.python, "-P", str(Path(__file__).with_name("prepare.py"))]
+    done = subprocess.run(argv, env=env, cwd=code.root, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
         raise BenchError(f"preparing the database failed:\n{done.stdout}\n{done.stderr}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def start_gateway(children: Children, tmp: Path, *, env: dict[str, str], key: str, workers: int, cpu: int) -> Target:
-    port, log = free_port(), tmp / "gateway.log"
-    argv = [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers",
+def start_gateway(
+    children: Children, tmp: Path, *, code: Checkout, env: dict[str, str], key: str, workers: int, cpu: int
+) -> Target:
+    port, log = free_port(), tmp / f"{code.name}.log"
+    argv = [code.python, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers",
             str(workers)]  # fmt: skip
     start = time.monotonic()
-    proc = children.start("gateway", pinned(argv, cpu), env=env, log=log)
+    proc = children.start(code.name, pinned(argv, cpu), env=env, log=log, cwd=code.root)
     auth = {"Authorization": f"Bearer {key}"}
     wait_http(f"http://127.0.0.1:{port}/v1/models", proc=proc, log=log, timeout=90, headers=auth)
     version = "?"
     if git := shutil.which("git"):
         head = subprocess.run(  # noqa: S603 - fixed argv
-            [git, "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+            [git, "-C", str(code.root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
         )
         version = head.stdout.strip() or "?"
-    return Target("gateway", "our gateway", version, port, key, proc, log, time.monotonic() - start)
+    return Target(code.name, "our gateway", version, port, key, proc, log, time.monotonic() - start)
 
 
 @dataclass

@@ -97,7 +97,7 @@ def ledger_atomic(*, savepoint: bool = True) -> Callable[[Callable[P, R]], Calla
             connection: Any = connections[DEFAULT_DB_ALIAS]  # the MongoDB wrapper: its own transaction API
             if connection.in_atomic_block_mongo or not connection.features._supports_transactions:
                 return func(*args, **kwargs)
-            return func(*args, **kwargs)
+            return _in_mongo_transaction(connection, func, *args, **kwargs)
 
         return run
 

@@ -155,6 +155,8 @@ class TransactionGate:
                 return
             except TimeoutError:
                 if self.owner is not None and time.monotonic() - self.since >= TRANSACTION_LIFETIME:
+                    # In the server's log (scripts/mongo keeps it): a client left a transaction open.
+                    print(f"aborted a transaction open over {TRANSACTION_LIFETIME:.0f} s", file=sys.stderr, flush=True)
                     self.sessions.abort_by_key(self.owner)
                     self.aborted.add(self.owner)
                     self._release()
@@ -168,6 +170,8 @@ class TransactionGate:
         key = wire_session_key(body["lsid"]) if "lsid" in body else None
         in_transaction = key is not None and body.get("autocommit") is False
         if key is not None and self.owner == key:
+            if body.get("startTransaction") is True:  # its next transaction, the last one left unended
+                self.since = time.monotonic()
             try:
                 return await execute()
             finally:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -54,10 +54,19 @@ def _transient(exc: BaseException) -> bool:
     return False
 
 
+def _start(connection: Any) -> None:
+    try:
+        connection.start_transaction_mongo()
+    except Exception as exc:
+        if connection.session is not None:  # a session without its transaction would serve the next call
+            connection._end_session()
+        raise DatabaseError("could not start a MongoDB transaction") from exc
+    connection.in_atomic_block_mongo = True
+
+
 def _in_mongo_transaction(connection: Any, func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
     for attempt in range(1, _ATTEMPTS + 1):
-        connection.start_transaction_mongo()
-        connection.in_atomic_block_mongo = True
+        _start(connection)
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
@@ -68,14 +77,17 @@ def _in_mongo_transaction(connection: Any, func: Callable[..., R], *args: Any, *
             raise
         connection.in_atomic_block_mongo = False
         try:
-            connection.commit_mongo()
+            connection.commit_mongo()  # commits, ends the session, then runs on_commit hooks
         except Exception as exc:
+            if connection.session is None:
+                raise  # committed: an on_commit hook failed, as Django's atomic lets it
             # pymongo counts the transaction as finished (it cannot be aborted now); drop the session.
             connection._end_session()
             connection.run_on_commit = []
             if attempt < _ATTEMPTS and _transient(exc):
                 continue
-            raise
+            # pymongo's own error, unwrapped by the backend here: Django's, as every other ledger failure.
+            raise DatabaseError("the MongoDB transaction did not commit") from exc
         return result
     raise AssertionError("unreachable: the last attempt returns or raises")
 

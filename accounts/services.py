@@ -1,7 +1,7 @@
 """Writes to accounts: creation, updates and the budget ledger (reserve, settle)."""
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -96,14 +96,14 @@ def budget_reserve_many(*, holds: Sequence[tuple[Any, uuid.UUID, Decimal]]) -> l
 
 
 @ledger_atomic(savepoint=False)  # its own transaction, or the caller's (the usage row's), never a savepoint
-def budget_settle(*, settlements: Iterable[tuple[uuid.UUID, Any, Decimal]]) -> None:
+def budget_settle(*, settlements: Sequence[tuple[uuid.UUID, Any, Decimal]]) -> None:
     """Books each request's cost and releases its hold, if it still has one, in one transaction.
 
     `settlements` are (request id, account id, cost). The hold is looked up by the request id,
     not trusted from the caller, so a request whose hold the sweeper already released (or
     that never got one) only adds its cost; `reserved_usd` moves by exactly the holds deleted.
+    A sequence, not any iterable: on MongoDB a transaction that conflicts is run again with the same arguments.
     """
-    settlements = list(settlements)
     holds = dict(
         Hold.objects.select_for_update()
         .filter(id__in=[request_id for request_id, _, _ in settlements])

@@ -1,7 +1,7 @@
 """Writes to accounts: creation, updates and the budget ledger (reserve, settle)."""
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import Account, Hold
 from gateway_project.cache import cache_invalidate
+from gateway_project.ledger_tx import ledger_atomic
 from gateway_project.money import MONEY_MAX, USD_QUANTUM, ZERO, units_value
 
 ACCOUNT_CACHE = "account"
@@ -70,7 +71,7 @@ def budget_reserve(*, account_id: Any, request_id: uuid.UUID, amount: Decimal) -
     return budget_reserve_many(holds=[(account_id, request_id, amount)])[0]
 
 
-@transaction.atomic
+@ledger_atomic()
 def budget_reserve_many(*, holds: Sequence[tuple[Any, uuid.UUID, Decimal]]) -> list[bool]:
     """`budget_reserve` for many requests (account id, request id, amount) in one transaction, in order.
 
@@ -94,15 +95,15 @@ def budget_reserve_many(*, holds: Sequence[tuple[Any, uuid.UUID, Decimal]]) -> l
     return admitted
 
 
-@transaction.atomic(savepoint=False)  # its own transaction, or the caller's (the usage row's), never a savepoint
-def budget_settle(*, settlements: Iterable[tuple[uuid.UUID, Any, Decimal]]) -> None:
+@ledger_atomic(savepoint=False)  # its own transaction, or the caller's (the usage row's), never a savepoint
+def budget_settle(*, settlements: Sequence[tuple[uuid.UUID, Any, Decimal]]) -> None:
     """Books each request's cost and releases its hold, if it still has one, in one transaction.
 
     `settlements` are (request id, account id, cost). The hold is looked up by the request id,
     not trusted from the caller, so a request whose hold the sweeper already released (or
     that never got one) only adds its cost; `reserved_usd` moves by exactly the holds deleted.
+    A sequence, not any iterable: on MongoDB a transaction that conflicts is run again with the same arguments.
     """
-    settlements = list(settlements)
     holds = dict(
         Hold.objects.select_for_update()
         .filter(id__in=[request_id for request_id, _, _ in settlements])
@@ -121,15 +122,15 @@ def budget_settle(*, settlements: Iterable[tuple[uuid.UUID, Any, Decimal]]) -> N
             )
 
 
+@ledger_atomic()
 def hold_release(*, hold_id: Any) -> bool:
     """Releases one hold whose request will never settle; False if it was settled or released meanwhile."""
-    with transaction.atomic():
-        hold = Hold.objects.select_for_update().filter(pk=hold_id).values("account_id", "amount_usd").first()
-        if hold is None or Hold.objects.filter(pk=hold_id).delete()[0] != 1:
-            return False
-        Account.objects.filter(pk=hold["account_id"]).update(
-            reserved_usd=F("reserved_usd") - units_value(hold["amount_usd"])
-        )
+    hold = Hold.objects.select_for_update().filter(pk=hold_id).values("account_id", "amount_usd").first()
+    if hold is None or Hold.objects.filter(pk=hold_id).delete()[0] != 1:
+        return False
+    Account.objects.filter(pk=hold["account_id"]).update(
+        reserved_usd=F("reserved_usd") - units_value(hold["amount_usd"])
+    )
     return True
 
 

@@ -6,10 +6,10 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from accounts.services import budget_settle
+from gateway_project.ledger_tx import ledger_atomic
 from gateway_project.money import ZERO
 from pricing.selectors import TokenCounts
 from usage.models import UsageLog
@@ -89,7 +89,7 @@ def _row(entry: UsageEntry) -> UsageLog:
     )
 
 
-@transaction.atomic
+@ledger_atomic()
 def usage_record(*, entry: UsageEntry) -> UsageLog:
     """Writes the row and settles the budget in one transaction: both or neither."""
     row = _row(entry)
@@ -98,7 +98,7 @@ def usage_record(*, entry: UsageEntry) -> UsageLog:
     return row
 
 
-@transaction.atomic
+@ledger_atomic()
 def usage_record_many(*, entries: Sequence[UsageEntry], idempotent: bool = False) -> int:
     """Rows for a batch and their settlements (cost booked, hold released), in one transaction.
 

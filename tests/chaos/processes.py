@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,11 @@ def free_port() -> int:
 
 
 def database_url(settings_dict: dict[str, Any]) -> str:
-    """A DATABASE_URL for the database Django is connected to (the suite's test database)."""
+    """A DATABASE_URL (or MongoDB URI) for the database Django is connected to (the suite's test database)."""
+    if settings_dict["ENGINE"] == "django_mongodb_backend":
+        # The server tests/settings.py took from --mongo-uri, with the test database as the URI's path.
+        uri = urllib.parse.urlsplit(os.environ["MONGO_URI"])
+        return urllib.parse.urlunsplit(uri._replace(path=f"/{settings_dict['NAME']}"))
     if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
         return f"sqlite:///{settings_dict['NAME']}"
     password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
@@ -42,6 +47,11 @@ def gateway_env(
     *, database_url: str, redis_url: str, upstream_url: str, spool_dir: Path, **extra: str
 ) -> dict[str, str]:
     """The environment of a gateway process: this suite's database, Redis, secret and test upstream."""
+    if database_url.startswith(("mongodb://", "mongodb+srv://")):
+        name = urllib.parse.urlsplit(database_url).path.lstrip("/")
+        database = {"MONGO_URI": database_url, "MONGO_DB_NAME": name}
+    else:
+        database = {"DATABASE_URL": database_url}
     env = {
         name: value
         for name, value in os.environ.items()
@@ -51,13 +61,13 @@ def gateway_env(
         DJANGO_SETTINGS_MODULE="gateway_project.settings",
         # The suite's secret, so keys created by the test hash to what the gateway looks up.
         DJANGO_SECRET_KEY=os.environ["DJANGO_SECRET_KEY"],
-        DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         OPENAI_API_KEY="sk-upstream-openai",
         OPENAI_API_BASE=f"{upstream_url}/v1",
         GATEWAY_SPOOL_DIR=str(spool_dir),
         LOG_LEVEL="WARNING",
     )
+    env.update(database)
     env.update(extra)
     return env
 

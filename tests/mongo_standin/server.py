@@ -18,6 +18,17 @@ mongoeco 4.11.0 is extended here, never edited, in four places, each met through
 5. Speed: the memory engine compares every stored `_id` with a single inserted document's, so n
    inserts cost O(n²) (load_pricing's ~1,500 rows took minutes). That scan only matters for numeric
    ids (1 == 1.0 in BSON); for any other id the exact storage-key check it also makes is enough.
+6. Transactions, one writer at a time (TransactionGate). mongoeco's transactions are real
+   snapshots (reads see the snapshot, abort discards every write, commit publishes them together),
+   but a commit fails if *any* write committed anywhere since the snapshot, and with a bare
+   OperationFailure: under the suite's concurrency nearly every transaction would fail, where
+   MongoDB fails only the second writer of one document, with a `TransientTransactionError` the
+   client retries. So a transaction holds the gate from its first command to its commit or abort,
+   and a write outside one holds it while it runs; reads never wait. A transaction older than
+   TRANSACTION_LIFETIME that someone waits for is aborted (MongoDB: transactionLifetimeLimitSeconds,
+   60 s) and its next command answered NoSuchTransaction, so a killed client cannot stall the rest.
+   A commit that still conflicts is aborted and labelled TransientTransactionError, as MongoDB's
+   WriteConflict is. What this proves and does not: README, "Guarantees".
 """
 
 from __future__ import annotations
@@ -26,16 +37,28 @@ import argparse
 import asyncio
 import signal
 import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from mongoeco.core.aggregation import register_aggregation_expression_operator
 from mongoeco.core.identity import id_contains_numeric_value
 from mongoeco.engines.memory import MemoryEngine
+from mongoeco.errors import OperationFailure
 from mongoeco.wire import AsyncMongoEcoProxyServer
+from mongoeco.wire._session_identity import wire_session_key
 from mongoeco.wire.executor import WireCommandExecutor
+from mongoeco.wire.sessions import WireSessionStore
 from mongoeco.wire.surface import WireSurface
 
 REPLICA_SET = "rs0"
+TRANSACTION_LIFETIME = 10.0  # seconds a transaction may keep others waiting
+_WRITES = frozenset(
+    {"insert", "update", "delete", "findAndModify", "create", "drop", "createIndexes", "dropIndexes"}
+    | {"dropDatabase", "renameCollection", "collMod"}
+)
+_WRITE_CONFLICT, _NO_SUCH_TRANSACTION, _TRANSIENT = 112, 251, ("TransientTransactionError",)
 # Pipelines nest in these stages; their projections need the same rewrite.
 _SUB_PIPELINE_STAGES = ("$lookup", "$unionWith")
 
@@ -92,6 +115,100 @@ def _command_body(body: dict[str, Any], *, surface: WireSurface) -> dict[str, An
     return body
 
 
+class StandInSessionStore(WireSessionStore):
+    """mongoeco's session store; a commit that conflicts aborts the transaction and says it is transient."""
+
+    def commit_transaction(self, body: dict[str, Any]) -> dict[str, Any]:
+        session = self._require_session(body)
+        if not session.transaction_active:
+            return {"ok": 1.0}
+        try:
+            session.commit_transaction()
+        except OperationFailure as exc:
+            if "Write conflict" not in str(exc):
+                raise
+            session.abort_transaction()  # MongoDB aborts a transaction that met a write conflict
+            raise OperationFailure(str(exc), code=_WRITE_CONFLICT, error_labels=_TRANSIENT) from exc
+        return {"ok": 1.0}
+
+    def abort_by_key(self, key: str) -> None:
+        context = self._sessions.get(key)
+        if context is not None and context.session.active and context.session.transaction_active:
+            context.session.abort_transaction()
+
+
+@dataclass
+class TransactionGate:
+    """One writer at a time: a transaction from its first command to its end, or one write outside any."""
+
+    sessions: StandInSessionStore
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    owner: str | None = None  # the session whose transaction holds the lock
+    since: float = 0.0
+    aborted: set[str] = field(default_factory=set)  # sessions whose transaction the gate ended
+
+    async def _acquire(self) -> None:
+        while True:
+            wait = self.since + TRANSACTION_LIFETIME - time.monotonic() if self.owner else None
+            try:
+                await asyncio.wait_for(self.lock.acquire(), wait)
+                return
+            except TimeoutError:
+                if self.owner is not None and time.monotonic() - self.since >= TRANSACTION_LIFETIME:
+                    # In the server's log (scripts/mongo keeps it): a client left a transaction open.
+                    print(f"aborted a transaction open over {TRANSACTION_LIFETIME:.0f} s", file=sys.stderr, flush=True)
+                    self.sessions.abort_by_key(self.owner)
+                    self.aborted.add(self.owner)
+                    self._release()
+
+    def _release(self) -> None:
+        self.owner = None
+        self.lock.release()
+
+    async def run(self, body: dict[str, Any], execute: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        name = next(iter(body), "")
+        key = wire_session_key(body["lsid"]) if "lsid" in body else None
+        in_transaction = key is not None and body.get("autocommit") is False
+        if key is not None and self.owner == key:
+            if body.get("startTransaction") is True:  # its next transaction, the last one left unended
+                self.since = time.monotonic()
+            try:
+                return await execute()
+            finally:
+                if name in ("commitTransaction", "abortTransaction"):
+                    self._release()
+        if in_transaction and body.get("startTransaction") is True:
+            await self._acquire()
+            self.owner, self.since = key, time.monotonic()
+            self.aborted.discard(key)  # type: ignore[arg-type]
+            return await execute()
+        if in_transaction and key in self.aborted and name != "abortTransaction":
+            raise OperationFailure(
+                "Transaction was aborted: it outlived the stand-in's transaction lifetime",
+                code=_NO_SUCH_TRANSACTION,
+                error_labels=_TRANSIENT,
+            )
+        if name in _WRITES and not in_transaction:
+            await self._acquire()
+            try:
+                return await execute()
+            finally:
+                self._release()
+        if name == "endSessions" and self.owner is not None:
+            ended = {wire_session_key(spec) for spec in body.get("endSessions") or []}
+            if self.owner in ended:
+                self._release()
+        return await execute()
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A request decoded but not yet bound to its session: binding starts a transaction, after the gate."""
+
+    body: dict[str, Any]
+    kwargs: dict[str, Any]
+
+
 class StandInEngine(MemoryEngine):
     """mongoeco's in-memory engine, without the full-collection `_id` scan for ids that are not numeric."""
 
@@ -105,11 +222,23 @@ class StandInExecutor(WireCommandExecutor):
     """mongoeco's command executor, reading bodies as MongoDB does and answering hello as a replica set."""
 
     address = ""
+    gate: TransactionGate
 
     def _build_request_context(self, body: dict[str, Any], **kwargs: Any) -> Any:
-        return super()._build_request_context(_command_body(body, surface=self._surface), **kwargs)
+        return _Pending(body, kwargs)
 
     async def execute_prepared(self, context: Any) -> dict[str, Any]:
+        if not isinstance(context, _Pending):
+            return await self._execute(context)
+        pending = context
+
+        async def execute() -> dict[str, Any]:
+            body = _command_body(pending.body, surface=self._surface)
+            return await self._execute(super(StandInExecutor, self)._build_request_context(body, **pending.kwargs))
+
+        return await self.gate.run(pending.body, execute)
+
+    async def _execute(self, context: Any) -> dict[str, Any]:
         result = await super().execute_prepared(context)
         if context.capability.kind == "handshake":
             result = {
@@ -128,9 +257,11 @@ class StandInServer(AsyncMongoEcoProxyServer):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._session_store = StandInSessionStore()
         self._executor = StandInExecutor(
             self._client, self._cursor_store, self._session_store, surface=self._surface, auth=self._auth
         )
+        self._executor.gate = TransactionGate(self._session_store)
 
     async def start(self) -> Any:
         address = await super().start()

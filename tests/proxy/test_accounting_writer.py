@@ -8,7 +8,6 @@ import openai
 import pytest
 
 from proxy.accounting import Written, write_batch
-from tests.engine import on_mongodb
 from tests.proxy.helpers import expected_cost, set_price
 from usage.models import UsageLog
 from usage.services import UsageEntry, usage_record
@@ -33,12 +32,6 @@ async def test_concurrent_calls_each_leave_one_row_and_the_ledger_adds_up(gatewa
     assert account.reserved_usd == 0  # every hold released
 
 
-@pytest.mark.xfail(
-    on_mongodb(),
-    strict=True,
-    reason="MongoDB: usage_record_many's transaction.atomic() rolls nothing back on django-mongodb-backend, "
-    "so the rows inserted before the duplicate stay and the one-by-one retry skips them unbilled",
-)
 @pytest.mark.django_db
 def test_a_bad_row_in_a_batch_costs_no_other_row(customer):
     taken = uuid.uuid4()

@@ -1,5 +1,10 @@
 """Suite-wide fixtures; the environment itself is prepared by tests/settings.py."""
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 
 pytest_plugins: list[str] = ["tests.upstream", "tests.gateway"]
@@ -38,3 +43,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if item.get_closest_marker("engine_independent"):
                 item.add_marker(skip)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # The run's own spool directory, made by tests/settings.py.
+    spool = Path(os.environ.get("GATEWAY_SPOOL_DIR", ""))
+    if spool.name.startswith("gateway-test-spool-") and spool.parent == Path(tempfile.gettempdir()):
+        shutil.rmtree(spool, ignore_errors=True)

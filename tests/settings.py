@@ -2,11 +2,13 @@
 
 pytest-django imports this before any conftest, so this is where the environment is
 made predictable: a test secret, no provider key from the developer's shell, and
-`--mongo-uri` (declared in tests/conftest.py) turned into MONGO_URI, and a test database per run.
+`--mongo-uri` (declared in tests/conftest.py) turned into MONGO_URI, and a test database and
+a spool directory per run.
 """
 
 import os
 import sys
+import tempfile
 
 
 def _mongo_uri(argv: list[str]) -> str | None:
@@ -22,6 +24,11 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-not-for-production")
 for _name in list(os.environ):
     if _name.endswith(("_API_KEY", "_API_BASE")) or _name == "CUSTOM_LLM_PROVIDER":
         del os.environ[_name]
+if "PYTEST_VERSION" in os.environ and "GATEWAY_SPOOL_DIR" not in os.environ:
+    # The pytest process (not a subprocess it starts, which inherits this): its own spool, so runs side
+    # by side in one checkout (scripts/test's lanes) never replay each other's rows. tests/conftest.py
+    # removes it at the end.
+    os.environ["GATEWAY_SPOOL_DIR"] = tempfile.mkdtemp(prefix="gateway-test-spool-")
 if _uri := _mongo_uri(sys.argv):
     os.environ.pop("DATABASE_URL", None)
     os.environ["MONGO_URI"] = _uri

@@ -9,6 +9,9 @@ import httpx
 import openai
 import pytest
 
+# The test upstream itself, spoken to over HTTP only.
+pytestmark = pytest.mark.engine_independent
+
 CHAT = [{"role": "user", "content": "hi"}]
 
 

@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
+# The deployment files as written: no database involved.
+pytestmark = pytest.mark.engine_independent
+
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "llm-gateway:latest"
 

@@ -19,6 +19,9 @@ from tests.deploy.servers import (
     served_gateway,
 )
 
+# The gateway under test has its own PostgreSQL and Redis, the same on every pass of scripts/test.
+pytestmark = pytest.mark.engine_independent
+
 
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[RedisServer]:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gateway_project.cache import cache_get_or_load, cache_invalidate, l1
 from tests.gateway import redis_settings
@@ -14,6 +15,7 @@ from tests.gateway import redis_settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.engine_independent  # Redis and a peer process only
 def test_an_invalidation_reaches_another_instance_through_redis(redis_backed):
     peer = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("invalidation_peer.py")), redis_backed],

@@ -5,6 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# Each test picks its own database (or none) for its manage.py subprocess.
+pytestmark = pytest.mark.engine_independent
+
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ["accounts", "keys", "pricing", "usage", "routing"]
 

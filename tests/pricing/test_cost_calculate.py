@@ -2,7 +2,12 @@
 
 from decimal import Decimal
 
+import pytest
+
 from pricing.selectors import Price, TokenCounts, cost_calculate
+
+# Pure arithmetic on prices given in the test.
+pytestmark = pytest.mark.engine_independent
 
 
 def price(cw="3.75", cr="0.30"):

@@ -6,6 +6,11 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
+# A subprocess that imports LiteLLM; it opens no database.
+pytestmark = pytest.mark.engine_independent
+
 CODE = """
 import os
 from proxy.forwarding import litellm_module

@@ -6,6 +6,9 @@ from django.core.exceptions import ImproperlyConfigured
 from gateway_project.errors import ModelNotFound
 from proxy.providers import configured_providers, provider_registry, resolve_model
 
+# The provider registry reads the environment only.
+pytestmark = pytest.mark.engine_independent
+
 SECRETS = {
     "OPENAI_API_KEY": "sk-openai-secret",
     "ANTHROPIC_API_KEY": "sk-ant-secret",

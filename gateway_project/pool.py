@@ -10,7 +10,10 @@ checkpoints the WAL, which cost a budget hold about 5 ms at one connection (benc
 that saw a database error, or was left inside a transaction, is closed all the same.
 """
 
+import asyncio
+import functools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -40,3 +43,23 @@ def _closing(fn: Callable[P, T]) -> Callable[P, T]:
 
 async def in_pool(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
     return await sync_to_async(_closing(fn), thread_sensitive=False)(*args, **kwargs)
+
+
+@functools.cache
+def _sqlite_writer(loop: asyncio.AbstractEventLoop) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+
+
+async def in_writer(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """`in_pool` for the hot path's ledger writes (holds, rows and settlements).
+
+    SQLite takes one writer at a time: two pool threads writing at once make one wait in
+    SQLite's busy handler, which sleeps 1, 2, 5 ms ... before it tries again (about 3 ms per
+    budgeted call at one connection, bench/). On SQLite these writes queue for one thread
+    instead, which hands over the moment the previous write commits. Other engines take
+    concurrent writers and use the shared pool.
+    """
+    if connections["default"].vendor != "sqlite":
+        return await in_pool(fn, *args, **kwargs)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_sqlite_writer(loop), functools.partial(_closing(fn), *args, **kwargs))

@@ -68,10 +68,13 @@ else:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # Waits for a writer instead of failing at once; IMMEDIATE avoids upgrade deadlocks; WAL lets
         # readers run beside the writer, and synchronous=NORMAL (safe with WAL) skips an fsync per commit.
+        # No checkpoint inside a commit: the hot path's single writer thread (gateway_project.pool)
+        # would wait it out (~100 ms); upkeep checkpoints every few seconds from another connection,
+        # and the last connection to close checkpoints as well.
         DATABASES["default"]["OPTIONS"] = {
             "timeout": 20,
             "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0;",
         }
     DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
     _CONTRIB = ["django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes"]

@@ -21,7 +21,7 @@ from django.utils import timezone
 from gateway_project.cache import MISSING, cache_peek, l1
 from gateway_project.logs import log_call_finished
 from gateway_project.metrics import metrics_call_finished
-from gateway_project.pool import in_pool
+from gateway_project.pool import in_writer
 from keys.services import key_touch
 from pricing.selectors import TokenCounts, cost_calculate
 from proxy.admission import Admission
@@ -156,7 +156,7 @@ class UsageWriter(Batcher[Written]):
         # The whole queue, so the journal segment sealed with it holds exactly this batch.
         segment = journal().seal()
         write = _spool_batch if writer_state().down_since is not None else write_batch
-        await in_pool(write, batch)
+        await in_writer(write, batch)
         _done(segment)
 
     def spool_rest(self) -> None:

@@ -31,7 +31,7 @@ from gateway_project.errors import (
     RateLimited,
 )
 from gateway_project.money import MONEY_MAX, ZERO
-from gateway_project.pool import in_pool
+from gateway_project.pool import in_pool, in_writer
 from pricing.selectors import Price, cost_upper_bound, price_for, price_peek
 from proxy.auth import Principal
 from proxy.forwarding import model_limits
@@ -128,7 +128,7 @@ class HoldBatcher(Batcher[HoldRequest]):
 
     async def flush(self, batch: list[HoldRequest]) -> None:
         try:
-            results = await in_pool(budget_reserve_many, holds=[hold for hold, _ in batch])
+            results = await in_writer(budget_reserve_many, holds=[hold for hold, _ in batch])
         except Exception as exc:
             for _, future in batch:
                 if not future.done():

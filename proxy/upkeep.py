@@ -10,6 +10,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connections
 
 from accounts.models import Account
 from accounts.services import hold_release_stale
@@ -31,6 +32,14 @@ def replay_spool() -> int:
     if written:
         log.info("%d spooled usage rows written", written)
     return written
+
+
+def checkpoint_wal() -> None:
+    """SQLite: copies the write-ahead log into the database (PASSIVE: writers never wait for it). Sync."""
+    connection = connections["default"]
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def sweep_holds() -> int:
@@ -66,6 +75,8 @@ class Upkeep:
                 waiting = writer_state().down_since is not None or bool(await in_pool(spool_depth))
                 if waiting:
                     await in_pool(replay_spool)
+                else:
+                    await in_pool(checkpoint_wal)
                 if loop.time() >= next_sweep:
                     next_sweep = loop.time() + settings.SWEEP_INTERVAL
                     await in_pool(sweep_holds)

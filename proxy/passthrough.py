@@ -188,18 +188,28 @@ def transport_error(exc: BaseException, provider: str) -> GatewayError:
 # --- calls -----------------------------------------------------------------------------------
 
 
+async def _send(call: Call) -> aiohttp.ClientResponse:
+    return await shared_session().post(
+        call.endpoint.url,
+        data=call.payload,
+        headers=call.endpoint.headers,
+        timeout=timeout_of(call.timeout),
+        proxy=call.endpoint.proxy,
+        allow_redirects=False,
+    )
+
+
 async def post(call: Call) -> aiohttp.ClientResponse:
     """POST the payload; a 2xx answer is returned unread, anything else raised as ours."""
     provider = call.provider
     try:
-        response = await shared_session().post(
-            call.endpoint.url,
-            data=call.payload,
-            headers=call.endpoint.headers,
-            timeout=timeout_of(call.timeout),
-            proxy=call.endpoint.proxy,
-            allow_redirects=False,
-        )
+        try:
+            response = await _send(call)
+        except aiohttp.ServerDisconnectedError:
+            # Closed before a byte of answer: almost always a pooled keep-alive connection the server
+            # dropped as we reused it (uvicorn-served upstreams close idle ones after 5 s, our pool
+            # keeps them 15 s). Once more, on a fresh connection, rather than a 502 for the client.
+            response = await _send(call)
     except Exception as exc:  # aiohttp raises many types; all become ours
         raise transport_error(exc, provider) from None
     if 200 <= response.status < 300:

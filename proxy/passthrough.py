@@ -205,10 +205,10 @@ async def post(call: Call) -> aiohttp.ClientResponse:
     try:
         try:
             response = await _send(call)
-        except aiohttp.ServerDisconnectedError:
-            # Closed before a byte of answer: almost always a pooled keep-alive connection the server
-            # dropped as we reused it (uvicorn-served upstreams close idle ones after 5 s, our pool
-            # keeps them 15 s). Once more, on a fresh connection, rather than a 502 for the client.
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+            # Closed or reset before a byte of answer: almost always a pooled keep-alive connection the
+            # server dropped as we reused it (uvicorn-served upstreams close idle ones after 5 s, our
+            # pool keeps them 15 s). Once more, on a fresh connection, rather than a 502 for the client.
             response = await _send(call)
     except Exception as exc:  # aiohttp raises many types; all become ours
         raise transport_error(exc, provider) from None

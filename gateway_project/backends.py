@@ -118,6 +118,28 @@ def redis_raw_client() -> Any:
     return getattr(client, "unguarded", client).get_client(write=True)
 
 
+@functools.cache
+def _registered(client: Any, source: str) -> Any:
+    return client.register_script(source)
+
+
+def redis_script_run(source: str, *, keys: list[str], args: list[Any]) -> Any:
+    """Runs a Lua script on the default cache's Redis through its breaker: raises at once while Redis
+    is known to be down, and a failure counts towards the outage (logged once, by the breaker)."""
+    from django.conf import settings
+
+    breaker = redis_breaker(str(settings.CACHES["default"]["LOCATION"]))
+    if breaker.skipping():
+        raise ConnectionError("Redis is known to be down")
+    try:
+        result = _registered(redis_raw_client(), source)(keys=keys, args=args)
+    except Exception as exc:
+        breaker.failed(exc)
+        raise
+    breaker.succeeded()
+    return result
+
+
 def redis_caches(url: str, *, key_prefix: str = "gw") -> dict[str, Any]:
     return {
         "default": {

@@ -15,12 +15,11 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from cachetools import TTLCache
 from django.conf import settings
 
-from gateway_project.backends import RedisBreaker, redis_breaker, redis_cache_configured, redis_raw_client
+from gateway_project.backends import redis_cache_configured, redis_script_run
 
 log = logging.getLogger(__name__)
 _WINDOW = 60
@@ -103,29 +102,6 @@ def _local() -> _LocalCounters:
     return _LocalCounters()
 
 
-@functools.cache
-def _scripts(client: Any) -> tuple[Any, Any]:
-    return client.register_script(_ADMIT), client.register_script(_SETTLE)
-
-
-def _breaker() -> RedisBreaker:
-    return redis_breaker(str(settings.CACHES["default"]["LOCATION"]))
-
-
-def _run(script_index: int, keys: list[str], args: list[Any]) -> Any:
-    """Runs one of the scripts; raises when Redis is down (or known to be, without waiting on it)."""
-    breaker = _breaker()
-    if breaker.skipping():
-        raise ConnectionError("Redis is known to be down")
-    try:
-        result = _scripts(redis_raw_client())[script_index](keys=keys, args=args)
-    except Exception as exc:
-        breaker.failed(exc)  # logged once per outage, by the breaker
-        raise
-    breaker.succeeded()
-    return result
-
-
 def limits_admit(*, key_id: object, rpm: int | None, tpm: int | None, tokens: int) -> Reservation:
     """Counts one request and reserves `tokens`; `retry_after` is set when either limit refuses it."""
     now = time.time()
@@ -133,7 +109,9 @@ def limits_admit(*, key_id: object, rpm: int | None, tpm: int | None, tokens: in
     tokens = max(tokens, 1) if tpm else 0
     if redis_cache_configured():
         try:
-            admitted = bool(_run(0, [rpm_key, tpm_key], [rpm or 0, tpm or 0, tokens, _WINDOW * 2])[0])
+            admitted = bool(
+                redis_script_run(_ADMIT, keys=[rpm_key, tpm_key], args=[rpm or 0, tpm or 0, tokens, _WINDOW * 2])[0]
+            )
         except Exception:  # Redis down: fail open
             return Reservation(tpm_key="", tokens=0)
     else:
@@ -152,4 +130,4 @@ def limits_settle(*, reservation: Reservation, tokens: int) -> None:
         _local().settle(reservation.tpm_key, delta)
         return
     with contextlib.suppress(Exception):  # Redis down: the window's count stays an estimate
-        _run(1, [reservation.tpm_key], [delta])
+        redis_script_run(_SETTLE, keys=[reservation.tpm_key], args=[delta])

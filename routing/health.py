@@ -17,7 +17,7 @@ from typing import Any
 from cachetools import TTLCache
 from django.conf import settings
 
-from gateway_project.backends import RedisBreaker, redis_breaker, redis_cache_configured, redis_raw_client
+from gateway_project.backends import redis_cache_configured, redis_raw_client, redis_script_run
 
 _MINUTE = 60
 _RECENT_ERRORS = 20
@@ -129,28 +129,6 @@ def _local() -> _LocalHealth:
     return _LocalHealth()
 
 
-@functools.cache
-def _scripts(client: Any) -> tuple[Any, Any]:
-    return client.register_script(_READ), client.register_script(_RECORD)
-
-
-def _breaker() -> RedisBreaker:
-    return redis_breaker(str(settings.CACHES["default"]["LOCATION"]))
-
-
-def _run(index: int, keys: list[str], args: list[Any]) -> Any:
-    breaker = _breaker()
-    if breaker.skipping():
-        raise ConnectionError("Redis is known to be down")
-    try:
-        result = _scripts(redis_raw_client())[index](keys=keys, args=args)
-    except Exception as exc:
-        breaker.failed(exc)
-        raise
-    breaker.succeeded()
-    return result
-
-
 def health_read(*, deployment_ids: Sequence[str]) -> dict[str, State]:
     """Cooldown and this minute's rpm/tpm of each deployment, in one round trip. Sync."""
     now = time.time()
@@ -159,7 +137,7 @@ def health_read(*, deployment_ids: Sequence[str]) -> dict[str, State]:
         return {deployment_id: _local().read(keys, now) for deployment_id, keys in keyed.items()}
     flat = [key for keys in keyed.values() for key in (keys["cool"], keys["rpm"], keys["tpm"])]
     try:
-        values = _run(0, flat, [])
+        values = redis_script_run(_READ, keys=flat, args=[])
     except Exception:  # Redis down: fail open
         return {deployment_id: HEALTHY for deployment_id in deployment_ids}
     states = {}
@@ -185,7 +163,11 @@ def health_record(*, deployment_id: str, failed: bool, error: str = "", tokens: 
         max(tokens, 0),
     ]
     with contextlib.suppress(Exception):  # Redis down: health is not recorded
-        return bool(_run(1, [keys["fails"], keys["cool"], keys["errors"], keys["rpm"], keys["tpm"]], args))
+        return bool(
+            redis_script_run(
+                _RECORD, keys=[keys["fails"], keys["cool"], keys["errors"], keys["rpm"], keys["tpm"]], args=args
+            )
+        )
     return False
 
 

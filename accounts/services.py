@@ -72,49 +72,69 @@ def budget_reserve(*, account_id: Any, request_id: uuid.UUID, amount: Decimal) -
 
 
 @ledger_atomic()
-def budget_reserve_many(*, holds: Sequence[tuple[Any, uuid.UUID, Decimal]]) -> list[bool]:
-    """`budget_reserve` for many requests (account id, request id, amount) in one transaction, in order.
+def budget_reserve_many(*, holds: Sequence[tuple[Any, ...]]) -> list[bool]:
+    """`budget_reserve` for many requests (account id, hold id, amount[, margin]) in one transaction, in order.
 
     Each conditional UPDATE sees the ones before it, so holds on one account in one batch are
     checked against each other exactly as if they came one by one; one commit serves them all.
+    A margin must be left over besides the amount (a budget lease, proxy.leases, is only taken
+    while much more than itself remains); it is checked, not held.
     """
     admitted, rows = [], []
-    for account_id, request_id, amount in holds:
+    for account_id, hold_id, amount, *margin in holds:
         amount = max(amount, USD_QUANTUM)  # at least one unit: an account at its budget admits nothing
-        units = units_value(amount)
+        needed = units_value(amount + (margin[0] if margin else ZERO))
         updated = (
             Account.objects.filter(pk=account_id, is_active=True, budget_usd__isnull=False)
-            .alias(committed=F("spent_usd") + F("reserved_usd") + units)
+            .alias(committed=F("spent_usd") + F("reserved_usd") + needed)
             .filter(committed__lte=F("budget_usd"))
-            .update(reserved_usd=F("reserved_usd") + units)
+            .update(reserved_usd=F("reserved_usd") + units_value(amount))
         )
         admitted.append(updated == 1)
         if updated:
-            rows.append(Hold(id=request_id, account_id=account_id, amount_usd=amount))
+            rows.append(Hold(id=hold_id, account_id=account_id, amount_usd=amount))
     Hold.objects.bulk_create(rows)
     return admitted
 
 
+Settlement = tuple[uuid.UUID, Any, Decimal]  # request id, account id, cost
+Draw = tuple[uuid.UUID, Any, Decimal]  # lease id, account id, the worst case the call drew from the lease
+
+
 @ledger_atomic(savepoint=False)  # its own transaction, or the caller's (the usage row's), never a savepoint
-def budget_settle(*, settlements: Sequence[tuple[uuid.UUID, Any, Decimal]]) -> None:
-    """Books each request's cost and releases its hold, if it still has one, in one transaction.
+def budget_settle(*, settlements: Sequence[Settlement], draws: Sequence[Draw] = ()) -> None:
+    """Books each request's cost and releases what it held, in one transaction.
 
     `settlements` are (request id, account id, cost). The hold is looked up by the request id,
     not trusted from the caller, so a request whose hold the sweeper already released (or
-    that never got one) only adds its cost; `reserved_usd` moves by exactly the holds deleted.
-    A sequence, not any iterable: on MongoDB a transaction that conflicts is run again with the same arguments.
+    that never got one) only adds its cost; `reserved_usd` moves by exactly what the holds lose.
+    A call admitted from a budget lease (proxy.leases) has no hold of its own: its `draws` entry
+    (lease id, account id, amount drawn) takes the amount out of the lease, if the lease is still
+    there; a lease already released returned it then.
+    Sequences, not any iterables: on MongoDB a transaction that conflicts is run again with the same arguments.
     """
+    drawn: dict[uuid.UUID, Decimal] = {}
+    for lease_id, _, amount in draws:
+        drawn[lease_id] = drawn.get(lease_id, ZERO) + amount
     holds = dict(
         Hold.objects.select_for_update()
-        .filter(id__in=[request_id for request_id, _, _ in settlements])
+        .filter(id__in=[request_id for request_id, _, _ in settlements] + list(drawn))
         .values_list("id", "amount_usd")
     )
-    if holds:
-        Hold.objects.filter(id__in=list(holds)).delete()
+    if own := [request_id for request_id, _, _ in settlements if request_id in holds]:
+        Hold.objects.filter(id__in=own).delete()
     ledger: dict[Any, tuple[Decimal, Decimal]] = {}
     for request_id, account_id, cost in settlements:
         released, spent = ledger.get(account_id, (ZERO, ZERO))
         ledger[account_id] = (released + holds.get(request_id, ZERO), spent + cost)
+    leases = {lease_id: account_id for lease_id, account_id, _ in draws}
+    for lease_id, amount in drawn.items():
+        if lease_id not in holds:
+            continue
+        moved = min(amount, holds[lease_id])
+        Hold.objects.filter(id=lease_id).update(amount_usd=F("amount_usd") - units_value(moved))
+        released, spent = ledger.get(leases[lease_id], (ZERO, ZERO))
+        ledger[leases[lease_id]] = (released + moved, spent)
     for account_id, (released, spent) in ledger.items():
         if released or spent:
             Account.objects.filter(pk=account_id).update(
@@ -132,6 +152,11 @@ def hold_release(*, hold_id: Any) -> bool:
         reserved_usd=F("reserved_usd") - units_value(hold["amount_usd"])
     )
     return True
+
+
+def leases_release(*, lease_ids: Sequence[uuid.UUID]) -> int:
+    """Releases budget leases (proxy.leases) whose calls have all settled: what none of them used goes back."""
+    return sum(hold_release(hold_id=lease_id) for lease_id in lease_ids)
 
 
 def hold_release_stale(*, older_than: timedelta) -> int:

@@ -174,6 +174,9 @@ MAX_OUTPUT_TOKENS = env_int("GATEWAY_MAX_OUTPUT_TOKENS", 1_000_000, minimum=1)
 DEFAULT_MAX_OUTPUT_TOKENS = env_int("GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS", 4096, minimum=1)
 # A hold older than this belongs to a request that can no longer settle (its worker died): the sweeper releases it.
 HOLD_TTL = env_int("GATEWAY_HOLD_TTL", UPSTREAM_TIMEOUT + 120, minimum=10)
+# A worker admits calls of a budgeted account from a budget lease (proxy/leases.py) of this many times a call's
+# worst case, taken while at least 8 times the lease is left; 0 holds budget per call.
+BUDGET_LEASE_CALLS = env_int("GATEWAY_BUDGET_LEASE_CALLS", 64, minimum=0)
 # Seconds between sweeps and spool replays in each worker.
 SWEEP_INTERVAL = env_int("GATEWAY_SWEEP_INTERVAL", 60, minimum=1)
 SPOOL_RETRY_SECONDS = env_int("GATEWAY_SPOOL_RETRY", 2, minimum=1)

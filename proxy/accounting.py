@@ -13,23 +13,27 @@ import functools
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import DataError, IntegrityError
 from django.utils import timezone
 
+from accounts.services import leases_release
 from gateway_project.cache import MISSING, cache_peek, l1
 from gateway_project.logs import log_call_finished
 from gateway_project.metrics import metrics_call_finished
+from gateway_project.money import ZERO
 from gateway_project.pool import in_writer
 from keys.services import key_touch
 from pricing.selectors import TokenCounts, cost_calculate
 from proxy.admission import Admission
 from proxy.auth import Principal
 from proxy.forwarding import Route, Usage
+from proxy.leases import lease_book
 from proxy.ratelimit import limits_settle
 from proxy.spool import Segment, journal, spool
-from proxy.tasks import Batcher, accounting_drain, calls_end, spawn, start_call
+from proxy.tasks import Batcher, calls_end, spawn, start_call, tasks_drain
 from proxy.writer_state import writer_state
 from usage.services import UsageEntry, usage_record_many
 
@@ -69,6 +73,8 @@ def _entry(
 ) -> UsageEntry:
     admission = call.admission
     tokens = _tokens(usage)
+    # The draw from a budget lease is settled by the call's own row, never by a routed attempt's.
+    lease = admission.lease if admission and request_id is None else None
     return UsageEntry(
         request_id=request_id or call.request_id,
         account_id=call.principal.account.id,
@@ -87,6 +93,8 @@ def _entry(
         attempt_of=str(call.request_id) if request_id else "",
         attempt=call.attempt,
         upstream_model=call.upstream_model,
+        lease_id=str(lease.id) if lease else "",
+        lease_draw_usd=admission.hold_usd if admission and lease else ZERO,
     )
 
 
@@ -116,11 +124,16 @@ def _after_write(batch: list[Written]) -> None:
             )
 
 
-def write_batch(batch: list[Written]) -> None:
-    """Writes rows and settlements in one transaction; the spool takes whatever the database does not."""
+def write_batch(batch: list[Written], leases: Sequence[uuid.UUID] = ()) -> list[uuid.UUID]:
+    """Writes rows and settlements in one transaction; the spool takes whatever the database does not.
+
+    Then releases the budget leases whose calls' rows were queued before (proxy.leases); returns
+    those it could not release, to try again with a later batch.
+    """
     entries = [item.entry for item in batch]
     try:
-        usage_record_many(entries=entries)
+        if entries:
+            usage_record_many(entries=entries)
     except (IntegrityError, DataError):
         # One bad row must not cost the others theirs: write them one by one.
         log.warning("a batch of %d usage rows failed; writing them singly", len(entries))
@@ -132,12 +145,22 @@ def write_batch(batch: list[Written]) -> None:
     except Exception:
         spool().append(entries)  # the database is unreachable or locked: nothing is lost
         writer_state().down()
+        _after_write(batch)
+        return list(leases)  # a lease's rows may be in the spool: released once the database is back
     _after_write(batch)
+    if leases:
+        try:
+            leases_release(lease_ids=leases)
+        except Exception:
+            log.warning("could not release %d budget leases; trying again with the next batch", len(leases))
+            return list(leases)
+    return []
 
 
-def _spool_batch(batch: list[Written]) -> None:
+def _spool_batch(batch: list[Written], leases: Sequence[uuid.UUID] = ()) -> list[uuid.UUID]:
     spool().append([item.entry for item in batch])
     _after_write(batch)
+    return list(leases)
 
 
 class UsageWriter(Batcher[Written]):
@@ -145,18 +168,35 @@ class UsageWriter(Batcher[Written]):
 
     Under load one transaction carries many rows (SQLite commits, PostgreSQL round trips);
     at low load a batch is a single row written at once. The writing task is owned by the
-    process, so `accounting_drain` waits for it.
+    process, so `accounting_drain` waits for it. Budget leases to release (proxy.leases) go
+    with the batch after their calls' rows, so a lease is never released before a row that
+    draws from it is written; one the database could not take waits for the next batch.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.leases: list[uuid.UUID] = []  # to release with the next batch
+        self.leases_later: list[uuid.UUID] = []  # could not be released: tried with the next batch of rows
 
     def put(self, item: Written) -> None:
         journal().write(item.entry)  # on disk before the answer goes out: a killed worker loses no answered row
         self.add(item)
 
+    def release_lease(self, lease_id: uuid.UUID) -> None:
+        self.leases.append(lease_id)
+        self.kick()
+
+    def pending(self) -> bool:
+        return bool(self.queue or self.leases)
+
     async def flush(self, batch: list[Written]) -> None:
+        leases, self.leases = self.leases, []
+        if batch:
+            leases, self.leases_later = self.leases_later + leases, []
         # The whole queue, so the journal segment sealed with it holds exactly this batch.
-        segment = journal().seal()
+        segment = journal().seal() if batch else None
         write = _spool_batch if writer_state().down_since is not None else write_batch
-        await in_writer(write, batch)
+        self.leases_later += await in_writer(write, batch, leases)
         _done(segment)
 
     def spool_rest(self) -> None:
@@ -182,9 +222,20 @@ def call_finished(call: CallRecord, *, status: int, usage: Usage | None = None, 
         return
     call.finished = True
     entry = _entry(call, status, usage or Usage(), error_code)
-    usage_writer(asyncio.get_running_loop()).put(Written(entry=entry, admission=call.admission))
+    loop = asyncio.get_running_loop()
+    usage_writer(loop).put(Written(entry=entry, admission=call.admission))
+    if call.admission is not None and call.admission.lease is not None:
+        lease_book(loop).done(call.admission.lease)  # after the row: a lease is released behind its rows
     metrics_call_finished(call=entry)
     log_call_finished(call=entry, user_id=call.principal.account.user_id)
+
+
+async def accounting_drain(timeout: float = 30.0) -> None:
+    """Waits for calls in flight and every pending accounting write (shutdown, tests), then releases
+    this worker's budget leases and waits for that too: afterwards `reserved_usd` holds no lease of ours."""
+    await tasks_drain(timeout)
+    lease_book(asyncio.get_running_loop()).close_all()
+    await tasks_drain(timeout)
 
 
 def attempt_finished(call: CallRecord, *, status: int, usage: Usage | None = None, error_code: str = "") -> uuid.UUID:

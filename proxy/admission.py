@@ -35,6 +35,7 @@ from gateway_project.pool import in_pool, in_writer
 from pricing.selectors import Price, cost_upper_bound, price_for, price_peek
 from proxy.auth import Principal
 from proxy.forwarding import model_limits
+from proxy.leases import Lease, lease_book
 from proxy.providers import Target, resolve_model
 from proxy.ratelimit import Reservation, limits_admit, limits_settle
 from proxy.request_params import Route
@@ -56,6 +57,7 @@ class Admission:
     price: Price | None
     hold_usd: Decimal  # the budget held (0 for unlimited accounts)
     limits: Reservation | None  # the tpm tokens reserved, trued up at settlement
+    lease: Lease | None = None  # the budget lease `hold_usd` was drawn from (proxy.leases), or None: a hold of its own
     # Routed calls (proxy.routed): the price of every candidate target; `target`/`price` are the attempt's own.
     prices: dict[Target, Price | None] = field(default_factory=dict)
 
@@ -111,15 +113,18 @@ async def _rate_limits(principal: Principal, body: dict[str, Any], raw_size: int
     return result
 
 
-HoldRequest = tuple[tuple[Any, uuid.UUID, Decimal], "asyncio.Future[bool]"]
+HoldRequest = tuple[tuple[Any, uuid.UUID, Decimal, Decimal], "asyncio.Future[bool]"]
 
 
 class HoldBatcher(Batcher[HoldRequest]):
     """Takes budget holds in batches (proxy.tasks.Batcher): up to _MAX_HOLDS in one transaction."""
 
-    def reserve(self, account_id: Any, request_id: uuid.UUID, amount: Decimal) -> asyncio.Future[bool]:
+    def reserve(
+        self, account_id: Any, hold_id: uuid.UUID, amount: Decimal, margin: Decimal = ZERO
+    ) -> asyncio.Future[bool]:
+        """Holds `amount` if `margin` more is left besides (accounts.services.budget_reserve_many)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.add(((account_id, request_id, amount), future))
+        self.add(((account_id, hold_id, amount, margin), future))
         return future
 
     def take(self) -> list[HoldRequest]:
@@ -144,14 +149,24 @@ def hold_batcher(loop: asyncio.AbstractEventLoop) -> HoldBatcher:
     return HoldBatcher()
 
 
-async def _hold(principal: Principal, request_id: uuid.UUID, amount: Decimal) -> None:
+async def _hold(principal: Principal, request_id: uuid.UUID, amount: Decimal) -> Lease | None:
+    """Holds the call's worst case: drawn from this worker's lease on the account when one covers it
+    (no write at all, proxy.leases), else a hold of its own. Returns the lease drawn from, if any."""
     if writer_state().down_since is not None:
         # The database refused writes moments ago: answer at once rather than tie up a thread for the
         # length of its timeout. Upkeep probes it every few seconds and clears this when it is back.
         raise GatewayUnavailable("The gateway cannot check this account's budget right now; retry shortly.")
+    loop = asyncio.get_running_loop()
+    leases = lease_book(loop)
+    if (lease := leases.draw(principal.account, amount)) is not None:
+        return lease
+    if leases.wanted(principal.account, amount) and (
+        lease := await leases.take(principal.account, amount, hold_batcher(loop).reserve)
+    ):
+        return lease
     # Shielded: a cancelled caller must not leave a committed hold it never heard of (the
     # settlement finds it by request id either way, but only once the write has finished).
-    reserve = hold_batcher(asyncio.get_running_loop()).reserve(principal.account.id, request_id, amount)
+    reserve = hold_batcher(loop).reserve(principal.account.id, request_id, amount)
     try:
         admitted = await asyncio.shield(reserve)
     except asyncio.CancelledError:
@@ -166,21 +181,23 @@ async def _hold(principal: Principal, request_id: uuid.UUID, amount: Decimal) ->
             f"The account's budget does not cover this request's worst case ({amount} USD). "
             "Lower max_tokens, or ask an operator to raise the budget."
         )
+    return None
 
 
 async def _limits_and_hold(
     principal: Principal, body: dict[str, Any], raw_size: int, request_id: uuid.UUID, hold: Decimal | None
-) -> Reservation | None:
+) -> tuple[Reservation | None, Lease | None]:
     """The key's rate limits, then the budget hold (`None`: an unlimited account holds nothing)."""
     limits = await _rate_limits(principal, body, raw_size)
+    lease = None
     if hold is not None:
         try:
-            await _hold(principal, request_id, hold)
+            lease = await _hold(principal, request_id, hold)
         except BaseException:
             if limits is not None:  # the call never ran: give its reserved tokens back
                 await in_pool(limits_settle, reservation=limits, tokens=0)
             raise
-    return limits
+    return limits, lease
 
 
 async def admit(
@@ -200,8 +217,8 @@ async def admit(
             "Ask an operator to add its price."
         )
     hold = worst_case(route, body, raw_size, target, price) if budgeted else None
-    limits = await _limits_and_hold(principal, body, raw_size, request_id, hold)
-    return Admission(target=target, price=price, hold_usd=hold or ZERO, limits=limits)
+    limits, lease = await _limits_and_hold(principal, body, raw_size, request_id, hold)
+    return Admission(target=target, price=price, hold_usd=hold or ZERO, limits=limits, lease=lease)
 
 
 async def admit_routed(
@@ -234,6 +251,8 @@ async def admit_routed(
     hold = None
     if budgeted:
         hold = max(worst_case(route, body, raw_size, target, price) for target, price in prices.items())
-    limits = await _limits_and_hold(principal, body, raw_size, request_id, hold)
+    limits, lease = await _limits_and_hold(principal, body, raw_size, request_id, hold)
     first = targets[0]
-    return Admission(target=first, price=prices[first], hold_usd=hold or ZERO, limits=limits, prices=prices)
+    return Admission(
+        target=first, price=prices[first], hold_usd=hold or ZERO, limits=limits, lease=lease, prices=prices
+    )

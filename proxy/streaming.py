@@ -12,22 +12,17 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
-from django.conf import settings
 from django.http import StreamingHttpResponse
 
 from gateway_project.errors import GatewayError, GatewayUnavailable, UpstreamTimeout, UpstreamUnavailable
 from gateway_project.metrics import metrics_first_frame_timer
 from proxy.accounting import CallRecord, call_finished, start_call
 from proxy.forwarding import Stream
+from proxy.tasks import call_deadline
 from proxy.wire import error_frame
 
 log = logging.getLogger(__name__)
 _END = b""
-
-
-def call_deadline() -> float:
-    """Seconds a whole call (stream included) may last: its hold must outlive it."""
-    return float(max(settings.HOLD_TTL - 60, 1))
 
 
 class StreamPump:

@@ -7,9 +7,16 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, Generic, TypeVar
 
+from django.conf import settings
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Item = TypeVar("Item")
+
+
+def call_deadline() -> float:
+    """Seconds a whole call (stream included) may last: its hold must outlive it."""
+    return float(max(settings.HOLD_TTL - 60, 1))
 
 
 @functools.cache
@@ -56,8 +63,8 @@ async def calls_end(*, grace: float) -> int:
     return len(late)
 
 
-async def accounting_drain(timeout: float = 30.0) -> None:
-    """Waits for calls in flight and every pending accounting write (shutdown, tests), new ones included."""
+async def tasks_drain(timeout: float = 30.0) -> None:
+    """Waits for calls in flight and every pending accounting write, new ones included."""
     deadline = asyncio.get_running_loop().time() + timeout
     while tasks := [task for task in _pending() | _calls() if task is not asyncio.current_task()]:
         remaining = deadline - asyncio.get_running_loop().time()
@@ -82,9 +89,17 @@ class Batcher(Generic[Item]):
 
     def add(self, item: Item) -> None:
         self.queue.append(item)
+        self.kick()
+
+    def kick(self) -> None:
+        """Starts the writing task unless it runs."""
         if not self.running:
             self.running = True
             spawn(self._run())
+
+    def pending(self) -> bool:
+        """Whether there is something to write."""
+        return bool(self.queue)
 
     def take(self) -> list[Item]:
         batch, self.queue = self.queue, []
@@ -95,12 +110,11 @@ class Batcher(Generic[Item]):
 
     async def _run(self) -> None:
         try:
-            while self.queue:
+            while self.pending():
                 await self.flush(self.take())
         except Exception:
             log.exception("%s failed", type(self).__name__)
         finally:
             self.running = False
-            if self.queue:  # arrived after the loop ended, or left by a failure: carry on
-                self.running = True
-                spawn(self._run())
+            if self.pending():  # arrived after the loop ended, or left by a failure: carry on
+                self.kick()

@@ -33,7 +33,8 @@ from proxy.auth import PRINCIPAL_ATTR, GatewayKeyAuthentication, Principal, pres
 from proxy.forwarding import Completion, Route, Stream, forward
 from proxy.models_list import model_list
 from proxy.routed import candidates_load, forward_routed, route_plan
-from proxy.streaming import call_deadline, sse_response
+from proxy.streaming import sse_response
+from proxy.tasks import call_deadline
 from proxy.validation import parse_body
 from proxy.wire import error_body
 

@@ -39,10 +39,13 @@ class UsageEntry:
     attempt_of: str = ""  # routed calls: the request id of the row that answered, on the other attempts' rows
     attempt: int = 1
     upstream_model: str = ""  # routed calls: the deployment's model (what the row is priced by)
+    lease_id: str = ""  # admitted from a budget lease (proxy.leases): the lease, and the worst case drawn from it
+    lease_draw_usd: Decimal = ZERO
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.update(request_id=str(self.request_id), account_id=str(self.account_id), cost_usd=str(self.cost_usd))
+        data["lease_draw_usd"] = str(self.lease_draw_usd)
         data["key_id"] = None if self.key_id is None else str(self.key_id)
         return data
 
@@ -51,6 +54,7 @@ class UsageEntry:
         data = dict(data)
         data["request_id"] = uuid.UUID(data["request_id"])
         data["cost_usd"] = Decimal(data["cost_usd"])
+        data["lease_draw_usd"] = Decimal(data.get("lease_draw_usd", "0"))  # absent from entries spooled before leases
         data["tokens"] = TokenCounts(**data["tokens"])
         return cls(**data)
 
@@ -94,7 +98,7 @@ def usage_record(*, entry: UsageEntry) -> UsageLog:
     """Writes the row and settles the budget in one transaction: both or neither."""
     row = _row(entry)
     row.save(force_insert=True)
-    budget_settle(settlements=[(entry.request_id, entry.account_id, entry.cost_usd)])
+    _settle([entry])
     return row
 
 
@@ -111,5 +115,12 @@ def usage_record_many(*, entries: Sequence[UsageEntry], idempotent: bool = False
     if not entries:
         return 0
     UsageLog.objects.bulk_create([_row(entry) for entry in entries])
-    budget_settle(settlements=[(entry.request_id, entry.account_id, entry.cost_usd) for entry in entries])
+    _settle(entries)
     return len(entries)
+
+
+def _settle(entries: Sequence[UsageEntry]) -> None:
+    budget_settle(
+        settlements=[(entry.request_id, entry.account_id, entry.cost_usd) for entry in entries],
+        draws=[(uuid.UUID(e.lease_id), e.account_id, e.lease_draw_usd) for e in entries if e.lease_id],
+    )

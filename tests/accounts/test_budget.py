@@ -8,7 +8,14 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from accounts.models import Account, Hold
-from accounts.services import account_create, budget_reserve, budget_settle, hold_release_stale
+from accounts.services import (
+    account_create,
+    budget_reserve,
+    budget_reserve_many,
+    budget_settle,
+    hold_release_stale,
+    leases_release,
+)
 from tests.stored import stored_rows
 
 pytestmark = pytest.mark.django_db
@@ -88,3 +95,47 @@ def test_money_is_exact_in_the_database_on_every_engine():
     assert account.spent_usd == Decimal("0.0000000150")
     # Stored as integer units of 1e-10 USD, on every engine.
     assert 150 in {value for row in stored_rows(Account._meta.db_table) for value in row if isinstance(value, int)}
+
+
+# Budget leases (proxy.leases): one hold many calls draw from ---------------------------------------------
+
+
+def test_a_lease_is_taken_only_with_its_margin_left_over():
+    account = account_create(user_id="a", budget_usd=Decimal("7.99"))
+    lease = uuid.uuid4()
+    holds = [(account.pk, lease, Decimal("1"), Decimal("7"))]
+    assert budget_reserve_many(holds=holds) == [False]  # 8 must be left: the margin is checked...
+    account.budget_usd = Decimal("8")
+    account.save()
+    assert budget_reserve_many(holds=holds) == [True]
+    account.refresh_from_db()
+    assert account.reserved_usd == Decimal("1")  # ...but only the lease is held
+
+
+def test_calls_drawn_from_a_lease_settle_from_it_and_its_release_returns_the_rest():
+    account = account_create(user_id="a", budget_usd=Decimal("10"))
+    lease = uuid.uuid4()
+    assert budget_reserve_many(holds=[(account.pk, lease, Decimal("1"), Decimal("7"))]) == [True]
+    calls = [uuid.uuid4(), uuid.uuid4()]
+    budget_settle(
+        settlements=[(call, account.pk, Decimal("0.1")) for call in calls],
+        draws=[(lease, account.pk, Decimal("0.3")) for _ in calls],
+    )
+    account.refresh_from_db()
+    assert (account.spent_usd, account.reserved_usd) == (Decimal("0.2"), Decimal("0.4"))
+    assert Hold.objects.get(pk=lease).amount_usd == Decimal("0.4")  # reserved is still the sum of the holds
+    assert leases_release(lease_ids=[lease]) == 1
+    account.refresh_from_db()
+    assert (account.spent_usd, account.reserved_usd) == (Decimal("0.2"), 0)
+    assert not Hold.objects.exists()
+
+
+def test_a_call_settling_after_its_lease_was_released_only_books_its_cost():
+    # The release (or the sweeper) returned the whole lease already, this call's draw included.
+    account = account_create(user_id="a", budget_usd=Decimal("10"))
+    lease = uuid.uuid4()
+    budget_reserve_many(holds=[(account.pk, lease, Decimal("1"), Decimal("7"))])
+    leases_release(lease_ids=[lease])
+    budget_settle(settlements=[(uuid.uuid4(), account.pk, Decimal("0.1"))], draws=[(lease, account.pk, Decimal("0.3"))])
+    account.refresh_from_db()
+    assert (account.spent_usd, account.reserved_usd) == (Decimal("0.1"), 0)

@@ -67,6 +67,9 @@ def gateway_pair(
     """Two gateway processes on the suite's database, shared by a module's tests: starting one takes seconds."""
     folder = tmp_path_factory.mktemp("pair")
     env = _suite_env(redis_backed, upstream_server.url, folder / "spool")
+    # Budget leases of four calls' worst case, so a budget of a few dozen calls is served from leases
+    # first and from holds of each call's own at its end (test_concurrent_budget).
+    env["GATEWAY_BUDGET_LEASE_CALLS"] = "4"
     with gateways() as started:
         started.extend(spawn_gateway(env=env, log=folder / f"gateway-{n}.log") for n in range(2))
         yield [wait_ready(gateway) for gateway in started]

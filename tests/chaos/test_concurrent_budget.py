@@ -1,4 +1,9 @@
-"""Two gateway processes, one small budget, 200 concurrent calls without max_tokens: never overspent, nothing leaked."""
+"""Two gateway processes, one small budget, 200 concurrent calls without max_tokens: never overspent, nothing leaked.
+
+With a budget of a few calls each call holds its own worst case; with one of about sixty, each
+process first admits calls from budget leases of four calls (the pair's GATEWAY_BUDGET_LEASE_CALLS,
+proxy.leases), then, once no lease fits in what is left, from holds of their own again.
+"""
 
 import asyncio
 import time
@@ -14,9 +19,10 @@ from usage.models import UsageLog
 
 MODEL = "gpt-4o-mini"  # LiteLLM's model info: at most 16,384 output tokens
 REQUESTS = 200
-BUDGET = Decimal("0.001")
+BUDGETS = {"holds": Decimal("0.001"), "leases": Decimal("0.01")}
 # $0.01 per million tokens both ways: a hold is ~0.000165 USD (the 16,384-token output ceiling
-# plus the body's bytes), so about six calls fit in the budget at once...
+# plus the body's bytes), so about six calls fit in the small budget at once (a lease of four
+# needs 32 calls' worth left) and sixty in the other...
 PRICE_PER_MTOK = Decimal("0.01")
 # ...and each one that runs really spends close to its hold, so the budget runs out after a few.
 OUTPUT_TOKENS = 16_000
@@ -45,6 +51,14 @@ async def load(urls: list[str], key: str, stream: bool) -> list[tuple[int, str |
             await client.close()
 
 
+def settled(customer: Any, timeout: float = 15) -> Any:
+    """The account once nothing is reserved (a lease is released a second after its last call), up to a bound."""
+    deadline = time.monotonic() + timeout
+    while (account := customer.refresh()).reserved_usd and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return account
+
+
 def rows_when_written(account: Any, expected: int, timeout: float = 30) -> list[UsageLog]:
     """Rows are written just after the answer: wait for them, up to a bound."""
     deadline = time.monotonic() + timeout
@@ -56,12 +70,13 @@ def rows_when_written(account: Any, expected: int, timeout: float = 30) -> list[
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize("budget", sorted(BUDGETS))
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 def test_two_processes_never_overspend_one_budget(
-    gateway_pair: list[Any], make_customer: Any, upstream: Any, stream: bool
+    gateway_pair: list[Any], make_customer: Any, upstream: Any, stream: bool, budget: str
 ) -> None:
     cost_upsert(model=MODEL, input_per_mtok=PRICE_PER_MTOK, output_per_mtok=PRICE_PER_MTOK)
-    customer = make_customer(budget=BUDGET)
+    customer = make_customer(budget=BUDGETS[budget])
     upstream.set(latency=0.2, output_tokens=OUTPUT_TOKENS)
     first, second = gateway_pair
 
@@ -70,7 +85,7 @@ def test_two_processes_never_overspend_one_budget(
     statuses = [status for status, _ in results]
     answered = {request_id for _, request_id in results}
     rows = rows_when_written(customer.account, REQUESTS)
-    account = customer.refresh()
+    account = settled(customer)
     logs = first.output() + second.output()
 
     assert set(statuses) <= {200, 402}, (sorted(set(statuses)), logs)

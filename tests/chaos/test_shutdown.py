@@ -63,7 +63,8 @@ async def scenario(gateway: Any, key: str, upstream: Any, account: Any) -> tuple
 
     async def all_in_flight() -> bool:
         held = await asyncio.to_thread(holds_of, account)
-        return upstream.count == SLOW_CALLS + 1 and held == SLOW_CALLS + 1
+        # Their budget is held: by one lease for all of them (proxy.leases), the budget being ample.
+        return upstream.count == SLOW_CALLS + 1 and held >= 1
 
     await wait_until(all_in_flight)
     started = time.monotonic()
@@ -99,7 +100,7 @@ def test_sigterm_ends_calls_in_flight_as_503s_with_rows_and_released_holds(
     assert {row.status_code for row in rows} <= {499, 503}, [(row.status_code, row.error_code) for row in rows]
     answered = {request_id for _, request_id in outcomes if request_id}
     assert answered <= {str(row.id) for row in rows}
-    assert account.reserved_usd == 0
+    assert account.reserved_usd == 0  # the lease is released at shutdown, behind its calls' rows
     assert not Hold.objects.filter(account=customer.account).exists()
     assert account.spent_usd == sum((row.cost_usd for row in rows), Decimal(0))
     # The calls ended at shutdown reach their clients as 503s carrying the request id of their row.

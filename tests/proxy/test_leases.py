@@ -1,0 +1,90 @@
+"""Budget leases (proxy.leases) end to end: a big budget is served from one hold, settled exactly, and let go.
+
+The official SDK calls the in-process gateway; the ledger is read from the database while calls
+are in flight, once their rows are written, and after the gateway has drained.
+"""
+
+import asyncio
+import threading
+import time
+from decimal import Decimal
+
+import openai
+import pytest
+from django.db.models import Sum
+
+from accounts.models import Hold
+from accounts.services import account_update
+from tests.proxy.helpers import set_price
+from usage.models import UsageLog
+
+MODEL = "gpt-4o-mini"
+MESSAGES = [{"role": "user", "content": "hi"}]
+CALLS = 40
+
+
+def wait_for(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+async def calls(gateway, key: str, count: int) -> list[int]:
+    async with openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0, timeout=60) as sdk:
+
+        async def one() -> int:
+            raw = await sdk.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES, max_tokens=20)
+            return raw.status_code
+
+        return await asyncio.gather(*(one() for _ in range(count)))
+
+
+def test_concurrent_calls_of_a_big_budget_share_one_lease_and_settle_exactly(gateway, make_customer, upstream):
+    set_price(MODEL)
+    customer = make_customer(budget=Decimal("10"))  # each call's worst case is ~0.0007 USD
+    upstream.set(latency=1.0)  # every call stays in flight while the ledger is read
+    statuses: list[int] = []
+    burst = threading.Thread(target=lambda: statuses.extend(asyncio.run(calls(gateway, customer.key, CALLS))))
+    burst.start()
+    wait_for(lambda: upstream.count == CALLS)  # all admitted, none answered yet
+
+    holds = list(Hold.objects.filter(account=customer.account))
+    account = customer.refresh()
+    assert len(holds) == 1, "one lease, not a hold per call"
+    assert account.reserved_usd == holds[0].amount_usd > 0
+
+    burst.join()
+    assert statuses == [200] * CALLS
+    wait_for(lambda: UsageLog.objects.filter(account=customer.account).count() == CALLS)
+    gateway.drain()  # releases this worker's leases too
+    account = customer.refresh()
+    spent = UsageLog.objects.filter(account=account).aggregate(total=Sum("cost_usd"))["total"]
+    assert account.spent_usd == spent > 0
+    assert account.reserved_usd == 0
+    assert not Hold.objects.filter(account=account).exists()
+
+
+def test_lowering_the_budget_closes_the_lease_at_once(gateway, make_customer, upstream):
+    set_price(MODEL)
+    customer = make_customer(budget=Decimal("10"))
+    upstream.set(latency=1.0)
+    first: list[int] = []
+    in_flight = threading.Thread(target=lambda: first.extend(asyncio.run(calls(gateway, customer.key, 1))))
+    in_flight.start()
+    wait_for(lambda: upstream.count == 1)  # admitted from a fresh lease, which its call keeps open
+    assert Hold.objects.filter(account=customer.account).count() == 1
+
+    account_update(account=customer.refresh(), budget_usd=Decimal("0.0001"))  # below what is held already
+    with pytest.raises(openai.APIStatusError) as refused:
+        asyncio.run(calls(gateway, customer.key, 1))
+    assert refused.value.status_code == 402  # not admitted from the lease taken under the old budget
+
+    in_flight.join()
+    assert first == [200]  # admitted before the edit, within what was held then
+    gateway.drain()
+    account = customer.refresh()
+    rows = UsageLog.objects.filter(account=account)
+    assert sorted(rows.values_list("status_code", flat=True)) == [200, 402]
+    assert account.spent_usd == rows.aggregate(total=Sum("cost_usd"))["total"]
+    assert account.reserved_usd == 0 and not Hold.objects.filter(account=account).exists()

@@ -158,7 +158,8 @@ def write_batch(batch: list[Written], leases: Sequence[uuid.UUID] = ()) -> list[
 
 
 def _spool_batch(batch: list[Written], leases: Sequence[uuid.UUID] = ()) -> list[uuid.UUID]:
-    spool().append([item.entry for item in batch])
+    if batch:
+        spool().append([item.entry for item in batch])
     _after_write(batch)
     return list(leases)
 

@@ -21,6 +21,7 @@ holds of their own again, so the last cents are shared exactly as before.
 """
 
 import asyncio
+import contextlib
 import functools
 import uuid
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from django.conf import settings
 
 from accounts.selectors import AccountState
 from gateway_project.money import USD_QUANTUM, ZERO
-from proxy.tasks import call_deadline
+from proxy.tasks import call_deadline, spawn
 
 _HEADROOM = 8  # a lease is taken only while this many times its amount is left of the budget
 _IDLE = 1.0  # seconds without a call in flight after which a lease is released
@@ -107,7 +108,7 @@ class LeaseBook:
         if pending is None:
             pending = self.taking[account.id] = self.loop.create_future()
             lease_amount = max(amount * settings.BUDGET_LEASE_CALLS, USD_QUANTUM)  # as budget_reserve_many holds it
-            self.loop.create_task(self._take(account, lease_amount, reserve, pending))
+            spawn(self._take(account, lease_amount, reserve, pending))
         await asyncio.shield(pending)
         return self.draw(account, amount)
 
@@ -115,21 +116,22 @@ class LeaseBook:
         self, account: AccountState, amount: Decimal, reserve: Reserve, done: "asyncio.Future[None]"
     ) -> None:
         lease = Lease(id=uuid.uuid4(), account_id=account.id, state=account, amount=amount, until=0.0)
+        admitted = False
         try:
-            admitted = await reserve(account.id, lease.id, amount, amount * (_HEADROOM - 1))
-        except Exception:
-            admitted = False  # the caller's own hold meets the same fault and reports it
+            with contextlib.suppress(Exception):  # the callers' own holds meet the same fault and report it
+                admitted = await reserve(account.id, lease.id, amount, amount * (_HEADROOM - 1))
         finally:
+            # Cancelled (shutdown) after the write, a lease is left to the sweeper; the callers go on either way.
             del self.taking[account.id]
-        if admitted:
-            lease.until = self.loop.time() + _window()
-            if (previous := self.open.get(account.id)) is not None:
-                self._close(previous)
-            self.open[account.id] = lease
-            self._idle(lease)  # released if no call draws from it
-        else:
-            self.refused_until[account.id] = self.loop.time() + _REFUSED_PAUSE
-        done.set_result(None)
+            if admitted:
+                lease.until = self.loop.time() + _window()
+                if (previous := self.open.get(account.id)) is not None:
+                    self._close(previous)
+                self.open[account.id] = lease
+                self._idle(lease)  # released if no call draws from it
+            else:
+                self.refused_until[account.id] = self.loop.time() + _REFUSED_PAUSE
+            done.set_result(None)
 
     def done(self, lease: Lease) -> None:
         """A call admitted from the lease has its row queued (proxy.accounting.call_finished)."""

@@ -73,6 +73,7 @@ class LeaseBook:
         self.busy: set[Lease] = set()  # closed, with calls in flight
         self.taking: dict[Any, asyncio.Future[None]] = {}
         self.refused_until: dict[Any, float] = {}
+        self.seen: dict[Any, float] = {}  # when each account last called, by loop time
 
     def draw(self, account: AccountState, amount: Decimal) -> Lease | None:
         """The account's open lease with `amount` drawn from it, or None (no lease, or it cannot cover the call)."""
@@ -81,6 +82,7 @@ class LeaseBook:
             return None
         fits = lease.drawn + amount <= lease.amount
         if fits and lease.state == account and self.loop.time() < lease.until:
+            self.seen[account.id] = self.loop.time()
             lease.drawn += amount
             lease.inflight += 1
             return lease
@@ -88,14 +90,17 @@ class LeaseBook:
         return None
 
     def wanted(self, account: AccountState, amount: Decimal) -> bool:
-        """Whether a lease could serve this account: its budget is far above the call's worst case."""
-        calls = settings.BUDGET_LEASE_CALLS
-        budget = account.budget_usd
+        """Whether a lease should serve this call: the account's budget is far above the call's worst case,
+        and it called within the last _IDLE seconds (a lone call takes a hold: a lease would cost two writes)."""
+        now, calls, budget = self.loop.time(), settings.BUDGET_LEASE_CALLS, account.budget_usd
+        previous, self.seen[account.id] = self.seen.get(account.id), now
         return (
             calls > 0
             and budget is not None
             and amount * calls * _HEADROOM <= budget
-            and self.refused_until.get(account.id, 0.0) <= self.loop.time()
+            and previous is not None
+            and now - previous < _IDLE
+            and self.refused_until.get(account.id, 0.0) <= now
         )
 
     async def take(self, account: AccountState, amount: Decimal, reserve: Reserve) -> Lease | None:

@@ -54,6 +54,23 @@ def fresh_caches() -> Iterator[None]:
 class GatewayServer:
     url: str
     loop: asyncio.AbstractEventLoop
+    server: uvicorn.Server
+
+    def wait_client_gone(self, port: int, timeout: float = 30) -> None:
+        """Waits until the gateway has seen the client on local `port` disconnect, and acted on it."""
+        deadline = time.monotonic() + timeout
+
+        def held() -> bool:
+            peers = [getattr(c, "client", None) for c in list(self.server.server_state.connections)]
+            return any(peer is not None and peer[1] == port for peer in peers)
+
+        while held():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the gateway still holds the connection from port {port}")
+            time.sleep(0.005)
+        # uvicorn has handed the application its disconnect: cancelling the view takes a few turns of the loop.
+        for _ in range(5):
+            asyncio.run_coroutine_threadsafe(asyncio.sleep(0), self.loop).result(timeout=timeout)
 
     def drain(self) -> None:
         """Waits until every accounting write the gateway has scheduled is done."""
@@ -86,12 +103,12 @@ def gateway_server(django_db_setup: Any, django_db_blocker: Any, redis_backed: s
     with django_db_blocker.unblock():
         thread = threading.Thread(target=run, daemon=True, name="gateway")
         thread.start()
-        deadline = time.monotonic() + 90  # LiteLLM's import alone takes seconds on a busy machine
+        deadline = time.monotonic() + 180  # LiteLLM's import: seconds alone, a minute and more on a loaded machine
         while not server.started:
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError("gateway did not start")
             time.sleep(0.01)
-        yield GatewayServer(url=f"http://127.0.0.1:{sock.getsockname()[1]}", loop=loops[0])
+        yield GatewayServer(url=f"http://127.0.0.1:{sock.getsockname()[1]}", loop=loops[0], server=server)
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()

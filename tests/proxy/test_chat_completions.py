@@ -85,7 +85,11 @@ def test_client_disconnect_mid_stream_still_leaves_a_usage_row(gateway, customer
     headers = {"Authorization": f"Bearer {customer.key}"}
     with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", json=body, headers=headers) as response:
         request_id = response.headers["x-request-id"]
+        port = response.extensions["network_stream"].get_extra_info("client_addr")[1]
         next(response.iter_bytes())  # the first chunk, then the client goes away
+    # Released only once the gateway knows: earlier, on a loaded machine, the rest could reach the
+    # gateway before the disconnect did, and the call ended as an ordinary 200.
+    gateway.wait_client_gone(port)
     switches.release.set()
     row = gateway.usage(request_id)
     assert (row.input_tokens, row.output_tokens) == (15, 8)  # the provider's own count, read after we left

@@ -3,9 +3,7 @@
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -45,37 +43,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if item.get_closest_marker("engine_independent"):
                 item.add_marker(skip)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def content_types_kept_between_tests() -> Iterator[None]:
-    """The flush after each transactional test keeps the content types and permissions.
-
-    Django's flush empties every table, then its post_migrate signal writes every content type and
-    permission back: ~0.5 s a test on the MongoDB stand-in (a flush alone is ~0.04 s), less on SQL.
-    Kept, they are exactly what post_migrate would write back (no test writes either, and the only
-    post_migrate receivers are those two apps'), so the signal is not sent after a flush: it would
-    find everything there and write nothing. `migrate` (the test database's creation) still sends it.
-    """
-    from django.contrib.auth.models import Permission
-    from django.contrib.contenttypes.models import ContentType
-    from django.core.management.commands import flush
-
-    kept = {ContentType._meta.db_table, Permission._meta.db_table}
-
-    def sql_flush(style: Any, connection: Any, reset_sequences: bool = True, allow_cascade: bool = False) -> Any:
-        # django.core.management.sql.sql_flush, less the kept tables.
-        tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
-        emptied = [table for table in tables if table not in kept]
-        return connection.ops.sql_flush(style, emptied, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
-
-    def emit_post_migrate_signal(*args: Any, **kwargs: Any) -> None:
-        pass
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(flush, "sql_flush", sql_flush)
-        patch.setattr(flush, "emit_post_migrate_signal", emit_post_migrate_signal)
-        yield
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -192,7 +192,6 @@ class GatewayApplication:
                 # a stall every request in flight then waited out.
                 gc.collect()
                 gc.freeze()
-                import os, sys; sys.setswitchinterval(float(os.environ.get('GW_SWITCH', '0.005')))  # TEMP A/B
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.shutdown()

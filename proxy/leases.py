@@ -80,14 +80,15 @@ class LeaseBook:
         lease = self.open.get(account.id)
         if lease is None:
             return None
-        fits = lease.drawn + amount <= lease.amount
-        if fits and lease.state == account and self.loop.time() < lease.until:
-            self.seen[account.id] = self.loop.time()
-            lease.drawn += amount
-            lease.inflight += 1
-            return lease
-        self._close(lease)
-        return None
+        if lease.state != account or self.loop.time() >= lease.until:
+            self._close(lease)  # the account was edited, or the lease is past its window
+            return None
+        if lease.drawn + amount > lease.amount:
+            return None  # a hold of its own, or a new lease, which replaces this one; smaller calls may still fit
+        self.seen[account.id] = self.loop.time()
+        lease.drawn += amount
+        lease.inflight += 1
+        return lease
 
     def wanted(self, account: AccountState, amount: Decimal) -> bool:
         """Whether a lease should serve this call: the account's budget is far above the call's worst case,

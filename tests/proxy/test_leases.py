@@ -30,11 +30,12 @@ def wait_for(condition, timeout: float = 20.0) -> None:
         time.sleep(0.02)
 
 
-async def calls(gateway, key: str, count: int) -> list[int]:
+async def calls(gateway, key: str, count: int, max_tokens: int | None = 20) -> list[int]:
     async with openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0, timeout=60) as sdk:
+        limit = {"max_tokens": max_tokens} if max_tokens else {}
 
         async def one() -> int:
-            raw = await sdk.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES, max_tokens=20)
+            raw = await sdk.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES, **limit)
             return raw.status_code
 
         return await asyncio.gather(*(one() for _ in range(count)))
@@ -91,3 +92,37 @@ def test_lowering_the_budget_closes_the_lease_at_once(gateway, make_customer, up
     assert sorted(rows.values_list("status_code", flat=True)) == [200] * 4 + [402]
     assert account.spent_usd == rows.aggregate(total=Sum("cost_usd"))["total"]
     assert account.reserved_usd == 0 and not Hold.objects.filter(account=account).exists()
+
+
+def test_a_call_too_big_for_the_lease_holds_its_own_and_leaves_the_lease_to_the_others(
+    gateway, make_customer, upstream
+):
+    set_price(MODEL)
+    customer = make_customer(budget=Decimal("10"))
+    assert asyncio.run(calls(gateway, customer.key, 1)) == [200]  # a lone call: its hold is settled with its row
+    wait_for(lambda: not Hold.objects.filter(account=customer.account).exists())
+    upstream.set(latency=1.0)
+    answers: list[int] = []
+
+    def in_background(count: int, max_tokens: int | None = 20) -> threading.Thread:
+        run = lambda: answers.extend(asyncio.run(calls(gateway, customer.key, count, max_tokens)))  # noqa: E731
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    threads = [in_background(3)]  # small calls, from a lease
+    wait_for(lambda: upstream.count == 4)
+    # Without max_tokens the worst case is the model's 16,384-token ceiling, ~0.16 USD: more than the lease.
+    threads.append(in_background(1, max_tokens=None))
+    wait_for(lambda: upstream.count == 5)
+    threads.append(in_background(1))  # a small call again
+    wait_for(lambda: upstream.count == 6)
+    holds = Hold.objects.filter(account=customer.account).count()
+    for thread in threads:
+        thread.join()
+    assert answers == [200] * 5
+    assert holds == 2, "the lease and the big call's own hold (a closed lease makes the last call take a new one)"
+    gateway.drain()
+    account = customer.refresh()
+    assert account.reserved_usd == 0 and not Hold.objects.filter(account=account).exists()
+    assert account.spent_usd == UsageLog.objects.filter(account=account).aggregate(total=Sum("cost_usd"))["total"]

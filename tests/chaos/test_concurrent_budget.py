@@ -52,9 +52,12 @@ async def load(urls: list[str], key: str, stream: bool) -> list[tuple[int, str |
 
 
 def settled(customer: Any, timeout: float = 15) -> Any:
-    """The account once nothing is reserved (a lease is released a second after its last call), up to a bound."""
+    """The account once nothing is held (a lease is released a second after its last call), up to a bound."""
     deadline = time.monotonic() + timeout
-    while (account := customer.refresh()).reserved_usd and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        account = customer.refresh()
+        if not account.reserved_usd and not Hold.objects.filter(account=account).exists():
+            break
         time.sleep(0.2)
     return account
 

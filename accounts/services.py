@@ -113,9 +113,9 @@ def budget_settle(*, settlements: Sequence[Settlement], draws: Sequence[Draw] = 
     there; a lease already released returned it then.
     Sequences, not any iterables: on MongoDB a transaction that conflicts is run again with the same arguments.
     """
-    drawn: dict[uuid.UUID, Decimal] = {}
-    for lease_id, _, amount in draws:
-        drawn[lease_id] = drawn.get(lease_id, ZERO) + amount
+    drawn: dict[uuid.UUID, tuple[Any, Decimal]] = {}  # lease id: its account, the amount its calls drew
+    for lease_id, account_id, amount in draws:
+        drawn[lease_id] = (account_id, drawn.get(lease_id, (account_id, ZERO))[1] + amount)
     holds = dict(
         Hold.objects.select_for_update()
         .filter(id__in=[request_id for request_id, _, _ in settlements] + list(drawn))
@@ -127,14 +127,13 @@ def budget_settle(*, settlements: Sequence[Settlement], draws: Sequence[Draw] = 
     for request_id, account_id, cost in settlements:
         released, spent = ledger.get(account_id, (ZERO, ZERO))
         ledger[account_id] = (released + holds.get(request_id, ZERO), spent + cost)
-    leases = {lease_id: account_id for lease_id, account_id, _ in draws}
-    for lease_id, amount in drawn.items():
+    for lease_id, (account_id, amount) in drawn.items():
         if lease_id not in holds:
             continue
         moved = min(amount, holds[lease_id])
         Hold.objects.filter(id=lease_id).update(amount_usd=F("amount_usd") - units_value(moved))
-        released, spent = ledger.get(leases[lease_id], (ZERO, ZERO))
-        ledger[leases[lease_id]] = (released + moved, spent)
+        released, spent = ledger.get(account_id, (ZERO, ZERO))
+        ledger[account_id] = (released + moved, spent)
     for account_id, (released, spent) in ledger.items():
         if released or spent:
             Account.objects.filter(pk=account_id).update(

@@ -48,7 +48,6 @@ def _window() -> float:
 @dataclass(eq=False)
 class Lease:
     id: uuid.UUID
-    account_id: Any
     state: AccountState  # the account as cached when it was taken: an edit (budget, active flag) closes the lease
     amount: Decimal
     until: float  # loop time after which it admits no more calls
@@ -70,7 +69,6 @@ class LeaseBook:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.open: dict[Any, Lease] = {}
-        self.busy: set[Lease] = set()  # closed, with calls in flight
         self.taking: dict[Any, asyncio.Future[None]] = {}
         self.refused_until: dict[Any, float] = {}
         self.seen: dict[Any, float] = {}  # when each account last called, by loop time
@@ -121,7 +119,7 @@ class LeaseBook:
     async def _take(
         self, account: AccountState, amount: Decimal, reserve: Reserve, done: "asyncio.Future[None]"
     ) -> None:
-        lease = Lease(id=uuid.uuid4(), account_id=account.id, state=account, amount=amount, until=0.0)
+        lease = Lease(id=uuid.uuid4(), state=account, amount=amount, until=0.0)
         admitted = False
         try:
             with contextlib.suppress(Exception):  # the callers' own holds meet the same fault and report it
@@ -173,15 +171,12 @@ class LeaseBook:
         if lease.closed:
             return
         lease.closed = True
-        if self.open.get(lease.account_id) is lease:
-            del self.open[lease.account_id]
-        if lease.inflight:
-            self.busy.add(lease)
-        else:
-            self._release(lease)
+        if self.open.get(lease.state.id) is lease:
+            del self.open[lease.state.id]
+        if not lease.inflight:
+            self._release(lease)  # else with its last call (`done`)
 
     def _release(self, lease: Lease) -> None:
-        self.busy.discard(lease)
         if lease.released:
             return
         lease.released = True

@@ -6,7 +6,6 @@ are in flight, once their rows are written, and after the gateway has drained.
 
 import asyncio
 import threading
-import time
 from decimal import Decimal
 
 import openai
@@ -15,6 +14,7 @@ from django.db.models import Sum
 
 from accounts.models import Hold
 from accounts.services import account_update
+from tests.deploy.servers import wait_until
 from tests.proxy.helpers import set_price
 from usage.models import UsageLog
 
@@ -23,11 +23,8 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 CALLS = 40
 
 
-def wait_for(condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+def wait_for(condition) -> None:
+    wait_until(condition, timeout=20, what="the calls in flight")
 
 
 async def calls(gateway, key: str, count: int, max_tokens: int | None = 20) -> list[int]:

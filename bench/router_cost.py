@@ -1,4 +1,4 @@
-"""One-off measurement: CPU per call of LiteLLM's Router on top of `litellm.acompletion` (README "Routing").
+"""One-off measurement: CPU per call of LiteLLM's Router on top of `litellm.acompletion` (docs/routing.md).
 
 Not a test and not part of bench/run: `uv run python bench/router_cost.py [calls]`. Serves a minimal
 OpenAI chat answer on 127.0.0.1 and times, in this one process, N sequential calls through

@@ -165,7 +165,7 @@ GATEWAY_FAST_PATH = env_bool("GATEWAY_FAST_PATH", True)  # same-format calls ski
 # Seconds an in-process cache entry (key, account, price) may live without an invalidation.
 L1_CACHE_TTL = env_int("GATEWAY_L1_CACHE_TTL", 30, minimum=0)
 
-# Money safety (README "Guarantees").
+# Money safety (docs/guarantees.md).
 # Accounts with a budget may call models without a price row only when this is on (they then cost 0).
 ALLOW_UNPRICED_MODELS = env_bool("GATEWAY_ALLOW_UNPRICED_MODELS", False)
 # The largest max_tokens (or its equivalent) a request may ask for.
@@ -185,7 +185,7 @@ SPOOL_DIR = Path(env_str("GATEWAY_SPOOL_DIR") or BASE_DIR / "spool")
 # Seconds in-flight calls get at shutdown before they are ended with 503 (rows written, holds released).
 SHUTDOWN_GRACE = env_int("GATEWAY_SHUTDOWN_GRACE", 25, minimum=0)
 
-# Routing (README "Routing"): a deployment failing this many times within the window is skipped by every
+# Routing (docs/routing.md): a deployment failing this many times within the window is skipped by every
 # instance for the cooldown (seconds).
 ROUTING_FAILURES = env_int("GATEWAY_ROUTING_FAILURES", 3, minimum=1)
 ROUTING_FAILURE_WINDOW = env_int("GATEWAY_ROUTING_FAILURE_WINDOW", 60, minimum=1)

@@ -1,6 +1,6 @@
 """Routed calls: a public model name tried on its deployments by weight, retried, then its fallbacks.
 
-Our own small policy over the forwarding layer, not LiteLLM's Router (README "Routing": the
+Our own small policy over the forwarding layer, not LiteLLM's Router (docs/routing.md: the
 Router sits on LiteLLM's call path, which our same-format calls skip, and it would own retries
 and cancellation where our accounting cannot see them). Each attempt is one `forward()`:
 

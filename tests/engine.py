@@ -9,5 +9,5 @@ def on_mongodb() -> bool:
 
 
 def skip_on_mongodb(reason: str) -> pytest.MarkDecorator:
-    """Skips a test on MongoDB; every use is listed in the README with its reason."""
+    """Skips a test on MongoDB; every use is listed in docs/development.md with its reason."""
     return pytest.mark.skipif(on_mongodb(), reason=f"MongoDB: {reason}")

@@ -11,7 +11,7 @@ from tests.engine import on_mongodb
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Listed in the README: the fault tests start gateways on a database of their own and stop it (a
+    # Listed in docs/development.md: the fault tests start gateways on a database of their own and stop it (a
     # SQLite file made unwritable, a PostgreSQL server stopped); they have no MongoDB version yet. The
     # other chaos tests run on every engine.
     skip = pytest.mark.skip(reason="MongoDB: fault injection needs a SQL database the test can lock or stop")

@@ -28,7 +28,7 @@ mongoeco 4.11.0 is extended here, never edited, in four places, each met through
    TRANSACTION_LIFETIME that someone waits for is aborted (MongoDB: transactionLifetimeLimitSeconds,
    60 s) and its next command answered NoSuchTransaction, so a killed client cannot stall the rest.
    A commit that still conflicts is aborted and labelled TransientTransactionError, as MongoDB's
-   WriteConflict is. What this proves and does not: README, "Guarantees".
+   WriteConflict is. What this proves and does not: docs/guarantees.md.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from django.utils.html import format_html
 
 from accounts.models import Account
 from accounts.services import account_create, account_deactivate, account_update
-from gateway_project.admin import PlainDecimalField, ServiceModelAdmin, badge, usd
-from gateway_project.money import MoneyField
+from core.admin import PlainDecimalField, ServiceModelAdmin, badge, usd
+from core.money import MoneyField
 from keys.models import APIKey
 from usage.charts import spend_chart_svg
 from usage.selectors import spend_by_day, usage_list, usage_totals

@@ -8,8 +8,8 @@ from rest_framework.response import Response
 from accounts.selectors import account_get, account_list
 from accounts.serializers import AccountCreateInput, AccountOutput, AccountUpdateInput
 from accounts.services import account_create, account_update
-from gateway_project.api_auth import ListPagination, ManagementAPIView
-from gateway_project.api_errors import error_responses, path_text, query_text, validate_input
+from core.api_auth import ListPagination, ManagementAPIView
+from core.api_errors import error_responses, path_text, query_text, validate_input
 
 USER_ID = OpenApiParameter("user_id", str, OpenApiParameter.PATH, description="The account's own identifier.")
 

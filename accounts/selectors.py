@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Account
 from accounts.services import ACCOUNT_CACHE
-from gateway_project.cache import cache_get_or_load
+from core.cache import cache_get_or_load
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from accounts.api import AccountDetail, AccountListCreate
-from gateway_project.api_auth import ManagementAPIView
+from core.api_auth import ManagementAPIView
 from keys.api import KeyDetail, KeyListCreate
 from pricing.api import CostDetail, CostListUpsert
 from proxy.api import ProviderList

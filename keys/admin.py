@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.admin import key_status
-from gateway_project.admin import ServiceModelAdmin, badge
+from core.admin import ServiceModelAdmin, badge
 from keys.forms import APIKeyForm
 from keys.models import APIKey
 from keys.services import key_create, key_revoke, key_update

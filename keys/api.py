@@ -9,8 +9,8 @@ from rest_framework.response import Response
 
 from accounts.models import Account
 from accounts.selectors import account_get
-from gateway_project.api_auth import ListPagination, ManagementAPIView
-from gateway_project.api_errors import error_responses, query_text, validate_input
+from core.api_auth import ListPagination, ManagementAPIView
+from core.api_errors import error_responses, query_text, validate_input
 from keys.selectors import key_get, key_list
 from keys.serializers import KeyCreatedOutput, KeyCreateInput, KeyOutput, KeyUpdateInput
 from keys.services import key_create, key_update

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
-from gateway_project.cache import cache_invalidate
+from core.cache import cache_invalidate
 from keys.models import APIKey
 
 KEY_CACHE = "key"

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
-from gateway_project.admin import PlainDecimalField, ServiceModelAdmin, badge
+from core.admin import PlainDecimalField, ServiceModelAdmin, badge
 from pricing.models import ModelCost
 from pricing.services import cost_delete, cost_upsert
 

@@ -7,8 +7,8 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from gateway_project.api_auth import ListPagination, ManagementAPIView
-from gateway_project.api_errors import error_responses, path_text, query_text, validate_input
+from core.api_auth import ListPagination, ManagementAPIView
+from core.api_errors import error_responses, path_text, query_text, validate_input
 from pricing.models import ModelCost
 from pricing.selectors import cost_get, cost_list
 from pricing.serializers import CostInput, CostOutput

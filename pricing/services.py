@@ -8,7 +8,7 @@ from typing import Any, Literal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from gateway_project.cache import cache_invalidate
+from core.cache import cache_invalidate
 from pricing.models import ModelCost
 
 PRICE_CACHE = "price"

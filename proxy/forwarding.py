@@ -29,18 +29,18 @@ from typing import Any
 import httpx
 from django.conf import settings
 
-from gateway_project.errors import (
+from core.errors import (
     ContextWindowExceeded,
     GatewayError,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from core.providers import Target
 from proxy import passthrough
 from proxy.chat_bridge import ChatBridgeParts, chat_call, usage_of_chunk
 from proxy.messages_bridge import BridgedSource, BridgeParts, UsageTap, is_bridged, responses_kwargs, usage_of
 from proxy.passthrough import Endpoint
-from proxy.providers import Target
 from proxy.request_params import Route, validate_body
 from proxy.stream_adapters import Adapter, BridgedMessagesAdapter, make_adapter
 from proxy.usage_normalise import Usage, chat_usage, estimate_input_tokens, messages_usage, responses_usage

@@ -28,7 +28,7 @@ from urllib.request import getproxies, proxy_bypass
 import aiohttp
 import orjson
 
-from gateway_project.errors import (
+from core.errors import (
     ContextWindowExceeded,
     GatewayError,
     UpstreamError,

@@ -29,13 +29,13 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from gateway_project.errors import ContextWindowExceeded, GatewayError, ModelNotFound, UpstreamError
-from gateway_project.pool import in_pool
+from core.errors import ContextWindowExceeded, GatewayError, ModelNotFound, UpstreamError
+from core.pool import in_pool
+from core.providers import BUILTIN, Target, provider_registry, resolve_model
+from core.tasks import spawn
 from proxy.accounting import CallRecord, attempt_finished
 from proxy.forwarding import Completion, Stream, forward
-from proxy.providers import BUILTIN, Target, provider_registry, resolve_model
 from proxy.request_params import Route
-from proxy.tasks import spawn
 from routing.health import HEALTHY, State, health_read, health_record
 from routing.selectors import DeploymentSpec, RoutePlan, RoutingTable, routing_table, routing_table_peek
 

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from gateway_project.admin import ServiceModelAdmin, badge
+from core.admin import ServiceModelAdmin, badge
 from routing.health import Health, health_report
 from routing.models import Deployment, RoutePolicy
 from routing.services import (

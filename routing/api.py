@@ -7,8 +7,8 @@ from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from gateway_project.api_auth import ListPagination, ManagementAPIView
-from gateway_project.api_errors import error_responses, path_text, query_text, validate_input
+from core.api_auth import ListPagination, ManagementAPIView
+from core.api_errors import error_responses, path_text, query_text, validate_input
 from routing.models import Deployment, RoutePolicy
 from routing.selectors import deployment_get, deployment_list, policy_get, policy_list
 from routing.serializers import (

@@ -5,7 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from gateway_project.api_errors import StrictSerializer
+from core.api_errors import StrictSerializer
 from routing.health import health_report
 
 MAX_COUNT = 2_147_483_647

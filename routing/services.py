@@ -5,8 +5,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from gateway_project.cache import cache_invalidate
-from proxy.providers import ALIASES, BUILTIN, PLAIN_MODEL
+from core.cache import cache_invalidate
+from core.providers import ALIASES, BUILTIN, PLAIN_MODEL
 from routing.models import Deployment, RoutePolicy
 
 ROUTING_CACHE = "routing"

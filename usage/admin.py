@@ -12,7 +12,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from gateway_project.admin import badge, usd
+from core.admin import badge, usd
 from usage.models import UsageLog
 from usage.selectors import UsageTotals, usage_totals
 

@@ -10,8 +10,8 @@ from rest_framework.response import Response
 
 from accounts.models import Account
 from accounts.selectors import account_get
-from gateway_project.api_auth import ManagementAPIView
-from gateway_project.api_errors import error_responses, path_text, validate_input
+from core.api_auth import ManagementAPIView
+from core.api_errors import error_responses, path_text, validate_input
 from keys.models import APIKey
 from keys.selectors import key_get
 from usage.selectors import usage_list, usage_totals

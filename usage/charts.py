@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from gateway_project.money import ZERO
+from core.money import ZERO
 
 PALETTE = (
     "#4e79a7",

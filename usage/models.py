@@ -6,7 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Account
-from gateway_project.money import ZERO, money_field
+from core.money import ZERO, money_field
 from keys.models import APIKey
 
 

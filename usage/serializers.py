@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from gateway_project.api_errors import usd_field
+from core.api_errors import usd_field
 
 
 class UsageFilter(serializers.Serializer):  # type: ignore[type-arg]

@@ -8,11 +8,12 @@ import pytest
 
 from accounts.models import Account
 from accounts.services import account_create
+from budgets.services import usage_book
 from keys.models import APIKey
 from keys.services import key_create
 from pricing.selectors import TokenCounts
 from pricing.services import cost_upsert
-from usage.services import UsageEntry, usage_record
+from usage.services import UsageEntry
 
 
 @dataclass
@@ -24,7 +25,7 @@ class Shop:
 
 
 def record(account: Account, key: APIKey | None, model: str, cost: str, status: int = 200, **kwargs) -> None:
-    usage_record(
+    usage_book(
         entry=UsageEntry(
             request_id=uuid.uuid4(),
             account_id=account.pk,

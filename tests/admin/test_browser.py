@@ -10,10 +10,11 @@ import pytest
 from django.utils import timezone
 
 from accounts.services import account_create
+from budgets.services import usage_book
 from keys.services import key_create
 from pricing.selectors import TokenCounts
 from usage.models import UsageLog
-from usage.services import UsageEntry, usage_record
+from usage.services import UsageEntry
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -82,7 +83,7 @@ def test_a_new_key_is_shown_once_then_only_its_prefix(page, live_server, shots):
 
 
 def _usage(account_id, key_id, model: str, cost: str, days_ago: int) -> None:
-    row = usage_record(
+    row = usage_book(
         entry=UsageEntry(
             request_id=uuid.uuid4(),
             account_id=account_id,
@@ -96,7 +97,7 @@ def _usage(account_id, key_id, model: str, cost: str, days_ago: int) -> None:
             latency_ms=350,
         )
     )
-    # usage_record stamps "now"; spread the rows over the month as real traffic would be.
+    # usage_book stamps "now"; spread the rows over the month as real traffic would be.
     UsageLog.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(days=days_ago))
 
 

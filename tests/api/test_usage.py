@@ -8,10 +8,11 @@ import pytest
 from django.utils import timezone
 
 from accounts.services import account_create
+from budgets.services import usage_book
 from keys.services import key_create
 from pricing.selectors import TokenCounts
 from usage.models import UsageLog
-from usage.services import UsageEntry, usage_record
+from usage.services import UsageEntry
 
 
 def _record(account, key, *, model="gpt-4o", cost="0.001", tokens=(10, 5, 2, 1), age_minutes=0) -> UsageLog:
@@ -29,7 +30,7 @@ def _record(account, key, *, model="gpt-4o", cost="0.001", tokens=(10, 5, 2, 1),
         latency_ms=42,
         streamed=True,
     )
-    row = usage_record(entry=entry)
+    row = usage_book(entry=entry)
     UsageLog.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(minutes=age_minutes))
     row.refresh_from_db()
     return row

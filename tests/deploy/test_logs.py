@@ -7,7 +7,7 @@ import openai
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from gateway_project.logs import ACCESS_LOGGER, PAYLOAD_LOGGERS, JsonFormatter, logging_config
+from core.logs import ACCESS_LOGGER, PAYLOAD_LOGGERS, JsonFormatter, logging_config
 from tests.proxy.helpers import set_price
 
 PROMPT = "prompt-marker-5f1c secret plans"

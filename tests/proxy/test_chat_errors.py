@@ -115,7 +115,7 @@ def test_body_over_the_limit_is_413(gateway, customer, upstream, settings):
 
 
 def test_exhausted_budget_is_402_before_any_provider_call(gateway, make_customer, upstream):
-    from accounts.services import budget_settle
+    from budgets.services import budget_settle
 
     set_price("gpt-4o-mini")
     customer = make_customer(budget=Decimal("0.01"))

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from gateway_project.errors import InvalidRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from core.errors import InvalidRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from core.providers import provider_registry, resolve_model
 from proxy.forwarding import (
     Completion,
     Route,
@@ -19,7 +20,6 @@ from proxy.forwarding import (
     known_models,
     validate_body,
 )
-from proxy.providers import provider_registry, resolve_model
 
 # Forwarding against the test upstream, with no account, key or row: the suite's engine plays no part.
 pytestmark = pytest.mark.engine_independent

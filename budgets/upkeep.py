@@ -13,10 +13,10 @@ from django.conf import settings
 from django.db import connections
 
 from accounts.models import Account
-from accounts.services import hold_release_stale
-from gateway_project.pool import in_pool
-from proxy.spool import spool, spool_depth
-from proxy.writer_state import writer_state
+from budgets.services import hold_release_stale
+from budgets.spool import spool, spool_depth
+from budgets.writer_state import writer_state
+from core.pool import in_pool
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,20 @@ from typing import Any
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from proxy.validation import MAX_DEPTH, nested_deeper_than
+MAX_DEPTH = 64  # arrays and objects nested deeper than this are refused, by the proxy routes and the API alike
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` levels; walks containers only, without recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
 
 TOO_DEEP = f"JSON parse error - the body is nested deeper than {MAX_DEPTH} levels."
 

@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from proxy.spool import spool_depth, spool_files
-from proxy.upkeep import replay_spool
+from budgets.spool import spool_depth, spool_files
+from budgets.upkeep import replay_spool
 
 
 class Command(BaseCommand):

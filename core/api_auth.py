@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
-from gateway_project.api_errors import api_exception_handler
-from gateway_project.parsers import BoundedJSONParser
+from core.api_errors import api_exception_handler
+from core.parsers import BoundedJSONParser
 
 
 class AdminPrincipal:

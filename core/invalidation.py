@@ -6,7 +6,7 @@ import logging
 
 from channels.layers import get_channel_layer
 
-from gateway_project.cache import INVALIDATION_GROUP, apply_invalidation
+from core.cache import INVALIDATION_GROUP, apply_invalidation
 
 log = logging.getLogger(__name__)
 # channels_redis forgets group members after a day; re-joining hourly keeps us subscribed.

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ImproperlyConfigured
 
-from gateway_project.env import env_str
-from gateway_project.errors import ModelNotFound
+from core.env import env_str
+from core.errors import ModelNotFound
 
 
 @dataclass(frozen=True)

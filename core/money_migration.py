@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import migrations
 
-from gateway_project.money import USD_QUANTUM, MoneyField
+from core.money import USD_QUANTUM, MoneyField
 
 
 def _copy(app_label: str, fields: dict[str, tuple[str, ...]], *, forward: bool) -> Any:

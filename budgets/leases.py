@@ -1,21 +1,21 @@
 """Budget leases: a worker holds a slice of a budgeted account once, then admits many calls from it in memory.
 
 A per-call hold is a database write before every call can start (the budgeted account's share
-of the added latency, bench/). A lease is an ordinary hold (accounts.Hold, counted in
+of the added latency, bench/). A lease is an ordinary hold (budgets.models.Hold, counted in
 `reserved_usd`) of GATEWAY_BUDGET_LEASE_CALLS times a call's worst case, taken only while at
 least _HEADROOM times the lease is left of the budget, so leases never tie up much of what
 other workers and instances could use. Each call admitted from it draws its own worst case
-(proxy.admission) in process memory, and its usage row's transaction moves that amount out of
-the lease as it books the cost (accounts.services.budget_settle). So `reserved_usd` stays the
+(proxy.admission, budgets.holds) in process memory, and its usage row's transaction moves that amount out of
+the lease as it books the cost (budgets.services.budget_settle). So `reserved_usd` stays the
 sum of the holds, spent + reserved never passes the budget, and the worst case bounds each call
 exactly as with a hold of its own.
 
 A lease admits calls for at most _window() seconds (its calls then end well before the sweeper
 would take it for a dead worker's), while what is left covers the call, and while the account's
 cached state (id, user, active flag, budget) is the one it was taken under: an operator's edit
-reaches every instance's cache (gateway_project.cache), and the next call closes the lease. Closed, or idle for
+reaches every instance's cache (core.cache), and the next call closes the lease. Closed, or idle for
 _IDLE seconds, it is released once its last call's row is queued: the release is written after
-that row (proxy.accounting.UsageWriter), returning what no call used. A worker that dies leaves
+that row (budgets.writer.UsageWriter), returning what no call used. A worker that dies leaves
 its lease to the sweeper, like any hold. Near the end of a budget no lease fits and calls take
 holds of their own again, so the last cents are shared exactly as before.
 """
@@ -32,8 +32,9 @@ from typing import Any
 from django.conf import settings
 
 from accounts.selectors import AccountState
-from gateway_project.money import USD_QUANTUM, ZERO
-from proxy.tasks import call_deadline, spawn
+from budgets.writer import usage_writer
+from core.money import USD_QUANTUM, ZERO
+from core.tasks import call_deadline, spawn
 
 _HEADROOM = 8  # a lease is taken only while this many times its amount is left of the budget
 _IDLE = 1.0  # seconds without a call in flight after which a lease is released
@@ -183,9 +184,7 @@ class LeaseBook:
         if lease.timer is not None:
             lease.timer.cancel()
             lease.timer = None
-        from proxy.accounting import usage_writer  # the writer orders the release after the lease's rows
-
-        usage_writer(self.loop).release_lease(lease.id)
+        usage_writer(self.loop).release_lease(lease.id)  # the writer orders the release after the lease's rows
 
 
 @functools.cache

@@ -143,7 +143,7 @@ def redis_script_run(source: str, *, keys: list[str], args: list[Any]) -> Any:
 def redis_caches(url: str, *, key_prefix: str = "gw") -> dict[str, Any]:
     return {
         "default": {
-            "BACKEND": "gateway_project.backends.GuardedRedisCache",
+            "BACKEND": "core.backends.GuardedRedisCache",
             "LOCATION": url,
             "KEY_PREFIX": key_prefix,
             "OPTIONS": {

@@ -18,7 +18,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache as l2
 
-from gateway_project.metrics import metrics_cache
+from core.metrics import metrics_cache
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

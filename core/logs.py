@@ -8,13 +8,12 @@ at WARNING whatever LOG_LEVEL says, unless GATEWAY_LOG_PAYLOADS=true lifts that 
 import datetime as dt
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from django.core.exceptions import ImproperlyConfigured
 
-if TYPE_CHECKING:  # the type only: settings.py imports this module before any app is loaded
-    from usage.services import UsageEntry
+from core.calls import CallFacts
 
 ACCESS_LOGGER = "gateway.access"
 FORMATS = ("plain", "json")
@@ -69,7 +68,7 @@ def logging_config(*, log_format: str, level: str, payloads: bool) -> dict[str, 
         "disable_existing_loggers": False,
         "formatters": {
             "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-            "json": {"()": "gateway_project.logs.JsonFormatter"},
+            "json": {"()": "core.logs.JsonFormatter"},
         },
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format}},
         "root": {"handlers": ["console"], "level": level},
@@ -77,7 +76,7 @@ def logging_config(*, log_format: str, level: str, payloads: bool) -> dict[str, 
     }
 
 
-def log_call_finished(*, call: "UsageEntry", user_id: str) -> None:
+def log_call_finished(*, call: CallFacts, user_id: str) -> None:
     """The access/summary line of one proxied call: ids, model, status, latency, tokens, cost; never content."""
     log = logging.getLogger(ACCESS_LOGGER)
     if not log.isEnabledFor(logging.INFO):

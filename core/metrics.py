@@ -12,20 +12,19 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess, values
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-if TYPE_CHECKING:  # the type only: usage imports this module's users, not the other way round
-    from usage.services import UsageEntry
+from core.calls import CallFacts
 
 # LLM calls take from tens of milliseconds to minutes.
 _LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)
 _TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
-# Error codes that mean the provider failed or refused (gateway_project.errors), as opposed to our own refusals.
+# Error codes that mean the provider failed or refused (core.errors), as opposed to our own refusals.
 PROVIDER_ERROR_KINDS = frozenset({"upstream_error", "upstream_unavailable", "upstream_timeout", "rate_limit_exceeded"})
 _LABEL_CACHE = 4096  # bounded: label values come from a fixed set (routes, statuses, priced models)
 
@@ -131,7 +130,7 @@ def _cache(namespace: str, result: str) -> Any:
     return _series().cache.labels(namespace, result)
 
 
-def metrics_call_finished(*, call: "UsageEntry") -> None:
+def metrics_call_finished(*, call: CallFacts) -> None:
     """Counts one finished call: status, latency, tokens and cost by model, provider errors."""
     _requests(call.route, call.status_code).inc()
     _latency(call.route, call.provider or "none").observe(call.latency_ms / 1000)

@@ -7,7 +7,7 @@ deleted once that batch is committed or spooled. A dead process leaves its segme
 behind, unlocked, and any live process replays them.
 Spool: a batch the database cannot take (down, locked, unreachable) is appended to this
 process's spool file (flushed and fsynced). A replay task retries spooled entries in order.
-Both replay idempotently by request id (`usage_record_many(idempotent=True)`), so nothing
+Both replay idempotently by request id (`budgets.services.usage_book_many(idempotent=True)`), so nothing
 is booked twice. An entry the database refuses while others go through is moved to
 `dead.jsonl` and logged, so one bad row can never block the queue.
 """
@@ -29,7 +29,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, DataError, IntegrityError
 
-from usage.services import UsageEntry, usage_record_many
+from budgets.services import usage_book_many
+from usage.services import UsageEntry
 
 log = logging.getLogger(__name__)
 _SPOOLED = ".jsonl"
@@ -192,7 +193,7 @@ def _replay_file(path: Path, dead: Path) -> int | None:
         for start in range(0, len(entries), _BATCH):
             batch = entries[start : start + _BATCH]
             try:
-                written += usage_record_many(entries=batch, idempotent=True)
+                written += usage_book_many(entries=batch, idempotent=True)
             except REFUSED:
                 written += _one_by_one(batch, dead)
             except DatabaseError:
@@ -206,7 +207,7 @@ def _one_by_one(batch: Sequence[UsageEntry], dead: Path) -> int:
     written = 0
     for entry in batch:
         try:
-            written += usage_record_many(entries=[entry], idempotent=True)
+            written += usage_book_many(entries=[entry], idempotent=True)
         except REFUSED:
             log.error("usage row %s refused by the database; kept in %s for an operator", entry.request_id, dead)
             with dead.open("a", encoding="utf-8") as out:

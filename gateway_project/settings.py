@@ -185,6 +185,16 @@ SPOOL_DIR = Path(env_str("GATEWAY_SPOOL_DIR") or BASE_DIR / "spool")
 # Seconds in-flight calls get at shutdown before they are ended with 503 (rows written, holds released).
 SHUTDOWN_GRACE = env_int("GATEWAY_SHUTDOWN_GRACE", 25, minimum=0)
 
+# Usage retention (docs/operations.md): upkeep archives and deletes usage rows older than this many days, one
+# instance at a time (usage/retention.py); 0 keeps every row. Archives go to the folder (gzip JSON lines); without
+# one, rows are deleted unarchived. Rollups are never pruned.
+USAGE_RETENTION_DAYS = env_int("GATEWAY_USAGE_RETENTION_DAYS", 0, minimum=0)
+USAGE_ARCHIVE_DIR = env_str("GATEWAY_USAGE_ARCHIVE_DIR")
+USAGE_RETENTION_INTERVAL = env_int("GATEWAY_USAGE_RETENTION_INTERVAL", 3600, minimum=1)
+# Rows per delete transaction, and milliseconds between two: the hot path's writes never wait long behind one.
+USAGE_PRUNE_BATCH = env_int("GATEWAY_USAGE_PRUNE_BATCH", 500, minimum=1)
+USAGE_PRUNE_PAUSE_MS = env_int("GATEWAY_USAGE_PRUNE_PAUSE_MS", 50, minimum=0)
+
 # Routing (docs/routing.md): a deployment failing this many times within the window is skipped by every
 # instance for the cooldown (seconds).
 ROUTING_FAILURES = env_int("GATEWAY_ROUTING_FAILURES", 3, minimum=1)

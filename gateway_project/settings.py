@@ -7,7 +7,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
-from gateway_project.backends import redis_caches, redis_channel_layers
+from gateway_project.backends import redis_caches, redis_channel_layers, redis_sentinels
 from gateway_project.env import env_bool, env_int, env_list, env_str, env_url
 from gateway_project.logs import logging_config
 
@@ -128,9 +128,13 @@ TEMPLATES = [
     },
 ]
 
+# Redis Sentinel (docs, operations): REDIS_SENTINELS=host:port,host:port, and REDIS_URL=redis://<master name>/0.
+REDIS_SENTINELS = redis_sentinels(env_list("REDIS_SENTINELS"))
+if REDIS_SENTINELS and not REDIS_URL:
+    raise ImproperlyConfigured("REDIS_SENTINELS needs REDIS_URL=redis://<master name>/<db> as well")
 if REDIS_URL:
-    CACHES = redis_caches(REDIS_URL)
-    CHANNEL_LAYERS = redis_channel_layers(REDIS_URL)
+    CACHES = redis_caches(REDIS_URL, sentinels=REDIS_SENTINELS)
+    CHANNEL_LAYERS = redis_channel_layers(REDIS_URL, sentinels=REDIS_SENTINELS)
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "gateway"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -64,7 +64,7 @@ def rows(make_customer: Any) -> dict[str, dict[str, Any]]:
         for _ in range(YOUNG)
     ]
     UsageLog.objects.bulk_create(made)
-    return {str(row["id"]): row for row in UsageLog.objects.filter(created_at__lt=_cutoff()).values()}
+    return {str(row["id"]): dict(row) for row in UsageLog.objects.filter(created_at__lt=_cutoff()).values()}
 
 
 def _cutoff() -> Any:

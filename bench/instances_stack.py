@@ -122,7 +122,7 @@ class Stack:
             "--appendonly",
             "no",
         ]
-        self.children.start("redis", redis, env=os.environ, log=self.folder / "redis.log")
+        self.children.start("redis", redis, env=os.environ, log=self.folder / "redis.log", cwd=self.folder)
         mock = [sys.executable, "-m", "bench.mock_upstream", "--port", str(self.mock_port)]
         self.children.start("mock", mock, env={**os.environ, "PYTHONPATH": str(ROOT)}, log=self.folder / "mock.log")
         manage("migrate", "--noinput", env=self.env())

@@ -51,7 +51,8 @@ class Sentinel:
 
 def _redis(port: int, *extra: str, log: Path) -> subprocess.Popen[bytes]:
     args = [REDIS_SERVER, *extra, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    return subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    # In the test's folder: a replica writes the master's snapshot into its working directory.
+    return subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=log.parent)
 
 
 @pytest.fixture

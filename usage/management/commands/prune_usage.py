@@ -10,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from proxy.spool import spool_depth
 from usage.retention import ARCHIVE_ROWS, DELETE_BATCH, PruneError, usage_prune, usage_prune_check, usage_prune_count
 
 # Test hook (tests/usage/test_prune_usage.py): the command stops for good after its first step of this kind
@@ -40,6 +41,8 @@ class Command(BaseCommand):
         before, folder = _cutoff(options["before"]), options["archive"]
         try:
             usage_prune_check(before=before)
+            if spool_depth():
+                raise PruneError("rows wait in this host's spool (older ones too): `manage.py spool --drain` first")
             if options["dry_run"]:
                 rows = usage_prune_count(before=before)
                 return f"dry run: {rows} usage rows created before {before.isoformat()} would be archived and deleted"

@@ -25,9 +25,10 @@ from keys.models import APIKey
 from tests.chaos.processes import REPO, database_url
 from usage.models import PruneLease, UsageLog
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the command runs in processes of its own
+# The command runs in processes of its own; each start takes seconds, more on the MongoDB stand-in.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
 
-OLD, YOUNG = 1_234, 37
+OLD, YOUNG = 450, 37  # old ones in 3 archives (200, 200, 50), each deleted 50 at a time
 CUTOFF_DAYS = 30
 
 
@@ -55,7 +56,7 @@ def rows(make_customer: Any) -> dict[str, dict[str, Any]]:
             cost_usd=Decimal(n).scaleb(-9),
             latency_ms=n % 1000,
             streamed=bool(n % 2),
-            created_at=now - timedelta(days=CUTOFF_DAYS + 1, minutes=n * 77),  # 31 to ~97 days ago
+            created_at=now - timedelta(days=CUTOFF_DAYS + 1, minutes=n * 200),  # 31 to ~93 days ago
         )
         for n in range(OLD)
     ]
@@ -86,7 +87,7 @@ def _command_env() -> dict[str, str]:
 
 def _prune_args(folder: Path) -> list[str]:
     before = _cutoff().isoformat()
-    return ["--before", before, "--archive", str(folder), "--batch", "100", "--archive-rows", "400", "--pause", "0"]
+    return ["--before", before, "--archive", str(folder), "--batch", "50", "--archive-rows", "200", "--pause", "0"]
 
 
 def _rerun(folder: Path) -> str:
@@ -163,7 +164,7 @@ def _same(archived: dict[str, Any], row: dict[str, Any]) -> None:
 
 def test_it_archives_old_rows_readably_and_deletes_only_them(rows: dict[str, dict[str, Any]], tmp_path: Path):
     out = _run(tmp_path)
-    assert f"deleted {OLD} usage rows" in out and f"archived {OLD} rows into 4 files" in out
+    assert f"deleted {OLD} usage rows" in out and f"archived {OLD} rows into 3 files" in out
     _assert_each_row_once(rows, tmp_path)
     for archived in _archived(tmp_path):
         _same(archived, rows[archived["id"]])
@@ -190,9 +191,9 @@ def test_a_sigkill_at_any_step_then_a_rerun_leaves_each_row_in_one_archive(
         assert UsageLog.objects.count() == OLD + YOUNG
     if step == "archived":
         assert UsageLog.objects.count() == OLD + YOUNG  # killed between archive and delete
-        assert len(_archived(tmp_path)) == 400
+        assert len(_archived(tmp_path)) == 200
     if step == "deleted":
-        assert UsageLog.objects.count() == OLD + YOUNG - 100  # killed after the first delete transaction
+        assert UsageLog.objects.count() == OLD + YOUNG - 50  # killed after the first delete transaction
     out = _rerun(tmp_path)  # at once: the killed holder's lease is taken over (same host, process gone)
     if step != "pending":
         assert "finished 1 archive left by an interrupted run" in out
@@ -255,7 +256,7 @@ def test_upkeep_retention_prunes_on_its_own_and_one_instance_at_a_time(rows: dic
         await asyncio.gather(prune_usage(), prune_usage())  # the lease lets one of them prune
 
     with override_settings(
-        USAGE_RETENTION_DAYS=CUTOFF_DAYS, USAGE_ARCHIVE_DIR=str(tmp_path), USAGE_PRUNE_BATCH=250, USAGE_PRUNE_PAUSE_MS=0
+        USAGE_RETENTION_DAYS=CUTOFF_DAYS, USAGE_ARCHIVE_DIR=str(tmp_path), USAGE_PRUNE_BATCH=100, USAGE_PRUNE_PAUSE_MS=0
     ):
         started = time.monotonic()
         asyncio.run(two_instances())

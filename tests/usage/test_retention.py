@@ -24,6 +24,7 @@ from django.utils import timezone
 from keys.models import APIKey
 from tests.chaos.processes import REPO, database_url
 from usage.models import PruneLease, UsageLog
+from usage.services import UsageEntry, usage_record_many
 
 # The command runs in processes of its own; each start takes seconds, more on the MongoDB stand-in.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
@@ -110,24 +111,29 @@ def _run(folder: Path) -> str:
     return done.stdout
 
 
-def _kill_after(folder: Path, step: str) -> None:
-    """Runs the command until just after its first step of this kind, then SIGKILLs it there."""
-    env = {**_command_env(), "GATEWAY_PRUNE_PAUSE_AFTER": step}
+def _paused(folder: Path, step: str) -> subprocess.Popen[str]:
+    """The command in a process of its own, stopped for good (by its test hook) just after its first `step`."""
     process = subprocess.Popen(
         [sys.executable, "manage.py", "prune_usage", *_prune_args(folder)],
         cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
+        env={**_command_env(), "GATEWAY_PRUNE_PAUSE_AFTER": step},
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        assert process.stderr is not None
-        line = process.stderr.readline()  # blocks until the hook speaks (or the command dies)
-        assert line.startswith(f"paused after {step}"), line + process.stderr.read()
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
+    assert process.stderr is not None
+    line = process.stderr.readline()  # blocks until the hook speaks (or the command dies)
+    if not line.startswith(f"paused after {step}"):
+        process.kill()
+        raise AssertionError(line + process.stderr.read())
+    return process
+
+
+def _kill_after(folder: Path, step: str) -> None:
+    """Runs the command until just after its first step of this kind, then SIGKILLs it there."""
+    process = _paused(folder, step)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
 
 
@@ -140,13 +146,13 @@ def _archived(folder: Path) -> list[dict[str, Any]]:
     return found
 
 
-def _assert_each_row_once(original: dict[str, dict[str, Any]], folder: Path) -> None:
+def _assert_each_row_once(original: dict[str, dict[str, Any]], folder: Path, young: int = YOUNG) -> None:
     archived = _archived(folder)
     ids = [row["id"] for row in archived]
     assert len(ids) == len(set(ids)), "a row was archived twice"
     assert set(ids) == set(original), "an old row is missing from the archives"
     assert not UsageLog.objects.filter(created_at__lt=_cutoff()).exists()
-    assert UsageLog.objects.count() == YOUNG
+    assert UsageLog.objects.count() == young
     assert not list(folder.glob("*.tmp"))
     lease = PruneLease.objects.get()
     assert (lease.pending_archive, lease.holder) == ("", "")
@@ -201,17 +207,8 @@ def test_a_sigkill_at_any_step_then_a_rerun_leaves_each_row_in_one_archive(
 
 
 def test_a_second_prune_waits_for_the_first(rows: dict[str, dict[str, Any]], tmp_path: Path):
-    env = {**_command_env(), "GATEWAY_PRUNE_PAUSE_AFTER": "archived"}
-    holder = subprocess.Popen(
-        [sys.executable, "manage.py", "prune_usage", *_prune_args(tmp_path)],
-        cwd=REPO,
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
+    holder = _paused(tmp_path, "archived")
     try:
-        assert holder.stderr is not None and holder.stderr.readline().startswith("paused after archived")
         with pytest.raises(CommandError, match="another prune is running"):
             call_command("prune_usage", *_prune_args(tmp_path), stdout=StringIO())
     finally:
@@ -219,6 +216,32 @@ def test_a_second_prune_waits_for_the_first(rows: dict[str, dict[str, Any]], tmp
         holder.wait(timeout=30)
     _rerun(tmp_path)
     _assert_each_row_once(rows, tmp_path)
+
+
+def test_the_hot_paths_writes_go_on_while_a_prune_runs(rows: dict[str, dict[str, Any]], tmp_path: Path):
+    account = UsageLog.objects.filter(id__in=list(rows)[:1]).get().account
+    args = ["--before", _cutoff().isoformat(), "--archive", str(tmp_path), "--batch", "25", "--pause", "0.2"]
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "prune_usage", *args], cwd=REPO, env=_command_env(), stdout=subprocess.DEVNULL
+    )
+    waits, during = [], 0
+    try:
+        deadline = time.monotonic() + 300
+        while process.poll() is None and time.monotonic() < deadline:
+            pruning = UsageLog.objects.filter(created_at__lt=_cutoff()).count() not in (0, OLD)
+            entry = UsageEntry(request_id=uuid.uuid4(), account_id=account.pk, key_id=None, route="chat",
+                               model="m", provider="openai", status_code=200, cost_usd=Decimal("0.001"))  # fmt: skip
+            started = time.monotonic()
+            usage_record_many(entries=[entry])  # a call's row and its settlement, as the writer commits them
+            waits.append(time.monotonic() - started)
+            during += pruning
+    finally:
+        process.wait(timeout=300)
+    assert process.returncode == 0
+    assert during >= 3, "no write ran while rows were being deleted"
+    # SQLite's busy timeout is 20 s: a write that waited for a long delete transaction would show it.
+    assert max(waits) < 3, sorted(waits)[-5:]
+    _assert_each_row_once(rows, tmp_path, young=YOUNG + len(waits))
 
 
 def test_a_dry_run_counts_and_changes_nothing(rows: dict[str, dict[str, Any]], tmp_path: Path):

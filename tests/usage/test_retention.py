@@ -241,8 +241,9 @@ def test_the_hot_paths_writes_go_on_while_a_prune_runs(rows: dict[str, dict[str,
     assert process.returncode == 0
     assert during >= 3, "no write ran while rows were being deleted"
     # SQLite's busy timeout is 20 s: a write that waited for a long delete transaction would show it. The
-    # MongoDB stand-in is one Python process that runs one command at a time, so there a write can wait
-    # for the archive's read (5.8 s seen at load 15): only that every write went through is shown there.
+    # MongoDB stand-in runs every command in one Python process and one writer at a time (its TransactionGate),
+    # so there a row's transaction can wait behind deletes and reads (5.8 s seen at load 15): only that every
+    # write went through is shown there; a real server locks only the documents deleted.
     if not on_mongodb():
         assert max(waits) < 3, sorted(waits)[-5:]
     _assert_each_row_once(rows, tmp_path, young=YOUNG + len(waits))

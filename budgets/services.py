@@ -95,7 +95,9 @@ def budget_settle(*, settlements: Sequence[Settlement], draws: Sequence[Draw] = 
         Hold.objects.filter(id=lease_id).update(amount_usd=F("amount_usd") - units_value(moved))
         released, spent = ledger.get(account_id, (ZERO, ZERO))
         ledger[account_id] = (released + moved, spent)
-    for account_id, (released, spent) in ledger.items():
+    # Accounts in one order in every transaction: two instances settling batches that share accounts
+    # otherwise deadlock on PostgreSQL (seen with three instances behind nginx, bench/instances.py).
+    for account_id, (released, spent) in sorted(ledger.items(), key=lambda item: str(item[0])):
         if released or spent:
             Account.objects.filter(pk=account_id).update(
                 spent_usd=F("spent_usd") + units_value(spent), reserved_usd=F("reserved_usd") - units_value(released)

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The image's entrypoint. `serve` (the default) runs `manage.py serve` on 0.0.0.0:8000 with
 # $GATEWAY_WORKERS workers when set (else serve's own default); `setup` migrates and loads the model
-# prices (both idempotent, run once per deployment, e.g. by the compose file's `setup` service);
+# prices (both idempotent, and a price an operator set is never overwritten; run once per deployment,
+# e.g. by the compose file's `setup` service);
 # anything else goes to manage.py.
 set -eu
 cd /app

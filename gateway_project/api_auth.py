@@ -15,6 +15,7 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from gateway_project.api_errors import api_exception_handler
+from gateway_project.audit import Actor, actor_for_user, system_actor
 from gateway_project.parsers import BoundedJSONParser
 
 
@@ -93,6 +94,14 @@ class ManagementAPIView(APIView):
 
     def get_exception_handler(self) -> Any:
         return api_exception_handler
+
+    @property
+    def actor(self) -> Actor:
+        """Who makes this request's changes, for the history: the token's or session's user, or ADMIN_API_KEY."""
+        user = self.request.user
+        if isinstance(user, AdminPrincipal):
+            return system_actor(via="api")
+        return actor_for_user(user=user, via="api")
 
     def paginated(self, queryset: Any, serializer_class: type[BaseSerializer[Any]]) -> Response:
         assert self.pagination_class is not None

@@ -19,6 +19,8 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
+from gateway_project.money import usd_text
+
 Via = Literal["admin", "api", "cli", "gateway"]
 # Changes made without a person: they are recorded under Django users that cannot log in (LogEntry
 # needs a user), named so that the history page says plainly which door the change came through.
@@ -57,8 +59,7 @@ def system_actor(*, via: Via, detail: str = "") -> Actor:
 def plain(value: Any) -> Any:
     """A value as the history shows it: decimals without trailing zeros, times in ISO 8601, ids as text."""
     if isinstance(value, Decimal):
-        text = format(value.normalize(), "f")
-        return "0" if text in ("-0", "0E-10") else text
+        return usd_text(value)
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, list | tuple):

@@ -1,6 +1,5 @@
 """Django settings, read from the environment (and `.env` when present)."""
 
-import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -100,7 +99,7 @@ if MONGO_URI:
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "gateway_project.staticfiles.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -156,8 +155,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # The admin's few static files are served by WhiteNoise straight from the apps: no collectstatic step.
 WHITENOISE_USE_FINDERS = True
-# ...so STATIC_ROOT may not exist, which WhiteNoise would warn about at every start.
-warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
+# ...so STATIC_ROOT may not exist (gateway_project.staticfiles: no warning for that).
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # Request bodies above this size are refused with 413 on every route.

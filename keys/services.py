@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from django.utils import timezone
 from accounts.models import Account
 from gateway_project.cache import cache_invalidate
 from keys.models import APIKey
+from proxy.allow_lists import allow_list_refusals
 
 KEY_CACHE = "key"
 KEY_SCHEME = "gw-"
@@ -36,12 +38,21 @@ def key_hash(raw: str) -> str:
     return hmac.new(settings.KEY_HASH_SECRET.encode(), raw.encode(), hashlib.sha256).hexdigest()
 
 
-def _clean_models(allowed_models: list[str] | None) -> list[str]:
+def _clean_models(allowed_models: list[str] | None, *, already: Sequence[str] = ()) -> list[str]:
+    """The allow-list sorted, without duplicates; names not in it `already` must be known (proxy.allow_lists)."""
     if allowed_models is None:
         return []
     if not isinstance(allowed_models, list) or not all(isinstance(m, str) and m.strip() for m in allowed_models):
         raise ValidationError("allowed_models must be a list of model names.")
-    return sorted({m.strip() for m in allowed_models})
+    names = sorted({m.strip() for m in allowed_models})
+    if refusals := allow_list_refusals(names=[name for name in names if name not in already]):
+        raise ValidationError(f"allowed_models: {'; '.join(refusals)}.")
+    return names
+
+
+def _check_expiry(expires_at: datetime | None) -> None:
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError(f"expires_at {expires_at.isoformat()} is in the past: the key could never be used.")
 
 
 def key_create(
@@ -53,6 +64,8 @@ def key_create(
     rpm_limit: int | None = None,
     tpm_limit: int | None = None,
 ) -> CreatedKey:
+    _check_expiry(expires_at)
+    allowed_models = _clean_models(allowed_models)
     raw = KEY_SCHEME + secrets.token_urlsafe(32)  # 256 bits from the OS's CSPRNG
     key = APIKey.objects.create(
         account=account,
@@ -60,7 +73,7 @@ def key_create(
         prefix=raw[:PREFIX_LENGTH],
         key_hash=key_hash(raw),
         expires_at=expires_at,
-        allowed_models=_clean_models(allowed_models),
+        allowed_models=allowed_models,
         rpm_limit=rpm_limit,
         tpm_limit=tpm_limit,
     )
@@ -73,7 +86,9 @@ def key_update(*, key: APIKey, **fields: Any) -> APIKey:
     if unknown:
         raise ValidationError(f"Cannot update {', '.join(sorted(unknown))}.")
     if "allowed_models" in fields:
-        fields["allowed_models"] = _clean_models(fields["allowed_models"])
+        fields["allowed_models"] = _clean_models(fields["allowed_models"], already=key.allowed_models)
+    if "expires_at" in fields and fields["expires_at"] != key.expires_at:
+        _check_expiry(fields["expires_at"])  # an expiry already past may stay while other fields change
     for name, value in fields.items():
         setattr(key, name, value)
     key.save(update_fields=list(fields))

@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 
+from accounts.selectors import account_balance
 from accounts.services import budget_reserve_many
 from gateway_project.cache import MISSING
 from gateway_project.errors import (
@@ -30,7 +31,7 @@ from gateway_project.errors import (
     ModelNotPriced,
     RateLimited,
 )
-from gateway_project.money import MONEY_MAX, ZERO
+from gateway_project.money import MONEY_MAX, ZERO, usd_text
 from gateway_project.pool import in_pool, in_writer
 from pricing.selectors import Price, cost_upper_bound, price_for, price_peek
 from proxy.auth import Principal
@@ -177,11 +178,37 @@ async def _hold(principal: Principal, request_id: uuid.UUID, amount: Decimal) ->
         log.warning("budget hold failed: the database is unreachable")
         raise GatewayUnavailable("The gateway cannot check this account's budget right now; retry shortly.") from None
     if not admitted:
-        raise BudgetExceeded(
-            f"The account's budget does not cover this request's worst case ({amount} USD). "
-            "Lower max_tokens, or ask an operator to raise the budget."
-        )
+        raise await _budget_refusal(principal, amount)
     return None
+
+
+async def _budget_refusal(principal: Principal, needed: Decimal) -> BudgetExceeded:
+    """A 402 that says which budget refused, what is left of it and what the call needed (its worst case)."""
+    account = principal.account
+    try:
+        balance = await in_pool(account_balance, account_id=account.id)
+    except DatabaseError:
+        balance = None
+    details: dict[str, str | None] = {"scope": "account", "user_id": account.user_id, "needed_usd": usd_text(needed)}
+    said = f"The budget of account '{account.user_id}'"
+    if balance is not None and balance.budget_usd is not None and balance.remaining_usd is not None:
+        details |= {
+            "budget_usd": usd_text(balance.budget_usd),
+            "remaining_usd": usd_text(balance.remaining_usd),
+            "spent_usd": usd_text(balance.spent_usd),
+            "reserved_usd": usd_text(balance.reserved_usd),
+        }
+        said += (
+            f" ({details['budget_usd']} USD) has {details['remaining_usd']} USD left "
+            f"({details['spent_usd']} spent, {details['reserved_usd']} held for calls in flight)"
+        )
+    else:
+        said += " does not have enough left"
+    message = (
+        f"{said}; this request needs up to {details['needed_usd']} USD (its worst case: every input token "
+        "and the whole output ceiling). Lower max_tokens, or ask an operator to raise the budget."
+    )
+    return BudgetExceeded(message, extra={"budget": details})
 
 
 async def _limits_and_hold(

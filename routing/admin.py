@@ -11,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from gateway_project.admin import ServiceModelAdmin, badge
+from proxy.providers import credentials_provider
 from routing.health import Health, health_report
 from routing.models import Deployment, RoutePolicy
 from routing.services import (
@@ -57,6 +58,8 @@ class DeploymentAdmin(ServiceModelAdmin):
         health = _health(obj)
         if not obj.enabled:
             return badge("disabled", "muted")
+        if credentials_provider(obj.credentials) is None:  # calls skip it: never "healthy"
+            return badge("not configured", "bad")
         if health.cooling_until:
             return badge(f"cooling until {_when(health.cooling_until)[11:19]}", "bad")
         return badge("healthy", "ok")
@@ -70,6 +73,8 @@ class DeploymentAdmin(ServiceModelAdmin):
     def health(self, obj: Deployment) -> SafeString:
         health = _health(obj)
         cooling = f"Cooling down until {_when(health.cooling_until)}." if health.cooling_until else "Not cooling down."
+        if credentials_provider(obj.credentials) is None:
+            cooling = f"Not configured: no provider {obj.credentials!r} has a key in the environment; calls skip it."
         rows = format_html_join("", "<li>{}: {}</li>", ((_when(at), what) for at, what in health.recent_errors))
         return format_html("<p>{}</p><p>Recent errors (newest first):</p><ul>{}</ul>", cooling, rows or "none")
 

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from gateway_project.cache import cache_invalidate
-from proxy.providers import ALIASES, BUILTIN, PLAIN_MODEL
+from proxy.providers import ALIASES, BUILTIN, PLAIN_MODEL, credentials_provider, provider_registry
 from routing.models import Deployment, RoutePolicy
 
 ROUTING_CACHE = "routing"
@@ -52,6 +52,16 @@ def _check_deployment(fields: dict[str, Any]) -> None:
         raise ValidationError("weight must be at least 1.")
 
 
+def _check_credentials(credentials: str) -> None:
+    """A deployment may only name credentials the gateway has: calls would skip it, and no one would know why."""
+    if credentials_provider(credentials) is None:
+        configured = ", ".join(provider.name for provider in provider_registry().providers) or "none"
+        raise ValidationError(
+            f"credentials {credentials!r} names no configured provider (configured: {configured}); "
+            "a provider is configured when its *_API_KEY is set in the gateway's environment."
+        )
+
+
 @transaction.atomic
 def deployment_create(
     *,
@@ -75,6 +85,7 @@ def deployment_create(
         "enabled": enabled,
     }
     _check_deployment(fields)
+    _check_credentials(fields["credentials"])
     deployment = Deployment.objects.create(**fields)
     _table_changed()
     return deployment
@@ -87,6 +98,8 @@ def deployment_update(*, deployment: Deployment, **changes: Any) -> Deployment:
         raise ValidationError(f"Cannot update {', '.join(sorted(unknown))}.")
     fields = {name: getattr(deployment, name) for name in _DEPLOYMENT_FIELDS} | changes
     _check_deployment(fields)
+    if fields["credentials"] != deployment.credentials:  # one whose credentials went away may still be disabled
+        _check_credentials(fields["credentials"])
     for name, value in fields.items():
         setattr(deployment, name, value)
     deployment.save()

@@ -37,8 +37,8 @@ FUZZ_SETTINGS = settings(
 def api_schema(live_server, transactional_db):
     """The schema as the live server serves it, next to a little data so some requests reach real rows."""
     account = account_create(user_id="alice", budget_usd=Decimal(5))
-    key_create(account=account, allowed_models=["gpt-4o"])
     cost_upsert(model="gpt-4o", input_per_mtok=Decimal("2.5"), output_per_mtok=Decimal(10))
+    key_create(account=account, allowed_models=["gpt-4o"])
     return schemathesis.openapi.from_url(f"{live_server.url}/api/schema/?format=json", headers=AUTH, timeout=10)
 
 

@@ -1,5 +1,6 @@
 """create_account, create_key and serve: thin commands over the services."""
 
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -10,6 +11,7 @@ from accounts.models import Account
 from accounts.services import account_create
 from keys.models import APIKey
 from keys.selectors import key_lookup
+from pricing.services import cost_upsert
 from tests.stored import stored_rows
 
 pytestmark = pytest.mark.django_db
@@ -30,6 +32,8 @@ def test_create_account_refuses_a_duplicate_user_id():
 
 def test_create_key_prints_the_raw_key_alone_and_stores_no_trace_of_it():
     account_create(user_id="acme")
+    for model in ("gpt-5", "claude-sonnet-4-5"):  # an allow-list names models a call could use
+        cost_upsert(model=model, input_per_mtok=Decimal(1), output_per_mtok=Decimal(2))
     out, err = StringIO(), StringIO()
     call_command(
         "create_key", "--user-id", "acme", "--models", "gpt-5,claude-sonnet-4-5", "--rpm", "60", stdout=out, stderr=err

@@ -51,7 +51,18 @@ if MONGO_URI:
     # from the SQL ones; tests/test_migrations.py checks that both trees match the models.
     MIGRATION_MODULES = {
         app: f"mongo_migrations.{app}"
-        for app in ("admin", "auth", "contenttypes", "sessions", "accounts", "keys", "pricing", "usage", "routing")
+        for app in (
+            "admin",
+            "auth",
+            "contenttypes",
+            "sessions",
+            "knox",
+            "accounts",
+            "keys",
+            "pricing",
+            "usage",
+            "routing",
+        )
     }
 else:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL or f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
@@ -87,6 +98,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's assets, served locally instead of from a CDN
+    "knox",  # operators' personal API tokens, hashed at rest (gateway_project.api_auth)
     "accounts",
     "keys",
     "pricing",
@@ -210,6 +222,10 @@ REST_FRAMEWORK: dict[str, object] = {
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_PARSER_CLASSES": ["gateway_project.parsers.BoundedJSONParser"],
 }
+# Operators' personal tokens (django-rest-knox): `Authorization: Bearer gwop-…`, SHA-512 digests at rest,
+# shown once when made (admin or `manage.py create_operator_token`); no expiry unless one is given.
+REST_KNOX = {"TOKEN_PREFIX": "gwop-", "TOKEN_TTL": None, "AUTH_HEADER_PREFIX": "Bearer", "AUTO_REFRESH": False}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "LLM Gateway management API",
     "DESCRIPTION": "Accounts, API keys, model prices, usage and providers of the gateway.",

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
+from gateway_project.audit import Actor, audit_added, audit_changed, field_changes, system_actor
 from gateway_project.cache import cache_invalidate
 from keys.models import APIKey
 from proxy.allow_lists import allow_list_refusals
@@ -55,6 +56,7 @@ def _check_expiry(expires_at: datetime | None) -> None:
         raise ValidationError(f"expires_at {expires_at.isoformat()} is in the past: the key could never be used.")
 
 
+@transaction.atomic
 def key_create(
     *,
     account: Account,
@@ -63,6 +65,7 @@ def key_create(
     allowed_models: list[str] | None = None,
     rpm_limit: int | None = None,
     tpm_limit: int | None = None,
+    actor: Actor | None = None,
 ) -> CreatedKey:
     _check_expiry(expires_at)
     allowed_models = _clean_models(allowed_models)
@@ -77,11 +80,17 @@ def key_create(
         rpm_limit=rpm_limit,
         tpm_limit=tpm_limit,
     )
+    shown = ("name", "expires_at", "allowed_models", "rpm_limit", "tpm_limit")  # never the hash
+    audit_added(
+        actor=actor or system_actor(via="gateway"),
+        obj=key,
+        values={"prefix": key.prefix, **{name: getattr(key, name) for name in shown}},
+    )
     return CreatedKey(key=key, raw=raw)
 
 
 @transaction.atomic
-def key_update(*, key: APIKey, **fields: Any) -> APIKey:
+def key_update(*, key: APIKey, actor: Actor | None = None, **fields: Any) -> APIKey:
     unknown = set(fields) - _UPDATABLE
     if unknown:
         raise ValidationError(f"Cannot update {', '.join(sorted(unknown))}.")
@@ -89,16 +98,18 @@ def key_update(*, key: APIKey, **fields: Any) -> APIKey:
         fields["allowed_models"] = _clean_models(fields["allowed_models"], already=key.allowed_models)
     if "expires_at" in fields and fields["expires_at"] != key.expires_at:
         _check_expiry(fields["expires_at"])  # an expiry already past may stay while other fields change
+    changes = field_changes(key, fields)
     for name, value in fields.items():
         setattr(key, name, value)
     key.save(update_fields=list(fields))
+    audit_changed(actor=actor or system_actor(via="gateway"), obj=key, changes=changes)
     key_hash_value = key.key_hash
     transaction.on_commit(lambda: cache_invalidate(KEY_CACHE, key_hash_value))
     return key
 
 
-def key_revoke(*, key: APIKey) -> APIKey:
-    return key_update(key=key, is_active=False)
+def key_revoke(*, key: APIKey, actor: Actor | None = None) -> APIKey:
+    return key_update(key=key, is_active=False, actor=actor)
 
 
 def key_touch(*, key_id: Any) -> None:

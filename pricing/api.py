@@ -29,6 +29,8 @@ def _merged(data: dict[str, Any], current: ModelCost | None) -> dict[str, Any]:
 
 
 class CostListUpsert(ManagementAPIView):
+    permission_model = ModelCost
+
     pagination_class = ListPagination
 
     @extend_schema(
@@ -68,6 +70,8 @@ def _priced(model: str) -> ModelCost:
 
 
 class CostDetail(ManagementAPIView):
+    permission_model = ModelCost
+
     @extend_schema(tags=["costs"], parameters=[MODEL], responses={200: CostOutput, **error_responses(404)})
     def get(self, request: Request, model: str) -> Response:
         """One model's price."""

@@ -5,6 +5,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from gateway_project.audit import Actor, audit_added, audit_changed, audit_deleted, field_changes, system_actor
 from gateway_project.cache import cache_invalidate
 from proxy.providers import ALIASES, BUILTIN, PLAIN_MODEL, credentials_provider, provider_registry
 from routing.models import Deployment, RoutePolicy
@@ -73,6 +74,7 @@ def deployment_create(
     rpm_capacity: int | None = None,
     tpm_capacity: int | None = None,
     enabled: bool = True,
+    actor: Actor | None = None,
 ) -> Deployment:
     fields: dict[str, Any] = {
         "public_name": public_name,
@@ -87,12 +89,13 @@ def deployment_create(
     _check_deployment(fields)
     _check_credentials(fields["credentials"])
     deployment = Deployment.objects.create(**fields)
+    audit_added(actor=actor or system_actor(via="gateway"), obj=deployment, values=fields)
     _table_changed()
     return deployment
 
 
 @transaction.atomic
-def deployment_update(*, deployment: Deployment, **changes: Any) -> Deployment:
+def deployment_update(*, deployment: Deployment, actor: Actor | None = None, **changes: Any) -> Deployment:
     unknown = set(changes) - _DEPLOYMENT_FIELDS
     if unknown:
         raise ValidationError(f"Cannot update {', '.join(sorted(unknown))}.")
@@ -100,6 +103,7 @@ def deployment_update(*, deployment: Deployment, **changes: Any) -> Deployment:
     _check_deployment(fields)
     if fields["credentials"] != deployment.credentials:  # one whose credentials went away may still be disabled
         _check_credentials(fields["credentials"])
+    audit_changed(actor=actor or system_actor(via="gateway"), obj=deployment, changes=field_changes(deployment, fields))
     for name, value in fields.items():
         setattr(deployment, name, value)
     deployment.save()
@@ -108,7 +112,10 @@ def deployment_update(*, deployment: Deployment, **changes: Any) -> Deployment:
 
 
 @transaction.atomic
-def deployment_delete(*, deployment: Deployment) -> None:
+def deployment_delete(*, deployment: Deployment, actor: Actor | None = None) -> None:
+    audit_deleted(
+        actor=actor or system_actor(via="gateway"), obj=deployment, values={"public_name": deployment.public_name}
+    )
     deployment.delete()
     _table_changed()
 
@@ -140,6 +147,7 @@ def policy_set(
     deadline_s: int | None = None,
     fallbacks: list[str] | None = None,
     context_fallback: str | None = None,
+    actor: Actor | None = None,
 ) -> tuple[RoutePolicy, bool]:
     """Creates or updates the policy of a public name (omitted fields keep their values); True when created."""
     public_name = _name(public_name, "public_name")
@@ -154,14 +162,21 @@ def policy_set(
     fields = {name: getattr(current, name) for name in _POLICY_FIELDS}
     fields.update({name: value for name, value in given.items() if value is not None})
     _check_policy(public_name, fields)
+    changes = field_changes(current, fields)
     for name, value in fields.items():
         setattr(current, name, value)
     current.save()
+    actor = actor or system_actor(via="gateway")
+    if policy is None:
+        audit_added(actor=actor, obj=current, values=fields)
+    else:
+        audit_changed(actor=actor, obj=current, changes=changes)
     _table_changed()
     return current, policy is None
 
 
 @transaction.atomic
-def policy_delete(*, policy: RoutePolicy) -> None:
+def policy_delete(*, policy: RoutePolicy, actor: Actor | None = None) -> None:
+    audit_deleted(actor=actor or system_actor(via="gateway"), obj=policy, values={})
     policy.delete()
     _table_changed()

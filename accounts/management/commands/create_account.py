@@ -19,7 +19,11 @@ class Command(GatewayCommand):
 
     def handle(self, *args: Any, **options: Any) -> str:
         account = account_create(
-            user_id=options["user_id"], name=options["name"], email=options["email"], budget_usd=options["budget"]
+            user_id=options["user_id"],
+            name=options["name"],
+            email=options["email"],
+            budget_usd=options["budget"],
+            actor=self.actor,
         )
         budget = "unlimited" if account.budget_usd is None else f"${account.budget_usd:,.2f}"
         return f"created account {account.user_id} (budget {budget})"

@@ -37,6 +37,7 @@ class Command(GatewayCommand):
             rpm_limit=options["rpm"],
             tpm_limit=options["tpm"],
             expires_at=options["expires"],
+            actor=self.actor,
         )
         # Scripts capture stdout: the key and nothing else (the prefix note goes to stderr).
         self.stderr.write(f"created key {created.key.prefix}… for {account.user_id}; store it now, it is not kept")

@@ -26,10 +26,12 @@ class PlainDecimalField(forms.DecimalField):
 
 
 def usd(value: Decimal | None, *, empty: str = "—") -> str:
-    """$1,234.56; amounts under a cent keep six places so a single call's cost is still visible."""
+    """$1,234.56; an amount under a cent keeps three significant digits ($0.00000123), so a micro-cost is never
+    shown as $0.00; zero is $0.00."""
     if value is None:
         return empty
-    places = 2 if value == 0 or abs(value) >= CENT else 6
+    # adjusted(): the exponent of the first significant digit (-6 for 0.00000123).
+    places = 2 if value == 0 or abs(value) >= CENT else min(10, 2 - value.adjusted())
     text = f"${abs(value):,.{places}f}"
     return f"-{text}" if value < 0 else text
 

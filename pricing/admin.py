@@ -14,8 +14,23 @@ from gateway_project.admin import PlainDecimalField, ServiceModelAdmin, badge
 from pricing.models import ModelCost
 from pricing.services import LOADED_SOURCES, cost_delete, cost_release, cost_upsert
 from pricing.sources import pricing_entries
+from proxy.providers import provider_registry
 
 _SOURCE_TONES = {"override": "info", "litellm": "muted", "manual": "warn"}
+
+
+class CallableProviderFilter(admin.SimpleListFilter):
+    """Providers the gateway can call (configured, by *_API_KEY), not the ~100 LiteLLM's map names."""
+
+    title = "provider"
+    parameter_name = "provider"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(provider.name, provider.name) for provider in provider_registry().providers]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ModelCost]) -> QuerySet[ModelCost]:
+        value = self.value()
+        return queryset.filter(provider__istartswith=value) if value else queryset
 
 
 @admin.register(ModelCost)
@@ -31,7 +46,7 @@ class ModelCostAdmin(ServiceModelAdmin):
         "updated_at",
     )
     list_editable = ("input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok")
-    list_filter = ("source", "provider")
+    list_filter = ("source", CallableProviderFilter)
     search_fields = ("model", "provider")
     list_per_page = 50
     audited_by_services = True

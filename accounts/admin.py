@@ -77,6 +77,7 @@ class AccountAdmin(ServiceModelAdmin):
         MoneyField: {"form_class": PlainDecimalField, "widget": forms.NumberInput(attrs={"step": "any"})}
     }
     actions = ("deactivate_selected",)
+    audited_by_services = True
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
         return super().get_queryset(request).annotate(key_count=Count("keys"))
@@ -121,7 +122,7 @@ class AccountAdmin(ServiceModelAdmin):
     def deactivate_selected(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
         accounts = list(queryset.filter(is_active=True))
         for account in accounts:
-            account_deactivate(account=account)
+            account_deactivate(account=account, actor=self.actor(request))
         self.message_user(request, f"Deactivated {len(accounts)} account(s).", messages.SUCCESS)
 
     def save_model(self, request: HttpRequest, obj: Account, form: Any, change: bool) -> None:
@@ -129,7 +130,8 @@ class AccountAdmin(ServiceModelAdmin):
         if change:
             fields = {name: data[name] for name in form.changed_data if name in _UPDATABLE}
             if fields:
-                account_update(account=obj, **fields)
+                # The stored account, not the form's copy (already holding the new values): the history shows old → new.
+                account_update(account=Account.objects.get(pk=obj.pk), actor=self.actor(request), **fields)
             return
         created = account_create(
             user_id=data["user_id"],
@@ -137,6 +139,7 @@ class AccountAdmin(ServiceModelAdmin):
             email=data.get("email", ""),
             budget_usd=data.get("budget_usd"),
             is_active=data.get("is_active", True),
+            actor=self.actor(request),
         )
         obj.pk = created.pk
         obj.refresh_from_db()

@@ -15,13 +15,13 @@ from typing import Any
 
 from django.db import DatabaseError
 
-from accounts.selectors import AccountState
+from accounts.selectors import AccountState, account_balance
 from budgets.leases import Lease, lease_book
 from budgets.services import budget_reserve_many
 from budgets.writer_state import writer_state
 from core.errors import BudgetExceeded, GatewayUnavailable
-from core.money import ZERO
-from core.pool import in_writer
+from core.money import ZERO, usd_text
+from core.pool import in_pool, in_writer
 from core.tasks import Batcher
 
 log = logging.getLogger(__name__)
@@ -90,8 +90,33 @@ async def budget_hold(*, account: AccountState, request_id: uuid.UUID, amount: D
         log.warning("budget hold failed: the database is unreachable")
         raise GatewayUnavailable("The gateway cannot check this account's budget right now; retry shortly.") from None
     if not admitted:
-        raise BudgetExceeded(
-            f"The account's budget does not cover this request's worst case ({amount} USD). "
-            "Lower max_tokens, or ask an operator to raise the budget."
-        )
+        raise await _budget_refusal(account, amount)
     return None
+
+
+async def _budget_refusal(account: AccountState, needed: Decimal) -> BudgetExceeded:
+    """A 402 that says which budget refused, what is left of it and what the call needed (its worst case)."""
+    try:
+        balance = await in_pool(account_balance, account_id=account.id)
+    except DatabaseError:
+        balance = None
+    details: dict[str, str | None] = {"scope": "account", "user_id": account.user_id, "needed_usd": usd_text(needed)}
+    said = f"The budget of account '{account.user_id}'"
+    if balance is not None and balance.budget_usd is not None and balance.remaining_usd is not None:
+        details |= {
+            "budget_usd": usd_text(balance.budget_usd),
+            "remaining_usd": usd_text(balance.remaining_usd),
+            "spent_usd": usd_text(balance.spent_usd),
+            "reserved_usd": usd_text(balance.reserved_usd),
+        }
+        said += (
+            f" ({details['budget_usd']} USD) has {details['remaining_usd']} USD left "
+            f"({details['spent_usd']} spent, {details['reserved_usd']} held for calls in flight)"
+        )
+    else:
+        said += " does not have enough left"
+    message = (
+        f"{said}; this request needs up to {details['needed_usd']} USD (its worst case: every input token "
+        "and the whole output ceiling). Lower max_tokens, or ask an operator to raise the budget."
+    )
+    return BudgetExceeded(message, extra={"budget": details})

@@ -9,6 +9,7 @@ from rest_framework.reverse import reverse
 
 from accounts.api import AccountDetail, AccountListCreate
 from core.api_auth import ManagementAPIView
+from gateway_project.audit_api import AuditList
 from keys.api import KeyDetail, KeyListCreate
 from pricing.api import CostDetail, CostListUpsert
 from proxy.api import ProviderList
@@ -26,7 +27,7 @@ class ApiRoot(ManagementAPIView):
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
-        names = ("accounts", "keys", "costs", "providers", "deployments", "policies", "schema", "docs")
+        names = ("accounts", "keys", "costs", "providers", "deployments", "policies", "audit", "schema", "docs")
         return Response({name: reverse(f"api-{name}", request=request) for name in names})
 
 
@@ -44,6 +45,7 @@ ROUTES: list[URLPattern | URLResolver] = [
     path("routing/deployments/<str:deployment_id>/", DeploymentDetail.as_view(), name="api-deployment"),
     path("routing/policies/", PolicyListSet.as_view(), name="api-policies"),
     path("routing/policies/<path:public_name>/", PolicyDetail.as_view(), name="api-policy"),
+    path("audit/", AuditList.as_view(), name="api-audit"),
 ]
 # The schema describes these routes only (not the proxy's /v1/ views), mounted where the root urls put them.
 _SCHEMA = SpectacularAPIView.as_view(patterns=[path("api/", include(ROUTES))], **_PROTECTED)

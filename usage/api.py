@@ -14,6 +14,7 @@ from core.api_auth import ManagementAPIView
 from core.api_errors import error_responses, path_text, validate_input
 from keys.models import APIKey
 from keys.selectors import key_get
+from usage.models import UsageLog
 from usage.selectors import usage_list, usage_totals
 from usage.serializers import UsageFilter, UsageOutput, UsagePageOutput, UsageTotalsOutput
 
@@ -37,6 +38,8 @@ def _key_of(account: Account, key_id: str) -> Any:
 
 
 class UsageByAccount(ManagementAPIView):
+    permission_model = UsageLog
+
     @extend_schema(
         tags=["usage"],
         parameters=[

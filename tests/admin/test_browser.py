@@ -13,6 +13,7 @@ from accounts.services import account_create
 from budgets.services import usage_book
 from keys.services import key_create
 from pricing.selectors import TokenCounts
+from pricing.services import cost_upsert
 from usage.models import UsageLog
 from usage.services import UsageEntry
 
@@ -51,7 +52,14 @@ def page(live_server, django_user_model) -> Iterator:
         browser.close()
 
 
-def test_a_new_key_is_shown_once_then_only_its_prefix(page, live_server, shots):
+@pytest.fixture
+def priced(transactional_db) -> None:
+    # An allow-list names models a call could use. Before `page`: Playwright's loop then runs in this thread.
+    for model in ("gpt-5", "claude-sonnet-4-5"):
+        cost_upsert(model=model, input_per_mtok=Decimal(1), output_per_mtok=Decimal(2))
+
+
+def test_a_new_key_is_shown_once_then_only_its_prefix(priced, page, live_server, shots):
     page.goto(f"{live_server.url}/admin/accounts/account/add/")
     page.fill("#id_user_id", "initech")
     page.fill("#id_name", "Initech")

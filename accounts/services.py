@@ -7,9 +7,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import Account
+from core.audit import Actor, audit_added, audit_changed, field_changes, system_actor
 from core.cache import cache_invalidate
 from core.money import MONEY_MAX
-from core.audit import Actor, audit_added, audit_changed, field_changes, system_actor
 
 ACCOUNT_CACHE = "account"
 _UPDATABLE = frozenset({"name", "email", "budget_usd", "is_active"})
@@ -60,4 +60,3 @@ def account_update(*, account: Account, actor: Actor | None = None, **fields: An
 
 def account_deactivate(*, account: Account, actor: Actor | None = None) -> Account:
     return account_update(account=account, is_active=False, actor=actor)
-

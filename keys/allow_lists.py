@@ -12,9 +12,9 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
+from core.providers import provider_registry, split_model
 from pricing.models import ModelCost
 from pricing.selectors import price_for, price_get
-from core.providers import provider_registry, split_model
 from routing.models import Deployment, RoutePolicy
 
 

@@ -16,8 +16,8 @@ from django.utils import timezone
 from accounts.models import Account
 from core.audit import Actor, audit_added, audit_changed, field_changes, system_actor
 from core.cache import cache_invalidate
-from keys.models import APIKey
 from keys.allow_lists import allow_list_refusals
+from keys.models import APIKey
 
 KEY_CACHE = "key"
 KEY_SCHEME = "gw-"

@@ -11,10 +11,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from core.admin import PlainDecimalField, ServiceModelAdmin, badge
+from core.providers import provider_registry
 from pricing.models import ModelCost
 from pricing.services import LOADED_SOURCES, cost_delete, cost_release, cost_upsert
 from pricing.sources import pricing_entries
-from core.providers import provider_registry
 
 _SOURCE_TONES = {"override": "info", "litellm": "muted", "manual": "warn"}
 

@@ -43,7 +43,6 @@ from proxy.chat_bridge import ChatBridgeParts, chat_call, usage_of_chunk
 from proxy.messages_bridge import BridgedSource, BridgeParts, UsageTap, is_bridged, responses_kwargs, usage_of
 from proxy.passthrough import Endpoint
 from proxy.provider_errors import explained, provider_said
-from core.providers import Target
 from proxy.request_params import Route, validate_body
 from proxy.stream_adapters import Adapter, BridgedMessagesAdapter, make_adapter
 from proxy.usage_normalise import Usage, chat_usage, estimate_input_tokens, messages_usage, responses_usage

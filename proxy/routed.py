@@ -31,11 +31,10 @@ from django.conf import settings
 
 from core.errors import ContextWindowExceeded, GatewayError, ModelNotFound, UpstreamError
 from core.pool import in_pool
-from core.providers import BUILTIN, Target, provider_registry, resolve_model
+from core.providers import BUILTIN, Target, credentials_provider, resolve_model
 from core.tasks import spawn
 from proxy.accounting import CallRecord, attempt_finished
 from proxy.forwarding import Completion, Stream, forward
-from core.providers import BUILTIN, Target, credentials_provider, resolve_model
 from proxy.request_params import Route
 from routing.health import HEALTHY, State, health_read, health_record
 from routing.selectors import DeploymentSpec, RoutePlan, RoutingTable, routing_table, routing_table_peek

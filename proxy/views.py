@@ -28,6 +28,7 @@ from core.errors import (
 )
 from core.logs import request_id_bind
 from core.pool import in_pool
+from core.tasks import call_deadline
 from proxy.accounting import CallRecord, call_finished, start_call
 from proxy.admission import admit, admit_routed
 from proxy.auth import PRINCIPAL_ATTR, GatewayKeyAuthentication, Principal, presented_key, principal_for_async

@@ -4,9 +4,9 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from core.commands import GatewayCommand
 from budgets.spool import spool_depth, spool_files
 from budgets.upkeep import replay_spool
+from core.commands import GatewayCommand
 
 
 class Command(GatewayCommand):

@@ -1,4 +1,4 @@
-"""Writes usage rows and settles the account's budget for the same request, atomically."""
+"""Writes usage rows, their rollups and the account's budget settlement for the same requests, atomically."""
 
 import uuid
 from collections.abc import Sequence
@@ -13,6 +13,7 @@ from gateway_project.ledger_tx import ledger_atomic
 from gateway_project.money import ZERO
 from pricing.selectors import TokenCounts
 from usage.models import UsageLog
+from usage.rollups import rollups_add
 
 # PositiveIntegerField's ceiling on every engine; a count beyond it is a broken upstream, kept at the cap.
 _COUNT_MAX = 2**31 - 1
@@ -95,16 +96,17 @@ def _row(entry: UsageEntry) -> UsageLog:
 
 @ledger_atomic()
 def usage_record(*, entry: UsageEntry) -> UsageLog:
-    """Writes the row and settles the budget in one transaction: both or neither."""
+    """Writes the row, adds it to its rollups and settles the budget in one transaction: all or nothing."""
     row = _row(entry)
     row.save(force_insert=True)
+    rollups_add(rows=[row])
     _settle([entry])
     return row
 
 
 @ledger_atomic()
 def usage_record_many(*, entries: Sequence[UsageEntry], idempotent: bool = False) -> int:
-    """Rows for a batch and their settlements (cost booked, hold released), in one transaction.
+    """Rows for a batch, their rollups and their settlements (cost booked, hold released), in one transaction.
 
     `idempotent` skips entries whose row already exists (replaying the spool: a write that
     failed on our side may have committed on the server's). Returns the rows written.
@@ -114,7 +116,8 @@ def usage_record_many(*, entries: Sequence[UsageEntry], idempotent: bool = False
         entries = [entry for entry in entries if entry.request_id not in existing]
     if not entries:
         return 0
-    UsageLog.objects.bulk_create([_row(entry) for entry in entries])
+    rows = UsageLog.objects.bulk_create([_row(entry) for entry in entries])
+    rollups_add(rows=rows)  # the rows just inserted: a replayed entry skipped above adds nothing
     _settle(entries)
     return len(entries)
 

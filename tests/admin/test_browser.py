@@ -12,7 +12,6 @@ from django.utils import timezone
 from accounts.services import account_create
 from keys.services import key_create
 from pricing.selectors import TokenCounts
-from usage.models import UsageLog
 from usage.services import UsageEntry, usage_record
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -82,7 +81,7 @@ def test_a_new_key_is_shown_once_then_only_its_prefix(page, live_server, shots):
 
 
 def _usage(account_id, key_id, model: str, cost: str, days_ago: int) -> None:
-    row = usage_record(
+    usage_record(
         entry=UsageEntry(
             request_id=uuid.uuid4(),
             account_id=account_id,
@@ -94,10 +93,10 @@ def _usage(account_id, key_id, model: str, cost: str, days_ago: int) -> None:
             tokens=TokenCounts(input_tokens=2000, output_tokens=500, cache_read_tokens=300),
             cost_usd=Decimal(cost),
             latency_ms=350,
+            # Spread over the month as real traffic would be.
+            created_at=(timezone.now() - timedelta(days=days_ago)).isoformat(),
         )
     )
-    # usage_record stamps "now"; spread the rows over the month as real traffic would be.
-    UsageLog.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(days=days_ago))
 
 
 MODELS = {"gpt-5": "0.42", "claude-sonnet-4-5": "0.77", "gpt-5-mini": "0.08"}

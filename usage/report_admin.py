@@ -28,7 +28,9 @@ class SpendReportForm(forms.Form):
     group_by = forms.MultipleChoiceField(
         choices=[(name, name) for name in GROUPS], required=False, widget=forms.CheckboxSelectMultiple
     )
-    period = forms.ChoiceField(choices=[("day", "day"), ("week", "week"), ("month", "month")], initial="day")
+    period = forms.ChoiceField(
+        choices=[("day", "day"), ("week", "week"), ("month", "month")], initial="day", required=False
+    )
     user_id = forms.CharField(required=False, max_length=128, label="Account (user id)")
     model = forms.CharField(required=False, max_length=200)
     provider = forms.CharField(required=False, max_length=64)
@@ -79,9 +81,10 @@ def spend_report_view(request: HttpRequest, context: dict[str, Any]) -> HttpResp
             for name, messages in exc.detail.items():  # type: ignore[union-attr]
                 form.add_error(name if name in form.fields else None, ValidationError(list(map(str, messages))))
         else:
-            report = spend_report(scope=scope, group_by=data["group_by"], period=data["period"])
+            period = data["period"] or "day"
+            report = spend_report(scope=scope, group_by=data["group_by"], period=period)
             chart = _chart(report, since, until)
-            params = {**filters, "since": since.isoformat(), "until": until.isoformat(), "period": data["period"]}
+            params = {**filters, "since": since.isoformat(), "until": until.isoformat(), "period": period}
             query = urlencode({**params, "group_by": ",".join(data["group_by"]), "format": "csv"})
     columns = report.columns() if report else []
     context.update(

@@ -164,13 +164,21 @@ def _totals(group: dict[str, Any]) -> UsageTotals:
 Group = tuple[Any, ...]  # (period start or None, then one value per group_by name)
 
 
+def _grouped(found: Any, by: list[str], count: Any) -> Iterator[dict[str, Any]]:
+    """SUMs per group of `by`; with no group, one aggregate (`.values()` of nothing would group by every column)."""
+    if not by:
+        yield found.order_by().aggregate(**_sums(count))
+        return
+    yield from found.values(*by).annotate(**_sums(count)).order_by()
+
+
 def _from_rollups(scope: UsageScope, span: str, pieces: list[Piece], columns: list[str], period: str | None) -> Any:
     where = Q()
     for piece in pieces:
         where |= _range("bucket", piece)
     found = UsageRollup.objects.filter(where, span=span, **scope.rollup_filter())
     by = [*columns, "bucket"] if period else columns
-    for group in found.values(*by).annotate(**_sums(Sum("requests"))).order_by():
+    for group in _grouped(found, by, Sum("requests")):
         when = period_start(group["bucket"], period) if period else None
         yield (when, *(group[column] for column in columns)), _totals(group)
 
@@ -180,7 +188,7 @@ def _from_rows(scope: UsageScope, piece: Piece, columns: list[str], period: str 
     by = [_ROW_COLUMN.get(column, column) for column in columns]
     anchor = piece.start or piece.end  # a row piece lies within one hour, so within one period
     when = period_start(anchor, period) if period and anchor else None
-    for group in found.values(*by).annotate(**_sums(Count("id"))).order_by():
+    for group in _grouped(found, by, Count("id")):
         values = [group[_ROW_COLUMN.get(column, column)] for column in columns]
         if "status_class" in columns:
             index = columns.index("status_class")

@@ -24,7 +24,7 @@ from usage.admin_filters import (
 from usage.exports import csv_lines
 from usage.models import UsageLog
 from usage.report_admin import spend_report_view
-from usage.reports import UsageTotals, usage_total
+from usage.reports import UsageTotals
 
 CSV_COLUMNS = (
     ("id", "id"),
@@ -168,9 +168,9 @@ class UsageLogAdmin(admin.ModelAdmin):
         response = super().changelist_view(request, extra_context)
         context = getattr(response, "context_data", None)
         if context and "cl" in context:
-            scope = admin_scope(request.GET.dict())
-            if scope is not None:
-                context["gw_cards"] = totals_cards(usage_total(scope=scope))
+            totals = getattr(context["cl"].paginator, "totals", None)  # read once, for the count as well
+            if totals is not None:
+                context["gw_cards"] = totals_cards(totals)
             else:
                 context["gw_note"] = (
                     f"Totals are kept for filters on account, model, provider, status and dates; "

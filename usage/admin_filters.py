@@ -21,7 +21,7 @@ from accounts.models import Account
 from keys.models import APIKey
 from pricing.selectors import price_key
 from usage.models import Span, UsageLog, UsageRollup
-from usage.reports import UsageScope, model_names, usage_total
+from usage.reports import UsageScope, UsageTotals, model_names, usage_total
 from usage.rollups import span_start
 
 COUNT_CAP = 10_000
@@ -158,9 +158,14 @@ class UsagePaginator(Paginator):
         self.scope = scope
 
     @cached_property
+    def totals(self) -> UsageTotals | None:
+        """The totals of the listed rows, from rollups; None when the filters are not ones rollups keep."""
+        return usage_total(scope=self.scope) if self.scope is not None else None
+
+    @cached_property
     def count(self) -> int:
-        if self.scope is not None:
-            return usage_total(scope=self.scope).requests
+        if self.totals is not None:
+            return self.totals.requests
         rows: Any = self.object_list
         return int(rows.order_by()[:COUNT_CAP].count())
 

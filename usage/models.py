@@ -74,6 +74,8 @@ class PruneLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder or 'nobody'}"
+
+
 class Span(models.TextChoices):
     """How long a rollup's bucket is (UTC): every row is counted once in each span."""
 

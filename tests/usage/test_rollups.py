@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import IntegrityError, connection
 
 from accounts.services import account_create
@@ -171,3 +172,15 @@ def test_writers_racing_on_a_new_bucket_lose_nothing(account, key):
     assert UsageRollup.objects.count() == 6
     assert rollups_check() == []
     assert not on_mongodb() or UsageRollup.objects.filter(span=Span.HOUR).count() == 2
+
+
+def test_after_pruning_check_reads_whole_days_of_rows_and_rebuild_refuses(account, key, capsys):
+    days = [datetime(2026, 11, day, 10, tzinfo=UTC) for day in (3, 4, 5)]
+    usage_record_many(entries=[entry(account, key, at=at) for at in days for _ in range(2)])
+    UsageLog.objects.filter(created_at__lt=days[1]).delete()  # what prune_usage does: rollups keep them
+    UsageLog.objects.filter(created_at__date=days[1].date()).first().delete()  # a day pruned half-way
+    call_command("usage_rollups", "check")
+    assert "checking the buckets from 2026-11-05 on" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="pruned"):
+        call_command("usage_rollups", "rebuild")
+    assert rollups_check() != []  # without `since`, the pruned rows' buckets differ, as they should

@@ -4,9 +4,9 @@ import sys
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from usage.rollups import rollups_check, rollups_rebuild
+from usage.rollups import rollups_check, rollups_pruned, rollups_rebuild
 
 _SHOWN = 20  # differences printed; the count says how many there are
 
@@ -19,14 +19,23 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=("check", "rebuild"))
+        parser.add_argument("--force", action="store_true", help="rebuild even though rows were pruned")
 
-    def handle(self, *args: Any, action: str, **options: Any) -> None:
+    def handle(self, *args: Any, action: str, force: bool = False, **options: Any) -> None:
         started = time.monotonic()
+        pruned = rollups_pruned()
         if action == "rebuild":
+            if pruned is not None and not force:
+                raise CommandError(
+                    "usage rows were pruned (prune_usage): their sums live only in the rollups, and a rebuild "
+                    "from the rows would drop them. --force rebuilds anyway."
+                )
             written = rollups_rebuild()
             self.stdout.write(f"rebuilt: {written} rollup rows in {time.monotonic() - started:.1f} s")
             return
-        differences = rollups_check()
+        differences = rollups_check(since=pruned)
+        if pruned is not None:
+            self.stdout.write(f"rows were pruned: checking the buckets from {pruned:%Y-%m-%d} on")
         if not differences:
             self.stdout.write(f"the rollups equal the rows ({time.monotonic() - started:.1f} s)")
             return

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('accounts', '0003_holds'),
         ('keys', '0001_initial'),
-        ('usage', '0005_rollups'),
+        ('usage', '0006_rollups'),
     ]
 
     operations = [

@@ -94,7 +94,8 @@ class DestinationForm(forms.ModelForm):
     """The URL and the secret are write-only: shown never again after saving; left empty, they are kept."""
 
     url = forms.CharField(required=False, max_length=2000, widget=forms.TextInput(attrs={"size": 80}))
-    secret = forms.CharField(
+    new_secret = forms.CharField(
+        label="Secret",
         required=False,
         max_length=200,
         widget=forms.PasswordInput(render_value=False),
@@ -113,7 +114,7 @@ class DestinationForm(forms.ModelForm):
             self.fields[
                 "url"
             ].help_text = f"Now {masked_url(self.instance.url)} Empty keeps it; type a new one to replace it."
-            self.fields["secret"].help_text = "Empty keeps the current secret; type one to replace it."
+            self.fields["new_secret"].help_text = "Empty keeps the current secret; type one to replace it."
 
 
 @admin.register(Destination)
@@ -124,7 +125,7 @@ class DestinationAdmin(ServiceModelAdmin):
     search_fields = ("name", "email")
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        base = ("name", "kind", "url", "email", "secret", "enabled")
+        base = ("name", "kind", "url", "email", "new_secret", "enabled")
         return (*base[:5], "rotate_secret", "enabled") if obj else base
 
     @admin.display(description="Where")
@@ -141,7 +142,8 @@ class DestinationAdmin(ServiceModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Destination, form: forms.ModelForm, change: bool) -> None:
         data = form.cleaned_data
-        values = {name: data.get(name) or "" for name in ("name", "kind", "url", "email", "secret")}
+        values = {name: data.get(name) or "" for name in ("name", "kind", "url", "email")}
+        values["secret"] = data.get("new_secret") or ""
         if change:
             current = Destination.objects.get(pk=obj.pk)
             saved = destination_update(

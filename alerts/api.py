@@ -48,11 +48,9 @@ def _found(obj: Any) -> Any:
 
 
 def _saved(saved: SavedDestination, code: int = status.HTTP_200_OK) -> Response:
-    if not saved.new_secret:
-        return Response(DestinationOutput(saved.destination).data, status=code)
     saved.destination.new_secret = saved.new_secret  # type: ignore[attr-defined]  # for this one response only
     response = Response(DestinationSavedOutput(saved.destination).data, status=code)
-    response["Cache-Control"] = "no-store"
+    response["Cache-Control"] = "no-store"  # it may carry a secret: no cache may keep a copy
     return response
 
 

@@ -60,7 +60,7 @@ class DestinationOutput(serializers.Serializer):  # type: ignore[type-arg]
 class DestinationSavedOutput(DestinationOutput):
     secret = serializers.CharField(
         source="new_secret",
-        help_text="The signing secret the gateway generated: shown this once (empty when you gave one).",
+        help_text="The signing secret the gateway generated or rotated: shown this once; empty otherwise.",
     )
 
 

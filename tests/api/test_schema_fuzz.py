@@ -15,8 +15,10 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from accounts.services import account_create
+from alerts.services import budget_event_raise, destination_create
 from keys.services import key_create
 from pricing.services import cost_upsert
+from tests.alerts.conftest import event_fields
 
 from .conftest import ADMIN_TOKEN
 
@@ -39,6 +41,8 @@ def api_schema(live_server, transactional_db):
     account = account_create(user_id="alice", budget_usd=Decimal(5))
     cost_upsert(model="gpt-4o", input_per_mtok=Decimal("2.5"), output_per_mtok=Decimal(10))
     key_create(account=account, allowed_models=["gpt-4o"])
+    destination_create(name="ops", url="http://127.0.0.1:9/hook")
+    budget_event_raise(**event_fields())
     return schemathesis.openapi.from_url(f"{live_server.url}/api/schema/?format=json", headers=AUTH, timeout=10)
 
 
@@ -53,7 +57,7 @@ def _fuzz(operation, mode: GenerationMode, base_url: str) -> None:
 
 def test_api_conforms_to_its_schema(api_schema, live_server):
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) == 26  # 16, 9 of routing, and the audit
+    assert len(operations) == 35  # 16, 9 of routing, the audit and 9 of alerts
     failures = {}
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):

@@ -7,7 +7,6 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -17,7 +16,7 @@ from alerts.outbox import email_configured
 from alerts.payload import event_text
 from alerts.selectors import delivery_state, delivery_target, masked_url
 from alerts.services import delivery_retry_now, destination_create, destination_delete, destination_update
-from core.admin import ServiceModelAdmin, badge, usd
+from core.admin import ServiceModelAdmin, badge, shown_once, usd
 
 # A generated secret travels from save_model to the response on the request object of that one POST:
 # never in the session, a message or a log line (as the raw API key does, keys/admin.py).
@@ -160,18 +159,16 @@ class DestinationAdmin(ServiceModelAdmin):
         secret = getattr(request, _NEW_SECRET, None)
         if secret is None:
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "Copy the signing secret",
-            "destination": obj,
-            "secret": secret,
-            "change_url": reverse("admin:alerts_destination_change", args=[obj.pk]),
-            "changelist_url": reverse("admin:alerts_destination_changelist"),
-        }
-        response = TemplateResponse(request, "admin/alerts/destination/secret_created.html", context)
-        response["Cache-Control"] = "no-store"  # nothing may keep a copy: not the browser's cache, not a proxy
-        return response
+        return shown_once(
+            request,
+            self,
+            "admin/alerts/destination/secret_created.html",
+            title="Copy the signing secret",
+            destination=obj,
+            secret=secret,
+            change_url=reverse("admin:alerts_destination_change", args=[obj.pk]),
+            changelist_url=reverse("admin:alerts_destination_changelist"),
+        )
 
     def response_add(
         self, request: HttpRequest, obj: Destination, post_url_continue: str | None = None

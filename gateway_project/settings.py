@@ -32,6 +32,8 @@ DATABASE_URL = env_url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlit
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
 if MONGO_URI and DATABASE_URL:
     raise ImproperlyConfigured("Set MONGO_URI or DATABASE_URL, not both.")
+# The project's apps with models (each has a migration tree for SQL and one for MongoDB).
+PROJECT_APPS = ("accounts", "keys", "pricing", "usage", "routing", "budgets", "alerts")
 
 if MONGO_URI:
     import django_mongodb_backend
@@ -50,21 +52,7 @@ if MONGO_URI:
     # django-mongodb-backend needs its own migrations (ObjectId primary keys), kept apart
     # from the SQL ones; tests/test_migrations.py checks that both trees match the models.
     MIGRATION_MODULES = {
-        app: f"mongo_migrations.{app}"
-        for app in (
-            "admin",
-            "auth",
-            "contenttypes",
-            "sessions",
-            "knox",
-            "accounts",
-            "keys",
-            "pricing",
-            "usage",
-            "routing",
-            "budgets",
-            "alerts",
-        )
+        app: f"mongo_migrations.{app}" for app in ("admin", "auth", "contenttypes", "sessions", "knox", *PROJECT_APPS)
     }
 else:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL or f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
@@ -101,13 +89,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's assets, served locally instead of from a CDN
     "knox",  # operators' personal API tokens, hashed at rest (core.api_auth)
-    "accounts",
-    "keys",
-    "pricing",
-    "usage",
-    "routing",
-    "budgets",
-    "alerts",
+    *PROJECT_APPS,
     "proxy",
 ]
 if MONGO_URI:

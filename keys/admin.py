@@ -5,12 +5,11 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.admin import key_status
-from core.admin import ServiceModelAdmin, badge
+from core.admin import ServiceModelAdmin, badge, shown_once
 from keys.forms import APIKeyForm
 from keys.models import APIKey
 from keys.services import key_create, key_revoke, key_update
@@ -108,19 +107,16 @@ class APIKeyAdmin(ServiceModelAdmin):
         raw = getattr(request, _RAW_KEY, None)
         if raw is None:
             return super().response_add(request, obj, post_url_continue)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "Copy your new API key",
-            "key": obj,
-            "raw_key": raw,
-            "change_url": reverse("admin:keys_apikey_change", args=[obj.pk]),
-            "changelist_url": reverse("admin:keys_apikey_changelist"),
-        }
-        response = TemplateResponse(request, "admin/keys/apikey/key_created.html", context)
-        # Nothing may keep a copy: not the browser's cache, not a proxy.
-        response["Cache-Control"] = "no-store"
-        return response
+        return shown_once(
+            request,
+            self,
+            "admin/keys/apikey/key_created.html",
+            title="Copy your new API key",
+            key=obj,
+            raw_key=raw,
+            change_url=reverse("admin:keys_apikey_change", args=[obj.pk]),
+            changelist_url=reverse("admin:keys_apikey_changelist"),
+        )
 
 
 from keys import operator_tokens_admin  # noqa: E402, F401  (registers the operator tokens' admin)

@@ -4,7 +4,8 @@ Runs as a task of its own on the worker's event loop (started with the upkeep, p
 never in a request's path: a dead or slow endpoint costs this task a timeout, not a call its
 latency. Every instance runs one; the outbox's claims (alerts/outbox.py) keep two from sending
 one delivery at once. An event committed in this process wakes the loop at once; other
-instances find it at their next poll (GATEWAY_ALERT_POLL).
+instances find it at their next poll (GATEWAY_ALERT_POLL). GATEWAY_ALERT_DELIVERY=false keeps an
+instance from sending (it still queues what its calls raise): the others, or a later start, send it.
 """
 
 import asyncio
@@ -89,13 +90,7 @@ class AlertDispatcher:
         while True:
             full = False
             try:
-                room = IN_FLIGHT - len(self.sending)
-                claimed = await in_writer(delivery_claim_due, limit=room) if room > 0 else []
-                for item in claimed:
-                    task = asyncio.get_running_loop().create_task(self._deliver(item))
-                    self.sending.add(task)
-                    task.add_done_callback(self._sent)
-                full = room <= 0 or len(claimed) == room
+                full = await self._claim() if settings.ALERT_DELIVERY else False
                 self.failing = False
             except asyncio.CancelledError:
                 raise
@@ -110,6 +105,16 @@ class AlertDispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=settings.ALERT_POLL_INTERVAL)
             self.wake.clear()
+
+    async def _claim(self) -> bool:
+        """Claims what is due and starts sending it; True when every slot is taken (more may be due)."""
+        room = IN_FLIGHT - len(self.sending)
+        claimed = await in_writer(delivery_claim_due, limit=room) if room > 0 else []
+        for item in claimed:
+            task = asyncio.get_running_loop().create_task(self._deliver(item))
+            self.sending.add(task)
+            task.add_done_callback(self._sent)
+        return room <= 0 or len(claimed) == room
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self.sending.discard(task)

@@ -218,6 +218,7 @@ if not _thresholds or not all(pct.isdigit() and 1 <= int(pct) <= 1000 for pct in
 ALERT_THRESHOLDS = sorted({int(pct) for pct in _thresholds})
 # The outbox: seconds a webhook may take, between polls for due deliveries, the first retry's delay (doubled
 # per attempt, with jitter, up to the cap), and the age at which an undelivered one is given up as failed.
+ALERT_DELIVERY = env_bool("GATEWAY_ALERT_DELIVERY", True)  # false: this instance queues alerts, others send them
 ALERT_TIMEOUT = env_float("GATEWAY_ALERT_TIMEOUT", 5.0, minimum=0.1)
 ALERT_POLL_INTERVAL = env_float("GATEWAY_ALERT_POLL", 2.0, minimum=0.05)
 ALERT_RETRY_BASE = env_float("GATEWAY_ALERT_RETRY_BASE", 5.0, minimum=0.01)

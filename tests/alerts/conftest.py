@@ -56,7 +56,9 @@ def event_fields(**changes: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def fast_outbox(settings: Any) -> Any:
-    """Polls, retries and gives up in fractions of a second instead of seconds and hours."""
+    """Delivery on (in this process), polling, retrying and giving up in fractions of a second instead of seconds and
+    hours."""
+    settings.ALERT_DELIVERY = True
     settings.ALERT_POLL_INTERVAL = 0.05
     settings.ALERT_RETRY_BASE = 0.05
     settings.ALERT_RETRY_CAP = 0.3

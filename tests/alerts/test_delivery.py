@@ -149,8 +149,8 @@ def test_concurrent_claims_never_hand_one_delivery_to_two_workers():
     assert delivery_claim_due(limit=10) == []  # all held
 
 
-def test_a_claim_whose_worker_died_expires_and_the_delivery_is_sent_by_another(receiver, fast_outbox):
-    fast_outbox.ALERT_TIMEOUT, fast_outbox.EMAIL_TIMEOUT = 0.5, 1  # a claim of 2 x 1 + 5 s
+def test_a_claim_whose_worker_died_expires_and_the_delivery_is_sent_by_another(receiver, settings):
+    settings.ALERT_TIMEOUT, settings.EMAIL_TIMEOUT = 0.5, 1  # a claim of 2 x 1 + 5 s
     destination_create(name="ops", url=receiver.url)
     budget_event_raise(**event_fields())
     (dead,) = delivery_claim_due(limit=10)  # this worker then dies without a word

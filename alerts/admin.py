@@ -119,6 +119,7 @@ class DestinationForm(forms.ModelForm):
 @admin.register(Destination)
 class DestinationAdmin(ServiceModelAdmin):
     form = DestinationForm
+    audited_by_services = True
     list_display = ("name", "kind", "where", "signed", "enabled")
     list_filter = ("kind", "enabled")
     search_fields = ("name", "email")
@@ -146,10 +147,14 @@ class DestinationAdmin(ServiceModelAdmin):
         if change:
             current = Destination.objects.get(pk=obj.pk)
             saved = destination_update(
-                destination=current, rotate_secret=bool(data.get("rotate_secret")), enabled=data["enabled"], **values
+                destination=current,
+                rotate_secret=bool(data.get("rotate_secret")),
+                enabled=data["enabled"],
+                actor=self.actor(request),
+                **values,
             )
         else:
-            saved = destination_create(enabled=data["enabled"], **values)
+            saved = destination_create(enabled=data["enabled"], actor=self.actor(request), **values)
         obj.pk = saved.destination.pk
         obj.refresh_from_db()
         if saved.new_secret:
@@ -179,11 +184,11 @@ class DestinationAdmin(ServiceModelAdmin):
         return self._secret_page(request, obj) or super().response_change(request, obj)
 
     def delete_model(self, request: HttpRequest, obj: Destination) -> None:
-        destination_delete(destination=obj)
+        destination_delete(destination=obj, actor=self.actor(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Destination]) -> None:
         for destination in queryset:
-            destination_delete(destination=destination)
+            destination_delete(destination=destination, actor=self.actor(request))
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         defaults = []
@@ -216,7 +221,8 @@ class DeliveryAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None  # the list and its action; a delivery itself is never edited
+        # The list's retry action needs the change permission; a delivery itself is never edited.
+        return obj is None and super().has_change_permission(request)
 
     @admin.display(description="Event")
     def event_link(self, obj: Delivery) -> str:
@@ -233,5 +239,6 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry selected deliveries now", permissions=["change"])
     def retry_now(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
-        queued = delivery_retry_now(delivery_ids=list(queryset.values_list("pk", flat=True)))
+        ids = list(queryset.values_list("pk", flat=True))
+        queued = delivery_retry_now(delivery_ids=ids, actor=ServiceModelAdmin.actor(request))
         self.message_user(request, f"Queued {queued} deliveries to be sent now.", messages.SUCCESS)

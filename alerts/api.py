@@ -7,7 +7,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from alerts.models import Delivery
+from alerts.models import BudgetEvent, Delivery, Destination
 from alerts.selectors import (
     delivery_get,
     delivery_list,
@@ -56,6 +56,7 @@ def _saved(saved: SavedDestination, code: int = status.HTTP_200_OK) -> Response:
 
 class EventList(ManagementAPIView):
     pagination_class = ListPagination
+    permission_model = BudgetEvent
 
     @extend_schema(
         tags=TAGS,
@@ -77,6 +78,8 @@ class EventList(ManagementAPIView):
 
 
 class EventDetail(ManagementAPIView):
+    permission_model = BudgetEvent
+
     @extend_schema(tags=TAGS, parameters=[EVENT_ID], responses={200: EventOutput, **error_responses(404)})
     def get(self, request: Request, event_id: str) -> Response:
         """One budget event."""
@@ -85,6 +88,7 @@ class EventDetail(ManagementAPIView):
 
 class DestinationListCreate(ManagementAPIView):
     pagination_class = ListPagination
+    permission_model = Destination
 
     @extend_schema(tags=TAGS, responses={200: DestinationOutput(many=True)})
     def get(self, request: Request) -> Response:
@@ -96,12 +100,13 @@ class DestinationListCreate(ManagementAPIView):
     )
     def post(self, request: Request) -> Response:
         """Adds a destination. A webhook without a `secret` gets one generated, returned in this response only."""
-        return _saved(
-            destination_create(**validate_input(DestinationCreateInput, request.data)), status.HTTP_201_CREATED
-        )
+        saved = destination_create(**validate_input(DestinationCreateInput, request.data), actor=self.actor)
+        return _saved(saved, status.HTTP_201_CREATED)
 
 
 class DestinationDetail(ManagementAPIView):
+    permission_model = Destination
+
     @extend_schema(tags=TAGS, parameters=[DESTINATION_ID], responses={200: DestinationOutput, **error_responses(404)})
     def get(self, request: Request, destination_id: str) -> Response:
         """One destination, without its secret or full URL."""
@@ -116,19 +121,20 @@ class DestinationDetail(ManagementAPIView):
     def patch(self, request: Request, destination_id: str) -> Response:
         """Changes a destination; `rotate_secret: true` generates a new secret, returned in this response only."""
         destination = _found(destination_get(destination_id=path_text(destination_id)))
-        return _saved(
-            destination_update(destination=destination, **validate_input(DestinationUpdateInput, request.data))
-        )
+        changes = validate_input(DestinationUpdateInput, request.data)
+        return _saved(destination_update(destination=destination, actor=self.actor, **changes))
 
     @extend_schema(tags=TAGS, parameters=[DESTINATION_ID], responses={204: None, **error_responses(404)})
     def delete(self, request: Request, destination_id: str) -> Response:
         """Removes a destination and its deliveries (pending ones are never sent); PATCH `enabled` keeps history."""
-        destination_delete(destination=_found(destination_get(destination_id=path_text(destination_id))))
+        destination = _found(destination_get(destination_id=path_text(destination_id)))
+        destination_delete(destination=destination, actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class DeliveryList(ManagementAPIView):
     pagination_class = ListPagination
+    permission_model = Delivery
 
     @extend_schema(
         tags=TAGS,
@@ -147,12 +153,15 @@ class DeliveryList(ManagementAPIView):
 
 
 class DeliveryRetry(ManagementAPIView):
+    permission_model = Delivery
+    permission_actions = {"POST": ("change",)}  # as the admin's retry action
+
     @extend_schema(
         tags=TAGS, parameters=[DELIVERY_ID], request=None, responses={200: DeliveryOutput, **error_responses(404)}
     )
     def post(self, request: Request, delivery_id: str) -> Response:
         """Sends a delivery again now (a failed one, or a delivered one again), with a fresh retry budget."""
         delivery = _found(delivery_get(delivery_id=path_text(delivery_id)))
-        delivery_retry_now(delivery_ids=[delivery.pk])
+        delivery_retry_now(delivery_ids=[delivery.pk], actor=self.actor)
         delivery.refresh_from_db()
         return Response(DeliveryOutput(delivery).data)

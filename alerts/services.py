@@ -38,6 +38,8 @@ from django.utils import timezone
 from alerts.delivery import deliveries_wake
 from alerts.models import BudgetEvent, Delivery, Destination
 from alerts.outbox import delivery_expires_at, email_configured
+from alerts.selectors import masked_url
+from core.audit import Actor, audit_added, audit_changed, audit_deleted, field_changes, system_actor
 from core.ledger_tx import ledger_atomic
 
 # Fixed forever: event ids are uuid5 names in this namespace, so every instance derives the same id.
@@ -206,6 +208,22 @@ def _new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)  # 256 bits from the OS's CSPRNG
 
 
+def _audited(fields: dict[str, Any]) -> dict[str, Any]:
+    """What the history keeps of a destination: never the secret, and of the URL (a credential) its origin only."""
+    kept: dict[str, Any] = {name: fields[name] for name in ("name", "kind", "email", "enabled") if name in fields}
+    if "url" in fields:
+        kept["url"] = masked_url(fields["url"])
+    return kept
+
+
+def _audited_changes(destination: Destination, fields: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    changes = field_changes(destination, fields)
+    for secret in ("url", "secret"):  # shown as replaced, never as values
+        if secret in changes:
+            changes[secret] = (masked_url(destination.url) if secret == "url" else "", "replaced")
+    return changes
+
+
 @transaction.atomic
 def destination_create(
     *,
@@ -215,16 +233,21 @@ def destination_create(
     email: str = "",
     secret: str = "",
     enabled: bool = True,
+    actor: Actor | None = None,
 ) -> SavedDestination:
     """Adds a destination; a webhook without a given secret gets a generated one, returned this once."""
     generated = _new_secret() if kind != Destination.EMAIL and not secret else ""
     fields = {"name": name, "kind": kind, "url": url, "email": email, "secret": secret or generated, "enabled": enabled}
     _check_destination(fields)
-    return SavedDestination(destination=Destination.objects.create(**fields), new_secret=generated)
+    destination = Destination.objects.create(**fields)
+    audit_added(actor=actor or system_actor(via="gateway"), obj=destination, values=_audited(fields))
+    return SavedDestination(destination=destination, new_secret=generated)
 
 
 @transaction.atomic
-def destination_update(*, destination: Destination, rotate_secret: bool = False, **changes: Any) -> SavedDestination:
+def destination_update(
+    *, destination: Destination, rotate_secret: bool = False, actor: Actor | None = None, **changes: Any
+) -> SavedDestination:
     """Changes a destination; an empty url or secret keeps the stored one; `rotate_secret` generates a new one."""
     unknown = set(changes) - _DESTINATION_FIELDS
     if unknown:
@@ -235,6 +258,9 @@ def destination_update(*, destination: Destination, rotate_secret: bool = False,
     if fields["kind"] != Destination.EMAIL and (rotate_secret or not fields["secret"]):
         generated = fields["secret"] = _new_secret()
     _check_destination(fields)
+    audit_changed(
+        actor=actor or system_actor(via="gateway"), obj=destination, changes=_audited_changes(destination, fields)
+    )
     for name, value in fields.items():
         setattr(destination, name, value)
     destination.save()
@@ -242,22 +268,28 @@ def destination_update(*, destination: Destination, rotate_secret: bool = False,
 
 
 @transaction.atomic
-def destination_delete(*, destination: Destination) -> None:
+def destination_delete(*, destination: Destination, actor: Actor | None = None) -> None:
     """Removes a destination with its deliveries (pending ones are never sent); disable it to keep the history."""
+    audit_deleted(actor=actor or system_actor(via="gateway"), obj=destination, values={"name": destination.name})
     destination.delete()
 
 
-def delivery_retry_now(*, delivery_ids: list[Any]) -> int:
+@transaction.atomic
+def delivery_retry_now(*, delivery_ids: list[Any], actor: Actor | None = None) -> int:
     """Sends these deliveries again at once (failed, pending or delivered; not one being sent), with a fresh
     maximum age and backoff. Returns how many were queued."""
     now = timezone.now()
+    retried = list(Delivery.objects.filter(pk__in=delivery_ids).exclude(status=Delivery.SENDING))
     queued = (
-        Delivery.objects.filter(pk__in=delivery_ids)
+        Delivery.objects.filter(pk__in=[delivery.pk for delivery in retried])
         .exclude(status=Delivery.SENDING)
         .update(
             status=Delivery.PENDING, next_attempt_at=now, attempts=0, expires_at=delivery_expires_at(now), claim=None
         )
     )
+    for delivery in retried:
+        changes = {"status": (delivery.status, "pending (retry now)")}
+        audit_changed(actor=actor or system_actor(via="gateway"), obj=delivery, changes=changes)
     if queued:
         transaction.on_commit(deliveries_wake)
     return queued

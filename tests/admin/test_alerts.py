@@ -90,3 +90,13 @@ def test_retry_now_queues_failed_deliveries_at_once(admin_client, db):
     assert "Queued 1 deliveries to be sent now." in response.content.decode()
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == (Delivery.PENDING, 0)
+
+
+def test_a_destination_change_in_the_admin_is_in_its_history_once_without_secrets(admin_client, db):
+    saved = destination_create(name="ops", url=SLACK_URL, secret="an-operator-chosen-secret")
+    url = reverse("admin:alerts_destination_change", args=[saved.destination.pk])
+    assert admin_client.post(url, destination_form(name="ops team", url=SLACK_URL + "x")).status_code == 302
+    page = admin_client.get(reverse("admin:alerts_destination_history", args=[saved.destination.pk])).content.decode()
+    assert "name: ops → ops team" in page and "url: https://hooks.slack.com/… → replaced" in page
+    assert "the-credential-part" not in page and "an-operator-chosen-secret" not in page
+    assert page.count("ops → ops team") == 1

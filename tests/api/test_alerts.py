@@ -154,3 +154,41 @@ def test_the_schema_describes_the_alert_routes(api):
         "/api/alerts/deliveries/",
         "/api/alerts/deliveries/{delivery_id}/retry/",
     } <= paths
+
+
+def test_destination_changes_are_in_the_history_without_the_secret_or_the_url(api, db):
+    created = api.post("/api/alerts/destinations/", {"name": "ops", "url": SECRET_URL}, format="json").json()
+    url = f"/api/alerts/destinations/{created['id']}/"
+    api.patch(url, {"url": SECRET_URL + "-2", "rotate_secret": True, "enabled": False}, format="json")
+    assert api.delete(url).status_code == 204
+    history = api.get(f"/api/audit/?object=alert-destination/{created['id']}")
+    text = history.content.decode()
+    assert "very-secret-path" not in text and created["secret"] not in text and "whsec_" not in text
+    added, changed, deleted = reversed(history.json()["results"])
+    assert (added["action"], added["via"], added["actor"]) == ("added", "api", "system.admin-api-key")
+    assert added["changes"]["url"] == "https://hooks.example.com/…"
+    assert changed["changes"] == {
+        "url": ["https://hooks.example.com/…", "replaced"],
+        "secret": ["", "replaced"],
+        "enabled": [True, False],
+    }
+    assert deleted["action"] == "deleted"
+
+
+def test_an_operator_token_needs_the_models_permissions(db, events, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    from tests.api.test_operator_tokens import client_for
+
+    user = django_user_model.objects.create_user("ops", password="x", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_budgetevent", "view_delivery"]))
+    client, _ = client_for(user)
+    assert client.get("/api/alerts/events/").status_code == 200
+    assert client.get("/api/alerts/deliveries/").status_code == 200
+    assert client.get("/api/alerts/destinations/").status_code == 403
+    assert client.post("/api/alerts/destinations/", {"name": "x", "url": SECRET_URL}, format="json").status_code == 403
+    delivery = Delivery.objects.first()
+    assert client.post(f"/api/alerts/deliveries/{delivery.pk}/retry/").status_code == 403
+    user.user_permissions.add(Permission.objects.get(codename="change_delivery"))
+    client, _ = client_for(django_user_model.objects.get(pk=user.pk))  # permissions are cached per user object
+    assert client.post(f"/api/alerts/deliveries/{delivery.pk}/retry/").status_code == 200

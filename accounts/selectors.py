@@ -1,7 +1,6 @@
 """Reads of accounts, including the cached snapshot the proxy's hot path uses."""
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet
@@ -18,15 +17,15 @@ class AccountState:
     id: Any
     user_id: str
     is_active: bool
-    budget_usd: Decimal | None
+    team_id: Any = None
 
 
 def account_get(*, user_id: str) -> Account:
-    return Account.objects.get(user_id=user_id)
+    return Account.objects.select_related("team").prefetch_related("budgets").get(user_id=user_id)
 
 
 def account_list(*, search: str = "") -> QuerySet[Account]:
-    qs = Account.objects.all()
+    qs = Account.objects.select_related("team").prefetch_related("budgets")
     if search:
         qs = qs.filter(user_id__icontains=search) | qs.filter(name__icontains=search)
     return qs.order_by("user_id")
@@ -34,7 +33,7 @@ def account_list(*, search: str = "") -> QuerySet[Account]:
 
 def account_state(*, account_id: Any) -> AccountState | None:
     def load() -> AccountState | None:
-        row = Account.objects.filter(pk=account_id).values("id", "user_id", "is_active", "budget_usd").first()
+        row = Account.objects.filter(pk=account_id).values("id", "user_id", "is_active", "team_id").first()
         return AccountState(**row) if row else None
 
     return cache_get_or_load(ACCOUNT_CACHE, account_id, load)

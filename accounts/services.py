@@ -1,24 +1,15 @@
-"""Writes to accounts: creation and updates (the budget ledger: budgets.services)."""
+"""Writes to accounts and their teams' membership (budgets and their ledger: the budgets app)."""
 
-from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from accounts.models import Account
+from accounts.models import Account, Team
 from core.cache import cache_invalidate
-from core.money import MONEY_MAX
 
 ACCOUNT_CACHE = "account"
-_UPDATABLE = frozenset({"name", "email", "budget_usd", "is_active"})
-
-
-def _check_budget(budget_usd: Decimal | None) -> None:
-    if budget_usd is not None and budget_usd < 0:
-        raise ValidationError("budget_usd must not be negative.")
-    if budget_usd is not None and budget_usd > MONEY_MAX:
-        raise ValidationError(f"budget_usd must be at most {MONEY_MAX}.")
+_UPDATABLE = frozenset({"name", "email", "is_active", "team"})
 
 
 def account_create(
@@ -26,13 +17,13 @@ def account_create(
     user_id: str,
     name: str = "",
     email: str = "",
-    budget_usd: Decimal | None = None,
     is_active: bool = True,
+    team: Team | None = None,
 ) -> Account:
-    _check_budget(budget_usd)
+    """An account (its budgets: budgets.services.account_open and budget_create)."""
     if Account.objects.filter(user_id=user_id).exists():
         raise ValidationError(f"An account with user_id {user_id!r} already exists.")
-    return Account.objects.create(user_id=user_id, name=name, email=email, budget_usd=budget_usd, is_active=is_active)
+    return Account.objects.create(user_id=user_id, name=name, email=email, is_active=is_active, team=team)
 
 
 @transaction.atomic
@@ -40,12 +31,10 @@ def account_update(*, account: Account, **fields: Any) -> Account:
     unknown = set(fields) - _UPDATABLE
     if unknown:
         raise ValidationError(f"Cannot update {', '.join(sorted(unknown))}.")
-    if "budget_usd" in fields:
-        _check_budget(fields["budget_usd"])
     for name, value in fields.items():
         setattr(account, name, value)
     account.save(update_fields=[*fields, "updated_at"])
-    # Keys cache their account's state (active flag, budget): every instance must drop it.
+    # Keys cache their account's state (active flag, team): every instance must drop it.
     transaction.on_commit(lambda: cache_invalidate(ACCOUNT_CACHE, account.pk))
     return account
 

@@ -22,7 +22,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from accounts.services import account_create
+    from budgets.services import account_open
     from keys.services import key_create
     from pricing.services import cost_upsert
 
@@ -30,8 +30,8 @@ def main() -> None:
     cost_upsert(model=MODEL, provider="openai", input_per_mtok=Decimal("0.15"), output_per_mtok=Decimal("0.60"))
     cost_upsert(model=CROSS_MODEL, provider="anthropic", input_per_mtok=Decimal("0.80"), output_per_mtok=Decimal("4"))
     # A budget no run can exhaust: the point is to exercise the conditional UPDATE, not to hit 402.
-    budgeted = account_create(user_id="bench-budget", budget_usd=Decimal("1000000"))
-    unlimited = account_create(user_id="bench-unlimited", budget_usd=None)
+    budgeted = account_open(user_id="bench-budget", budget_usd=Decimal("1000000"))
+    unlimited = account_open(user_id="bench-unlimited", budget_usd=None)
     keys = {
         "budget": key_create(account=budgeted, name="bench").raw,
         "unlimited": key_create(account=unlimited, name="bench").raw,

@@ -1,4 +1,4 @@
-"""Writes usage rows (their budgets are settled in the same transaction by budgets.services.usage_book_many)."""
+"""Writes usage rows (their budgets are settled in the same transaction by budgets.ledger.usage_book_many)."""
 
 import uuid
 from collections.abc import Sequence
@@ -40,6 +40,9 @@ class UsageEntry:
     upstream_model: str = ""  # routed calls: the deployment's model (what the row is priced by)
     lease_id: str = ""  # admitted from a budget lease (budgets.leases): the lease, and the worst case drawn from it
     lease_draw_usd: Decimal = ZERO
+    # The budget windows the call's hold (or lease) was taken in, where its cost is booked: (budget id, window
+    # start ISO or None for lifetime) pairs (budgets.ledger).
+    budget_refs: tuple[tuple[str, str | None], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -55,6 +58,7 @@ class UsageEntry:
         data["cost_usd"] = Decimal(data["cost_usd"])
         data["lease_draw_usd"] = Decimal(data.get("lease_draw_usd", "0"))  # absent from entries spooled before leases
         data["tokens"] = TokenCounts(**data["tokens"])
+        data["budget_refs"] = tuple((str(budget), start) for budget, start in data.get("budget_refs", ()))
         return cls(**data)
 
 
@@ -100,7 +104,7 @@ def usage_record(*, entry: UsageEntry) -> UsageLog:
     return row
 
 
-@ledger_atomic(savepoint=False)  # its own transaction, or the caller's (budgets.services), never a savepoint
+@ledger_atomic(savepoint=False)  # its own transaction, or the caller's (budgets.ledger), never a savepoint
 def usage_record_many(*, entries: Sequence[UsageEntry], idempotent: bool = False) -> list[UsageEntry]:
     """Rows for a batch; returns the entries written.
 

@@ -14,7 +14,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from accounts.services import account_create
+from budgets.services import account_open
 from keys.services import key_create
 from pricing.services import cost_upsert
 
@@ -36,7 +36,7 @@ FUZZ_SETTINGS = settings(
 @pytest.fixture
 def api_schema(live_server, transactional_db):
     """The schema as the live server serves it, next to a little data so some requests reach real rows."""
-    account = account_create(user_id="alice", budget_usd=Decimal(5))
+    account = account_open(user_id="alice", budget_usd=Decimal(5))
     key_create(account=account, allowed_models=["gpt-4o"])
     cost_upsert(model="gpt-4o", input_per_mtok=Decimal("2.5"), output_per_mtok=Decimal(10))
     return schemathesis.openapi.from_url(f"{live_server.url}/api/schema/?format=json", headers=AUTH, timeout=10)

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from accounts.services import account_create
-from budgets.services import usage_book
+from budgets.ledger import usage_book
+from budgets.services import account_open
 from keys.services import key_create
 from pricing.selectors import TokenCounts
 from usage.models import UsageLog
@@ -140,7 +140,7 @@ def test_it_filters_by_key(api, account, rows, key):
 
 
 def test_it_shows_only_that_accounts_rows(api, rows):
-    bob = account_create(user_id="bob")
+    bob = account_open(user_id="bob")
     _record(bob, None)
     body = api.get(_url("bob")).json()
     assert body["totals"]["requests"] == 1
@@ -164,7 +164,7 @@ def test_it_rejects_invalid_filters(api, rows, params, field):
 
 
 def test_another_accounts_key_is_rejected(api, rows):
-    bob = account_create(user_id="bob")
+    bob = account_open(user_id="bob")
     bobs_key = key_create(account=bob).key
     r = api.get(_url(), {"key_id": str(bobs_key.pk)})
     assert r.status_code == 400

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from accounts.models import Account
-from accounts.services import account_create
+from budgets.services import account_open
 from keys.models import APIKey
 from keys.selectors import key_lookup
 from tests.stored import stored_rows
@@ -23,13 +23,13 @@ def test_create_account_prints_one_summary_line():
 
 
 def test_create_account_refuses_a_duplicate_user_id():
-    account_create(user_id="acme")
+    account_open(user_id="acme")
     with pytest.raises(CommandError, match="already exists"):
         call_command("create_account", "--user-id", "acme", stdout=StringIO())
 
 
 def test_create_key_prints_the_raw_key_alone_and_stores_no_trace_of_it():
-    account_create(user_id="acme")
+    account_open(user_id="acme")
     out, err = StringIO(), StringIO()
     call_command(
         "create_key", "--user-id", "acme", "--models", "gpt-5,claude-sonnet-4-5", "--rpm", "60", stdout=out, stderr=err
@@ -55,7 +55,7 @@ def test_create_key_refuses_an_unknown_account():
 
 
 def test_create_key_reads_a_naive_expiry_as_utc():
-    account_create(user_id="acme")
+    account_open(user_id="acme")
     call_command("create_key", "--user-id", "acme", "--expires", "2031-02-03T04:05", stdout=StringIO())
     expires_at = APIKey.objects.get().expires_at
     assert expires_at is not None and expires_at.isoformat() == "2031-02-03T04:05:00+00:00"

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.services import account_create
+from budgets.services import account_open
 
 
 def _usd(value: str) -> Decimal:
@@ -27,7 +27,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> str:
         try:
-            account = account_create(
+            account = account_open(
                 user_id=options["user_id"], name=options["name"], email=options["email"], budget_usd=options["budget"]
             )
         except ValidationError as error:

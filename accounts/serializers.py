@@ -12,7 +12,7 @@ class AccountOutput(serializers.Serializer):  # type: ignore[type-arg]
     user_id = serializers.CharField()
     name = serializers.CharField()
     email = serializers.CharField()
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    team = serializers.CharField(source="team.slug", allow_null=True, help_text="The team's slug, if in one.")
     budget_usd = usd_field(
         allow_null=True, help_text="The account's lifetime budget in USD; null means none (its other budgets: budgets)."
     )

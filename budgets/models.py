@@ -84,6 +84,15 @@ class Budget(models.Model):
         return f"{self.level} {owner}"
 
     @property
+    def owner_ref(self) -> str:
+        """How the API names the owner: the key's id, the account's user_id, the team's slug."""
+        if self.key_id is not None:
+            return str(self.key_id)
+        if self.account is not None:
+            return str(self.account.user_id)
+        return str(self.team.slug) if self.team else ""
+
+    @property
     def remaining_usd(self) -> Decimal:
         return self.limit_usd - self.spent_usd - self.reserved_usd
 

@@ -176,3 +176,20 @@ def test_concurrent_holds_at_a_boundary_start_the_window_over_exactly_once(clock
     assert BudgetPeriod.objects.filter(budget=burst).count() == 1
     assert BudgetPeriod.objects.get(budget=burst).spent_usd == Decimal("1")
     assert fresh(burst).reserved_usd == Decimal("6")
+
+
+def test_a_calendar_month_in_paris_starts_over_at_local_midnight_on_the_first(clock):
+    account = account_open(user_id="a")
+    monthly = budget_create(owner=account, limit_usd=Decimal("10"), period=Period.MONTH, timezone="Europe/Paris")
+    clock.now = datetime.fromisoformat("2026-12-31T22:59:00+00:00")  # 23:59 on December 31st in Paris
+    hold_id, result = hold(account, [monthly], "9")
+    settle(hold_id, account, "9", result)
+    assert not hold(account, [monthly], "2")[1].admitted
+    clock.now = datetime.fromisoformat("2026-12-31T23:00:00+00:00")  # midnight, January 1st, in Paris
+    assert hold(account, [monthly], "2")[1].admitted
+    closed = BudgetPeriod.objects.get(budget=monthly)
+    assert (closed.start, closed.end, closed.spent_usd) == (
+        datetime.fromisoformat("2026-12-01T00:00:00+01:00"),
+        datetime.fromisoformat("2027-01-01T00:00:00+01:00"),
+        Decimal("9"),
+    )

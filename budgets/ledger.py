@@ -1,6 +1,6 @@
 """The budget ledger: holds on every window a call must fit, settlement, release, and windows that start over.
 
-Every write here runs in one ledger transaction (gateway_project.ledger_tx: Django's atomic on
+Every write here runs in one ledger transaction (core.ledger_tx: Django's atomic on
 SQL, a MongoDB transaction there). Amounts are integer units in the database (MoneyField), so
 every comparison and sum is exact.
 
@@ -284,7 +284,9 @@ def budget_settle(*, settlements: Sequence[Settlement], draws: Sequence[Draw] = 
         released, spent = windows[ref]
         if released or spent:
             _move(ref, spent=spent, reserved=-released)
-    for account_id, (released, spent) in accounts.items():
+    # Accounts in one order in every transaction: two instances settling batches that share accounts
+    # otherwise deadlock on PostgreSQL (seen with three instances behind nginx, bench/instances.py).
+    for account_id, (released, spent) in sorted(accounts.items(), key=lambda item: str(item[0])):
         if released or spent:
             Account.objects.filter(pk=account_id).update(
                 spent_usd=F("spent_usd") + units_value(spent), reserved_usd=F("reserved_usd") - units_value(released)

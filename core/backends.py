@@ -4,9 +4,11 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django_redis.cache import RedisCache
 from django_redis.exceptions import ConnectionInterrupted
 
@@ -140,21 +142,52 @@ def redis_script_run(source: str, *, keys: list[str], args: list[Any]) -> Any:
     return result
 
 
-def redis_caches(url: str, *, key_prefix: str = "gw") -> dict[str, Any]:
+def redis_caches(url: str, *, key_prefix: str = "gw", sentinels: Sequence[tuple[str, int]] = ()) -> dict[str, Any]:
+    """django-redis settings. With `sentinels`, `url`'s host is the name of the master Sentinel watches."""
+    options: dict[str, Any] = {
+        # Redis down must never hang a request: fail fast and fall back to the database.
+        "SOCKET_CONNECT_TIMEOUT": 0.25,
+        "SOCKET_TIMEOUT": 0.25,
+        "IGNORE_EXCEPTIONS": True,
+    }
+    if sentinels:
+        # django-redis's Sentinel factory, with its default client: every read and write goes to the master.
+        # (Its SentinelClient would read from replicas, where an invalidated entry can linger for the lag.)
+        options.update(
+            CONNECTION_FACTORY="django_redis.pool.SentinelConnectionFactory",
+            SENTINELS=list(sentinels),
+            SENTINEL_KWARGS={"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+        )
     return {
         "default": {
             "BACKEND": "core.backends.GuardedRedisCache",
             "LOCATION": url,
             "KEY_PREFIX": key_prefix,
-            "OPTIONS": {
-                # Redis down must never hang a request: fail fast and fall back to the database.
-                "SOCKET_CONNECT_TIMEOUT": 0.25,
-                "SOCKET_TIMEOUT": 0.25,
-                "IGNORE_EXCEPTIONS": True,
-            },
+            "OPTIONS": options,
         }
     }
 
 
-def redis_channel_layers(url: str) -> dict[str, Any]:
-    return {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [url]}}}
+def redis_channel_layers(url: str, *, sentinels: Sequence[tuple[str, int]] = ()) -> dict[str, Any]:
+    host: Any = url
+    if sentinels:
+        parts = urllib.parse.urlsplit(url)
+        host = {
+            "master_name": parts.hostname,
+            "sentinels": list(sentinels),
+            "sentinel_kwargs": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+            "db": int(parts.path.strip("/") or 0),
+            **({"password": urllib.parse.unquote(parts.password)} if parts.password else {}),
+        }
+    return {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [host]}}}
+
+
+def redis_sentinels(value: Sequence[str]) -> list[tuple[str, int]]:
+    """REDIS_SENTINELS ("host:port" items) as (host, port) pairs; a bad item fails loudly."""
+    pairs = []
+    for item in value:
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise ImproperlyConfigured(f"REDIS_SENTINELS must be host:port items separated by commas, got {item!r}")
+        pairs.append((host.strip("[]"), int(port)))
+    return pairs

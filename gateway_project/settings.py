@@ -7,7 +7,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
-from core.backends import redis_caches, redis_channel_layers
+from core.backends import redis_caches, redis_channel_layers, redis_sentinels
 from core.env import env_bool, env_int, env_list, env_str, env_url
 from core.logs import logging_config
 
@@ -140,9 +140,13 @@ TEMPLATES = [
     },
 ]
 
+# Redis Sentinel (docs, operations): REDIS_SENTINELS=host:port,host:port, and REDIS_URL=redis://<master name>/0.
+REDIS_SENTINELS = redis_sentinels(env_list("REDIS_SENTINELS"))
+if REDIS_SENTINELS and not REDIS_URL:
+    raise ImproperlyConfigured("REDIS_SENTINELS needs REDIS_URL=redis://<master name>/<db> as well")
 if REDIS_URL:
-    CACHES = redis_caches(REDIS_URL)
-    CHANNEL_LAYERS = redis_channel_layers(REDIS_URL)
+    CACHES = redis_caches(REDIS_URL, sentinels=REDIS_SENTINELS)
+    CHANNEL_LAYERS = redis_channel_layers(REDIS_URL, sentinels=REDIS_SENTINELS)
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "gateway"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -200,6 +204,16 @@ SPOOL_RETRY_SECONDS = env_int("GATEWAY_SPOOL_RETRY", 2, minimum=1)
 SPOOL_DIR = Path(env_str("GATEWAY_SPOOL_DIR") or BASE_DIR / "spool")
 # Seconds in-flight calls get at shutdown before they are ended with 503 (rows written, holds released).
 SHUTDOWN_GRACE = env_int("GATEWAY_SHUTDOWN_GRACE", 25, minimum=0)
+
+# Usage retention (docs/operations.md): upkeep archives and deletes usage rows older than this many days, one
+# instance at a time (usage/retention.py); 0 keeps every row. Archives go to the folder (gzip JSON lines); without
+# one, rows are deleted unarchived. Rollups are never pruned.
+USAGE_RETENTION_DAYS = env_int("GATEWAY_USAGE_RETENTION_DAYS", 0, minimum=0)
+USAGE_ARCHIVE_DIR = env_str("GATEWAY_USAGE_ARCHIVE_DIR")
+USAGE_RETENTION_INTERVAL = env_int("GATEWAY_USAGE_RETENTION_INTERVAL", 3600, minimum=1)
+# Rows per delete transaction, and milliseconds between two: the hot path's writes never wait long behind one.
+USAGE_PRUNE_BATCH = env_int("GATEWAY_USAGE_PRUNE_BATCH", 500, minimum=1)
+USAGE_PRUNE_PAUSE_MS = env_int("GATEWAY_USAGE_PRUNE_PAUSE_MS", 50, minimum=0)
 
 # Routing (docs/routing.md): a deployment failing this many times within the window is skipped by every
 # instance for the cooldown (seconds).

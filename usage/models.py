@@ -54,3 +54,21 @@ class UsageLog(models.Model):
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+
+class PruneLease(models.Model):
+    """Who may prune usage rows now (one pruner at a time across instances), and the archive it left pending.
+
+    A row in the database rather than a Redis lock: it holds without Redis and across a Redis
+    failover, and it is where a crashed pruner's unfinished archive is found again (usage/retention.py).
+    """
+
+    name = models.CharField(max_length=32, unique=True)
+    holder = models.CharField(max_length=200, blank=True)
+    expires_at = models.DateTimeField(default=timezone.now)
+    # An archive written (or about to be) whose rows may not all be deleted yet; "" when none.
+    pending_archive = models.CharField(max_length=500, blank=True)
+    pending_host = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder or 'nobody'}"

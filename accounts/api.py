@@ -16,11 +16,14 @@ from accounts.services import account_update
 from budgets.services import account_budget_set, account_open
 from core.api_auth import ListPagination, ManagementAPIView
 from core.api_errors import error_responses, path_text, query_text, validate_input
+from core.audit import Actor
 
 USER_ID = OpenApiParameter("user_id", str, OpenApiParameter.PATH, description="The account's own identifier.")
 
 
 class AccountListCreate(ManagementAPIView):
+    permission_model = Account
+
     pagination_class = ListPagination
 
     @extend_schema(
@@ -38,11 +41,13 @@ class AccountListCreate(ManagementAPIView):
     def post(self, request: Request) -> Response:
         """Creates an account; budget_usd null (the default) means no lifetime budget."""
         data = validate_input(AccountCreateInput, request.data)
-        account = account_open(**{**data, "team": _team(data.get("team"))})
+        account = account_open(**{**data, "team": _team(data.get("team"))}, actor=self.actor)
         return Response(AccountOutput(account).data, status=status.HTTP_201_CREATED)
 
 
 class AccountDetail(ManagementAPIView):
+    permission_model = Account
+
     @extend_schema(tags=["accounts"], parameters=[USER_ID], responses={200: AccountOutput, **error_responses(404)})
     def get(self, request: Request, user_id: str) -> Response:
         """One account, with its spend, reservations and remaining budget."""
@@ -58,7 +63,7 @@ class AccountDetail(ManagementAPIView):
         """Changes name, email, lifetime budget, team or active flag; omitted fields stay as they are."""
         account = account_get(user_id=path_text(user_id))
         data = validate_input(AccountUpdateInput, request.data)
-        _update(account, data)
+        _update(account, data, self.actor)
         return Response(AccountOutput(account_get(user_id=account.user_id)).data)
 
 
@@ -72,10 +77,10 @@ def _team(slug: str | None) -> Team | None:
 
 
 @transaction.atomic
-def _update(account: Account, data: dict[str, Any]) -> None:
+def _update(account: Account, data: dict[str, Any], actor: Actor) -> None:
     if "budget_usd" in data:
-        account_budget_set(account=account, budget_usd=data.pop("budget_usd"))
+        account_budget_set(account=account, budget_usd=data.pop("budget_usd"), actor=actor)
     if "team" in data:
         data["team"] = _team(data["team"])
     if data:
-        account_update(account=account, **data)
+        account_update(account=account, actor=actor, **data)

@@ -30,7 +30,7 @@ def main() -> None:
     try:  # budget windows and levels: this checkout
         from budgets.services import account_open as account_create
     except ImportError:  # an older checkout (--old-root): accounts with a budget_usd
-        from accounts.services import account_create  # type: ignore[attr-defined,no-redef]
+        from accounts.services import account_create  # type: ignore[attr-defined,no-redef,assignment]
 
     call_command("migrate", verbosity=0, interactive=False)
     cost_upsert(model=MODEL, provider="openai", input_per_mtok=Decimal("0.15"), output_per_mtok=Decimal("0.60"))

@@ -26,7 +26,7 @@ _EDITABLE = ("name", "limit_usd", "period", "interval_seconds", "timezone", "anc
 def _levelled(level: str) -> type[BaseInlineFormSet]:
     class Formset(BaseInlineFormSet):
         def _construct_form(self, i: int, **kwargs: Any) -> Any:
-            form = super()._construct_form(i, **kwargs)
+            form = super()._construct_form(i, **kwargs)  # type: ignore[misc]  # Django API the stubs omit
             form.instance.level = level  # before validation: the owner check constraint reads it
             return form
 

@@ -22,6 +22,7 @@ from budgets.ledger import HoldRequest, HoldResult, LineRef, Refusal, budget_res
 from budgets.selectors import BudgetPlan
 from budgets.writer_state import writer_state
 from core.errors import BudgetExceeded, GatewayError, GatewayUnavailable, Unauthenticated
+from core.money import usd_text
 from core.pool import in_writer
 from core.tasks import Batcher
 
@@ -63,21 +64,33 @@ def hold_batcher(loop: asyncio.AbstractEventLoop) -> HoldBatcher:
     return HoldBatcher()
 
 
-def _usd(amount: Decimal) -> str:
-    return format(amount.normalize(), "f")
-
-
 def refusal_error(refusal: Refusal, amount: Decimal) -> GatewayError:
     """The refusal in words: which budget (owner, window), what was left, what the call needed, when it resets."""
     line = refusal.line
     if line is None:
         return Unauthenticated("The account of this API key is inactive.")
-    resets = f" Its window starts over at {refusal.resets_at.isoformat()}." if refusal.resets_at else ""
-    return BudgetExceeded(
-        f"The {line.owner} budget ({line.label}, {_usd(line.limit_usd)} USD) has {_usd(refusal.remaining_usd)} USD "
-        f"left, and this request needs up to {_usd(amount)} USD (its worst case).{resets} "
-        "Lower max_tokens, or ask an operator to raise the budget."
+    details: dict[str, str | None] = {
+        "scope": line.level,
+        "owner": line.owner_ref,
+        "budget_id": line.budget_id,
+        "window": line.label,
+        "budget_usd": usd_text(line.limit_usd),
+        "remaining_usd": usd_text(refusal.remaining_usd),
+        "spent_usd": usd_text(refusal.spent_usd),
+        "reserved_usd": usd_text(refusal.reserved_usd),
+        "needed_usd": usd_text(amount),
+        "resets_at": refusal.resets_at.isoformat() if refusal.resets_at else None,
+    }
+    if line.level == "account":
+        details["user_id"] = line.owner_ref  # the name 402s have always carried for the account's own budget
+    resets = f" Its window starts over at {details['resets_at']}." if refusal.resets_at else ""
+    message = (
+        f"The {line.label} budget of {line.level} '{line.owner_ref}' ({details['budget_usd']} USD) has "
+        f"{details['remaining_usd']} USD left ({details['spent_usd']} spent, {details['reserved_usd']} held for calls "
+        f"in flight); this request needs up to {details['needed_usd']} USD (its worst case: every input token and "
+        f"the whole output ceiling).{resets} Lower max_tokens, or ask an operator to raise the budget."
     )
+    return BudgetExceeded(message, extra={"budget": details})
 
 
 @dataclass(frozen=True)

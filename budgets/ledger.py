@@ -22,7 +22,7 @@ every comparison and sum is exact.
 """
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -53,6 +53,7 @@ class BudgetLine:
     budget_id: str
     level: str
     owner: str  # e.g. "team ml-research": for errors and alerts
+    owner_ref: str  # how the API names the owner: the key's id, the account's user_id, the team's slug
     label: str  # e.g. "monthly (Europe/Paris)"
     limit_usd: Decimal
     spec: WindowSpec
@@ -74,6 +75,8 @@ class Refusal:
     line: BudgetLine | None  # None: the account itself is inactive
     remaining_usd: Decimal
     resets_at: datetime | None
+    spent_usd: Decimal = ZERO
+    reserved_usd: Decimal = ZERO  # held for calls in flight
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ def _roll(budget_id: str, window: Window) -> bool:
     return True  # moved by us, or changed by someone else meanwhile: either way, try the hold again
 
 
-def _close(budget_id: str, start: datetime, row: dict[str, Any]) -> None:
+def _close(budget_id: str, start: datetime, row: Mapping[str, Any]) -> None:
     """Keeps a window that ended as history; its calls still in flight settle into it."""
     budget = Budget.objects.get(pk=budget_id)
     end = window_at(budget.spec, start).end if budget.period != Period.LIFETIME else None
@@ -160,8 +163,16 @@ def _close(budget_id: str, start: datetime, row: dict[str, Any]) -> None:
 
 def _refusal(line: BudgetLine, window: Window) -> Refusal:
     row = _in_window(line.budget_id, window.start).values("limit_usd", "spent_usd", "reserved_usd").first()
-    left = row["limit_usd"] - row["spent_usd"] - row["reserved_usd"] if row else ZERO
-    return Refusal(line=line, remaining_usd=max(left, ZERO), resets_at=window.end)
+    if row is None:  # deleted, or its window rolled, since the plan was cached
+        return Refusal(line=line, remaining_usd=ZERO, resets_at=window.end)
+    left = row["limit_usd"] - row["spent_usd"] - row["reserved_usd"]
+    return Refusal(
+        line=line,
+        remaining_usd=max(left, ZERO),
+        resets_at=window.end,
+        spent_usd=row["spent_usd"],
+        reserved_usd=row["reserved_usd"],
+    )
 
 
 def _move(ref: LineRef, *, spent: Decimal = ZERO, reserved: Decimal = ZERO) -> None:
@@ -245,8 +256,8 @@ def budget_settle(*, settlements: Sequence[Settlement], draws: Sequence[Draw] = 
     Sequences, not any iterables: on MongoDB a transaction that conflicts is run again with the same arguments.
     """
     drawn: dict[uuid.UUID, tuple[Any, Decimal]] = {}
-    for lease_id, account_id, amount in draws:
-        drawn[lease_id] = (account_id, drawn.get(lease_id, (account_id, ZERO))[1] + amount)
+    for drawn_from, account_id, amount in draws:
+        drawn[drawn_from] = (account_id, drawn.get(drawn_from, (account_id, ZERO))[1] + amount)
     holds = {
         row["id"]: row
         for row in Hold.objects.select_for_update()

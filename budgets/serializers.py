@@ -26,7 +26,9 @@ class BudgetOutput(serializers.Serializer):  # type: ignore[type-arg]
     level = serializers.ChoiceField(choices=[level.value for level in Budget.Level])
     owner = serializers.CharField(source="owner_ref", help_text="The key's id, the account's user_id, the team's slug.")
     name = serializers.CharField()
-    label = serializers.CharField(help_text="The name, or the window in words ('monthly (Europe/Paris)').")
+    label = serializers.CharField(  # type: ignore[assignment]  # a field named like Field.label: the API's name
+        help_text="The name, or the window in words ('monthly (Europe/Paris)')."
+    )
     limit_usd = usd_field()
     period = serializers.ChoiceField(choices=_PERIODS)
     interval_seconds = serializers.IntegerField()
@@ -71,7 +73,9 @@ class PeriodOutput(serializers.Serializer):  # type: ignore[type-arg]
 class TeamOutput(serializers.Serializer):  # type: ignore[type-arg]
     slug = serializers.CharField()
     name = serializers.CharField()
-    parent = serializers.CharField(source="parent.slug", allow_null=True, help_text="The team above, if any.")
+    parent = serializers.CharField(  # type: ignore[assignment]  # named like Field.parent: the API's name
+        source="parent.slug", allow_null=True, help_text="The team above, if any."
+    )
     accounts = serializers.SerializerMethodField(help_text="Its accounts' user_ids.")
     budgets = BudgetOutput(many=True, read_only=True)
     created_at = serializers.DateTimeField()
@@ -83,7 +87,9 @@ class TeamOutput(serializers.Serializer):  # type: ignore[type-arg]
 
 class TeamUpdateInput(StrictSerializer):
     name = serializers.CharField(max_length=200, allow_blank=True, required=False)
-    parent = serializers.SlugField(max_length=100, allow_null=True, required=False)
+    parent = serializers.SlugField(  # type: ignore[assignment]  # named like Field.parent: the API's name
+        max_length=100, allow_null=True, required=False
+    )
 
 
 class TeamCreateInput(TeamUpdateInput):

@@ -16,6 +16,7 @@ from accounts.services import account_create
 from budgets.ledger import BudgetLine
 from budgets.models import DEFAULT_THRESHOLDS, Budget
 from budgets.windows import Period, spec_errors
+from core.audit import Actor, audit_added, audit_changed, audit_deleted, field_changes, system_actor
 from core.cache import cache_invalidate
 from core.money import MONEY_MAX
 from keys.models import APIKey
@@ -33,6 +34,7 @@ def budget_line(budget: Budget) -> BudgetLine:
         budget_id=str(budget.pk),
         level=budget.level,
         owner=budget.owner_label,
+        owner_ref=budget.owner_ref,
         label=budget.label,
         limit_usd=budget.limit_usd,
         spec=budget.spec,
@@ -50,6 +52,23 @@ def _owner_cache(budget: Budget) -> tuple[str, Any]:
 def _invalidate(budget: Budget) -> None:
     namespace, owner = _owner_cache(budget)
     transaction.on_commit(lambda: cache_invalidate(namespace, owner))
+
+
+def _actor(actor: Actor | None) -> Actor:
+    return actor or system_actor(via="gateway")
+
+
+def _audited(budget: Budget) -> dict[str, Any]:
+    return {
+        "owner": budget.owner_label,
+        "name": budget.name,
+        "limit_usd": budget.limit_usd,
+        "period": budget.period,
+        "interval_seconds": budget.interval_seconds,
+        "timezone": budget.timezone,
+        "anchor": budget.anchor,
+        "thresholds": budget.thresholds,
+    }
 
 
 def _check(budget: Budget) -> None:
@@ -81,6 +100,7 @@ def budget_create(
     anchor: int | None = None,
     thresholds: list[int] | None = None,
     name: str = "",
+    actor: Actor | None = None,
 ) -> Budget:
     """A budget for a key (APIKey), an account (Account) or a team (Team); its first window starts at its first call."""
     if isinstance(owner, APIKey):
@@ -105,46 +125,58 @@ def budget_create(
     _check(budget)
     with transaction.atomic():
         budget.save()
+        audit_added(actor=_actor(actor), obj=budget, values=_audited(budget))
         _invalidate(budget)
     return budget
 
 
-def budget_update(*, budget: Budget, **fields: Any) -> Budget:
+def budget_update(*, budget: Budget, actor: Actor | None = None, **fields: Any) -> Budget:
     """Changes a budget. A new period (or interval, zone, anchor) starts a new window at the next call; a new
     limit applies at once, to the window in progress."""
     unknown = set(fields) - _UPDATABLE
     if unknown:
         raise ValidationError(f"Cannot update {', '.join(sorted(unknown))}.")
+    changes = field_changes(budget, fields)
     for name, value in fields.items():
         setattr(budget, name, value)
     _check(budget)
     with transaction.atomic():
         budget.save(update_fields=[*fields, "updated_at"])
+        audit_changed(actor=_actor(actor), obj=budget, changes=changes)
         _invalidate(budget)
     return budget
 
 
-def budget_delete(*, budget: Budget) -> None:
+def budget_delete(*, budget: Budget, actor: Actor | None = None) -> None:
     """Removes a budget; holds taken under it settle as usual (their windows are gone, so nothing books there)."""
     with transaction.atomic():
         _invalidate(budget)
+        audit_deleted(actor=_actor(actor), obj=budget, values=_audited(budget))
         budget.delete()
 
 
-def account_budget_set(*, account: Account, budget_usd: Decimal | None) -> Budget | None:
-    """The account's lifetime budget, as `budget_usd` has always meant: set, changed, or removed (None)."""
+def _check_budget_usd(budget_usd: Decimal | None) -> None:
     if budget_usd is not None and budget_usd < 0:
         raise ValidationError("budget_usd must not be negative.")
     if budget_usd is not None and budget_usd > MONEY_MAX:
         raise ValidationError(f"budget_usd must be at most {MONEY_MAX}.")
-    current = Budget.objects.filter(account=account, period=Period.LIFETIME).order_by("created_at").first()
+
+
+def account_budget_set(*, account: Account, budget_usd: Decimal | None, actor: Actor | None = None) -> Budget | None:
+    """The account's lifetime budget, as `budget_usd` has always meant: set, changed, or removed (None). The
+    account's history records the change too, as `budget_usd`, where operators have always read it."""
+    _check_budget_usd(budget_usd)
+    current = account_lifetime_budget(account=account)
+    before = None if current is None else current.limit_usd
+    if before != budget_usd:
+        audit_changed(actor=_actor(actor), obj=account, changes={"budget_usd": (before, budget_usd)})
     if budget_usd is None:
         if current is not None:
-            budget_delete(budget=current)
+            budget_delete(budget=current, actor=actor)
         return None
     if current is not None:
-        return budget_update(budget=current, limit_usd=budget_usd)
-    budget = budget_create(owner=account, limit_usd=budget_usd)
+        return budget_update(budget=current, limit_usd=budget_usd, actor=actor)
+    budget = budget_create(owner=account, limit_usd=budget_usd, actor=actor)
     # Lifetime means the account's whole life: what it spent before it had a budget counts.
     Budget.objects.filter(pk=budget.pk).update(spent_usd=account.spent_usd)
     budget.refresh_from_db()
@@ -164,11 +196,22 @@ def account_open(
     budget_usd: Decimal | None = None,
     is_active: bool = True,
     team: Team | None = None,
+    actor: Actor | None = None,
 ) -> Account:
     """An account, with its lifetime budget when `budget_usd` is given (None: unlimited)."""
-    account = account_create(user_id=user_id, name=name, email=email, is_active=is_active, team=team)
+    _check_budget_usd(budget_usd)
+    account = account_create(
+        user_id=user_id,
+        name=name,
+        email=email,
+        is_active=is_active,
+        team=team,
+        actor=actor,
+        audit_values={"budget_usd": budget_usd},
+    )
     if budget_usd is not None:
-        account_budget_set(account=account, budget_usd=budget_usd)
+        budget = budget_create(owner=account, limit_usd=budget_usd, actor=actor)
+        Budget.objects.filter(pk=budget.pk).update(spent_usd=account.spent_usd)
     return account
 
 
@@ -185,24 +228,28 @@ def _depth_and_cycle(team: Team, parent: Team | None) -> None:
         parent = parent.parent
 
 
-def team_create(*, slug: str, name: str = "", parent: Team | None = None) -> Team:
+def team_create(*, slug: str, name: str = "", parent: Team | None = None, actor: Actor | None = None) -> Team:
     if Team.objects.filter(slug=slug).exists():
         raise ValidationError(f"A team with slug {slug!r} already exists.")
     team = Team(slug=slug, name=name, parent=parent)
     _depth_and_cycle(team, parent)
-    team.save()
+    with transaction.atomic():
+        team.save()
+        audit_added(actor=_actor(actor), obj=team, values={"slug": slug, "name": name, "parent": parent})
     return team
 
 
 @transaction.atomic
-def team_update(*, team: Team, **fields: Any) -> Team:
+def team_update(*, team: Team, actor: Actor | None = None, **fields: Any) -> Team:
     unknown = set(fields) - {"name", "parent"}
     if unknown:
         raise ValidationError(f"Cannot update {', '.join(sorted(unknown))}.")
     if "parent" in fields:
         _depth_and_cycle(team, fields["parent"])
+    changes = field_changes(team, fields)
     for name, value in fields.items():
         setattr(team, name, value)
     team.save(update_fields=[*fields, "updated_at"])
+    audit_changed(actor=_actor(actor), obj=team, changes=changes)
     transaction.on_commit(lambda: cache_invalidate(TEAM_BUDGETS, team.pk))
     return team

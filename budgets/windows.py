@@ -104,13 +104,13 @@ def window_at(spec: WindowSpec, instant: datetime) -> Window:
     if spec.period is Period.WEEK:
         first = local - timedelta(days=(local.weekday() - spec.anchor) % 7)
         return Window(_midnight(first, tz), _midnight(first + timedelta(days=7), tz))
-    start = _month_start(local.year, local.month, spec.anchor)
+    first = _month_start(local.year, local.month, spec.anchor)
     year, month = local.year, local.month
-    if local < start:
+    if local < first:
         year, month = _shift_month(year, month, -1)
-        start = _month_start(year, month, spec.anchor)
+        first = _month_start(year, month, spec.anchor)
     following = _month_start(*_shift_month(year, month, 1), spec.anchor)
-    return Window(_midnight(start, tz), _midnight(following, tz))
+    return Window(_midnight(first, tz), _midnight(following, tz))
 
 
 def describe(spec: WindowSpec) -> str:

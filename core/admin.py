@@ -10,6 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from core.audit import Actor, actor_for_user, audit_details
+
 _SERVICE_ERROR = "gateway_service_error"
 CENT = Decimal("0.01")
 
@@ -24,10 +26,12 @@ class PlainDecimalField(forms.DecimalField):
 
 
 def usd(value: Decimal | None, *, empty: str = "—") -> str:
-    """$1,234.56; amounts under a cent keep six places so a single call's cost is still visible."""
+    """$1,234.56; an amount under a cent keeps three significant digits ($0.00000123), so a micro-cost is never
+    shown as $0.00; zero is $0.00."""
     if value is None:
         return empty
-    places = 2 if value == 0 or abs(value) >= CENT else 6
+    # adjusted(): the exponent of the first significant digit (-6 for 0.00000123).
+    places = 2 if value == 0 or abs(value) >= CENT else min(10, 2 - value.adjusted())
     text = f"${abs(value):,.{places}f}"
     return f"-{text}" if value < 0 else text
 
@@ -35,6 +39,32 @@ def usd(value: Decimal | None, *, empty: str = "—") -> str:
 def badge(text: str, tone: str) -> SafeString:
     """A coloured pill; tones are styled in templates/admin/base_site.html (ok, warn, bad, muted, info)."""
     return format_html('<span class="gw-badge gw-badge--{}">{}</span>', tone, text)
+
+
+_DOORS = {"admin": "admin", "api": "REST API", "cli": "manage.py", "gateway": "gateway"}
+
+
+def history_lines(change_message: str) -> tuple[str, list[str]]:
+    """The door a change came through and one line per field (`name: old → new`), for the history page."""
+    details = audit_details(change_message)
+    via = _DOORS.get(str(details.get("via", "")), "")
+    if details.get("detail"):
+        via = f"{via} ({details['detail']})"
+    lines = []
+    for name, value in (details.get("values") or {}).items():
+        if isinstance(value, list) and len(value) == 2:
+            lines.append(f"{name}: {_shown(value[0])} → {_shown(value[1])}")
+        else:
+            lines.append(f"{name}: {_shown(value)}")
+    return via, lines
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "—"
+    return str(value)
 
 
 def _rejecting(form_class: type[forms.ModelForm], error: ValidationError) -> type[forms.ModelForm]:
@@ -70,6 +100,30 @@ class ServiceModelAdmin(admin.ModelAdmin):
                 raise
             setattr(request, _SERVICE_ERROR, error)
             return super().changeform_view(request, object_id, form_url, extra_context)
+
+    # Services that record every change in the object's history themselves (core.audit, with
+    # old and new values) set this: the admin's own entries would say the same thing a second time.
+    audited_by_services = False
+
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        return None if self.audited_by_services else super().log_addition(request, obj, message)
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        return None if self.audited_by_services else super().log_change(request, obj, message)
+
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
+        return None if self.audited_by_services else super().log_deletions(request, queryset)
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> Any:
+        # Each entry the services wrote carries its door (admin, API, manage.py) and old → new values.
+        response = super().history_view(request, object_id, extra_context)
+        for entry in getattr(response, "context_data", {}).get("action_list", ()):
+            entry.audit_via, entry.audit_lines = history_lines(entry.change_message)
+        return response
+
+    @staticmethod
+    def actor(request: HttpRequest) -> Actor:
+        return actor_for_user(user=request.user, via="admin")
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, change, **kwargs)

@@ -1,10 +1,19 @@
-"""Who may call the management API (the admin bearer token or a staff session), and the base view applying it."""
+"""Who may call the management API, and the base view applying it.
+
+Three ways in: an operator's personal token (django-rest-knox, `Bearer gwop-…`, the operator's own
+Django user and permissions), a staff session (the browsable API), or ADMIN_API_KEY (bootstrap and
+automation: allowed everything, recorded in the history as `system.admin-api-key`). Knox rather
+than DRF's authtoken: it keeps only a SHA-512 digest of each token (authtoken stores the token
+itself), allows several tokens per operator, each with its own expiry, and is kept by Jazzband.
+"""
 
 import hmac
 from typing import Any
 
 from django.conf import settings
+from django.db import models
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from knox.auth import TokenAuthentication
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
 from rest_framework.pagination import BasePagination, LimitOffsetPagination
@@ -15,6 +24,7 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from core.api_errors import api_exception_handler
+from core.audit import Actor, actor_for_user, system_actor
 from core.parsers import BoundedJSONParser
 
 
@@ -40,12 +50,14 @@ class AdminTokenAuthentication(BaseAuthentication):
 
     keyword = b"bearer"
 
-    def authenticate(self, request: Request) -> tuple[AdminPrincipal, None] | None:
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != self.keyword:
             return None  # another scheme, or none: the session may still authenticate
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("Invalid bearer token header.")
+        if parts[1].startswith(OPERATOR_TOKEN_PREFIX):
+            return OperatorTokenAuthentication().authenticate_credentials(parts[1])  # type: ignore[no-any-return]
         expected = (settings.ADMIN_API_KEY or "").encode()
         if not expected or not hmac.compare_digest(parts[1], expected):
             raise exceptions.AuthenticationFailed("Invalid admin token.")
@@ -56,14 +68,35 @@ class AdminTokenAuthentication(BaseAuthentication):
         return 'Bearer realm="api"'
 
 
-class AdminTokenOrStaff(BasePermission):
-    """The admin token, or an active staff user logged in through the admin."""
+OPERATOR_TOKEN_PREFIX = b"gwop-"  # settings.REST_KNOX["TOKEN_PREFIX"]
 
-    message = "Staff access is required."
+
+class OperatorTokenAuthentication(TokenAuthentication):
+    """Knox's check of a token (digest lookup by its first characters, constant-time compare, expiry)."""
+
+
+# What each method needs of the view's model, as the admin asks it (a read needs view or change).
+_NEEDED: dict[str, tuple[str, ...]] = {"GET": ("view", "change"), "HEAD": ("view", "change")}
+_NEEDED |= {"OPTIONS": ("view", "change"), "POST": ("add",), "PATCH": ("change",), "DELETE": ("delete",)}
+
+
+class AdminTokenOrStaff(BasePermission):
+    """ADMIN_API_KEY; or an active staff user (token or session) with the model permission the method needs."""
+
+    message = "Staff access, and the permission for this, are required."
 
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
-        return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
+        if isinstance(user, AdminPrincipal):
+            return True
+        if not (user is not None and user.is_authenticated and user.is_active and user.is_staff):
+            return False
+        model: type[models.Model] | None = getattr(view, "permission_model", None)
+        if model is None or user.is_superuser:
+            return True
+        meta = model._meta
+        needed = _NEEDED.get(request.method or "GET", ("change",))
+        return any(user.has_perm(f"{meta.app_label}.{action}_{meta.model_name}") for action in needed)
 
 
 class AdminTokenScheme(OpenApiAuthenticationExtension):
@@ -71,7 +104,11 @@ class AdminTokenScheme(OpenApiAuthenticationExtension):
     name = "adminToken"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "http", "scheme": "bearer", "description": "The gateway's ADMIN_API_KEY."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An operator's personal token (gwop-…), or the gateway's ADMIN_API_KEY.",
+        }
 
 
 class ListPagination(LimitOffsetPagination):
@@ -90,9 +127,19 @@ class ManagementAPIView(APIView):
     permission_classes = [AdminTokenOrStaff]
     parser_classes = [BoundedJSONParser]
     pagination_class: type[BasePagination] | None = None
+    # The model whose permissions (view/add/change/delete) an operator's token or session needs here.
+    permission_model: type[models.Model] | None = None
 
     def get_exception_handler(self) -> Any:
         return api_exception_handler
+
+    @property
+    def actor(self) -> Actor:
+        """Who makes this request's changes, for the history: the token's or session's user, or ADMIN_API_KEY."""
+        user = self.request.user
+        if isinstance(user, AdminPrincipal):
+            return system_actor(via="api")
+        return actor_for_user(user=user, via="api")
 
     def paginated(self, queryset: Any, serializer_class: type[BaseSerializer[Any]]) -> Response:
         assert self.pagination_class is not None

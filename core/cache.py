@@ -100,6 +100,27 @@ def cache_invalidate(namespace: str, key: Hashable) -> None:
         log.warning("cache invalidation for %s could not be published", namespace, exc_info=True)
 
 
+def cache_invalidate_many(namespace: str, keys: list[str]) -> None:
+    """`cache_invalidate` for many keys (a price load): one L2 call and one message per 500 keys."""
+    for key in keys:
+        l1().drop((namespace, key))
+    for start in range(0, len(keys), 500):
+        batch = keys[start : start + 500]
+        l2.delete_many([_l2_key(namespace, key) for key in batch])
+        layer = get_channel_layer()
+        if layer is None:
+            continue
+        try:
+            async_to_sync(layer.group_send)(
+                INVALIDATION_GROUP, {"type": "cache.invalidate", "namespace": namespace, "keys": batch}
+            )
+        except Exception:
+            log.warning("cache invalidation for %s could not be published", namespace, exc_info=True)
+
+
 def apply_invalidation(message: dict[str, Any]) -> None:
-    """Applies an invalidation received from another instance."""
-    l1().drop((str(message.get("namespace")), str(message.get("key"))))
+    """Applies an invalidation received from another instance (one key, or a list of them)."""
+    namespace = str(message.get("namespace"))
+    keys = message.get("keys")
+    for key in keys if isinstance(keys, list) else [message.get("key")]:
+        l1().drop((namespace, str(key)))

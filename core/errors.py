@@ -1,10 +1,11 @@
 """One error base class, a registry of error codes, and one renderer per wire format.
 
 Every refusal the gateway makes is a `GatewayError`; views render it in their route's
-format. Messages are written by us, never copied from an exception, so no provider
-text, secret or stack detail reaches a client.
+format. Messages are written by us, never copied from an exception; a provider's own message is
+added only once proxy.provider_errors has made it safe (no secret, no credential, bounded).
 """
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 
@@ -15,9 +16,17 @@ class GatewayError(Exception):
     anthropic_type: ClassVar[str] = "api_error"
     default_message: ClassVar[str] = "The gateway failed to handle this request."
 
-    def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         self.message = message or self.default_message
         self.headers = headers or {}
+        # Fields added to the error object beside the message, for programs (e.g. a 402's `budget`).
+        self.extra = dict(extra or {})
         super().__init__(self.message)
 
     def status(self) -> int:
@@ -158,8 +167,9 @@ class UpstreamTimeout(GatewayError):
 
 
 def render_openai(error: GatewayError) -> dict[str, Any]:
-    return {"error": {"message": error.message, "type": error.openai_type, "param": None, "code": error.code}}
+    body = {"message": error.message, "type": error.openai_type, "param": None, "code": error.code}
+    return {"error": {**error.extra, **body}}
 
 
 def render_anthropic(error: GatewayError) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": error.anthropic_type, "message": error.message}}
+    return {"type": "error", "error": {**error.extra, "type": error.anthropic_type, "message": error.message}}

@@ -1,10 +1,12 @@
-"""Logging: the LOGGING dict (plain or one JSON object per line) and the one summary line per proxied call.
+"""Logging: the LOGGING dict (plain or one JSON object per line), request ids on every line of a call,
+and the one summary line per proxied call.
 
 No prompt or completion text is ever logged by our code, and the libraries that would
 print request or response bodies at DEBUG (LiteLLM, httpx, httpcore, the SDKs) are held
 at WARNING whatever LOG_LEVEL says, unless GATEWAY_LOG_PAYLOADS=true lifts that hold.
 """
 
+import contextvars
 import datetime as dt
 import logging
 import os
@@ -14,6 +16,7 @@ import orjson
 from django.core.exceptions import ImproperlyConfigured
 
 from core.calls import CallFacts
+from core.money import usd_text
 
 ACCESS_LOGGER = "gateway.access"
 FORMATS = ("plain", "json")
@@ -25,6 +28,33 @@ LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 # Added to records by libraries for their own formatters: uvicorn's coloured copy, LiteLLM's redaction marker.
 _NOISE_PREFIXES = ("_", "color_message", "litellm_")
+# The id of the proxied call the running code serves (its x-request-id): a context variable is how a
+# value follows one request through its awaits and the tasks it starts, and nothing else.
+_REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("gateway_request_id", default=None)
+
+
+def request_id_bind(request_id: object) -> None:
+    """From here on in this context (and the tasks it starts), log lines carry this request id."""
+    _REQUEST_ID.set(str(request_id))
+
+
+def request_context() -> contextvars.Context:
+    """A fresh context holding only the current request id: for a task that must carry nothing else of the request."""
+    context = contextvars.Context()
+    if (request_id := _REQUEST_ID.get()) is not None:
+        context.run(_REQUEST_ID.set, request_id)
+    return context
+
+
+class RequestIdFilter(logging.Filter):
+    """Gives each record the request id of the call it was logged for (unless it names one itself)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_id = getattr(record, "request_id", None) or _REQUEST_ID.get()
+        if request_id is not None:
+            record.request_id = request_id
+        record._request_tag = f" [{request_id}]" if request_id else ""
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -67,10 +97,11 @@ def logging_config(*, log_format: str, level: str, payloads: bool) -> dict[str, 
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {
-            "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+            "plain": {"format": "%(asctime)s %(levelname)s %(name)s%(_request_tag)s %(message)s"},
             "json": {"()": "core.logs.JsonFormatter"},
         },
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format}},
+        "filters": {"request_id": {"()": "core.logs.RequestIdFilter"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["request_id"]}},
         "root": {"handlers": ["console"], "level": level},
         "loggers": loggers,
     }
@@ -96,7 +127,7 @@ def log_call_finished(*, call: CallFacts, user_id: str) -> None:
         "output_tokens": tokens.output_tokens,
         "cache_read_tokens": tokens.cache_read_tokens,
         "cache_write_tokens": tokens.cache_write_tokens,
-        "cost_usd": str(call.cost_usd),
+        "cost_usd": usd_text(call.cost_usd),
         "error_code": call.error_code,
     }
     log.info(

@@ -33,6 +33,12 @@ def quantize_usd(value: Decimal) -> Decimal:
     return value.quantize(USD_QUANTUM)
 
 
+def usd_text(value: Decimal) -> str:
+    """An amount as plain decimal text without trailing zeros: "0", "0.00000123", "12.5" (never "0E-10")."""
+    text = format(value.normalize(), "f")
+    return "0" if text == "-0" else text
+
+
 def ceil_usd(value: Decimal) -> Decimal:
     """Rounded up to the quantum: what a hold uses, so it never falls short of the bound it stands for."""
     return value.quantize(USD_QUANTUM, rounding=ROUND_CEILING)

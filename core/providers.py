@@ -159,6 +159,15 @@ def provider_registry() -> Registry:
     return Registry(providers=tuple(p for p in found if p is not None))
 
 
+def credentials_provider(name: str) -> Provider | None:
+    """The configured provider a deployment's `credentials` names (`custom`: the custom provider, whatever it is
+    called), or None while that provider has no key in the environment."""
+    registry = provider_registry()
+    if name == "custom":
+        return next((provider for provider in registry.providers if provider.custom), None)
+    return registry.get(name)
+
+
 def resolve_model(model: str) -> Target:
     """The target for a client's model name; raises ModelNotFound if unknown or not configured."""
     return provider_registry().resolve(model)

@@ -9,6 +9,8 @@ from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 
+from core.logs import request_context
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -31,9 +33,13 @@ def _calls() -> set[asyncio.Task[Any]]:
     return set()
 
 
-def _own(coro: Coroutine[Any, Any, T], tasks: set[asyncio.Task[Any]]) -> asyncio.Task[T]:
-    # An empty context: nothing of the request (its cancellation scope, its locals) reaches the task.
-    task = asyncio.get_running_loop().create_task(coro, context=contextvars.Context())
+def _own(
+    coro: Coroutine[Any, Any, T], tasks: set[asyncio.Task[Any]], context: contextvars.Context | None = None
+) -> asyncio.Task[T]:
+    # An empty context: nothing of the request (its cancellation scope, its locals) reaches the task,
+    # except, for a call, its request id (core.logs), so the call's log lines carry it.
+    context = context if context is not None else contextvars.Context()
+    task = asyncio.get_running_loop().create_task(coro, context=context)
     tasks.add(task)
     task.add_done_callback(tasks.discard)
     return task
@@ -46,7 +52,7 @@ def spawn(coro: Coroutine[Any, Any, None]) -> None:
 
 def start_call(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
     """Runs a call (or a stream pump) as a task owned by the process: a client leaving does not end it."""
-    return _own(coro, _calls())
+    return _own(coro, _calls(), request_context())
 
 
 async def calls_end(*, grace: float) -> int:

@@ -1,6 +1,5 @@
 """Django settings, read from the environment (and `.env` when present)."""
 
-import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -57,6 +56,7 @@ if MONGO_URI:
             "auth",
             "contenttypes",
             "sessions",
+            "knox",
             "accounts",
             "keys",
             "pricing",
@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's assets, served locally instead of from a CDN
+    "knox",  # operators' personal API tokens, hashed at rest (core.api_auth)
     "accounts",
     "keys",
     "pricing",
@@ -112,7 +113,7 @@ if MONGO_URI:
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "gateway_project.staticfiles.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -168,8 +169,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # The admin's few static files are served by WhiteNoise straight from the apps: no collectstatic step.
 WHITENOISE_USE_FINDERS = True
-# ...so STATIC_ROOT may not exist, which WhiteNoise would warn about at every start.
-warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
+# ...so STATIC_ROOT may not exist (gateway_project.staticfiles: no warning for that).
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # Request bodies above this size are refused with 413 on every route.
@@ -228,6 +228,10 @@ REST_FRAMEWORK: dict[str, object] = {
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_PARSER_CLASSES": ["core.parsers.BoundedJSONParser"],
 }
+# Operators' personal tokens (django-rest-knox): `Authorization: Bearer gwop-…`, SHA-512 digests at rest,
+# shown once when made (admin or `manage.py create_operator_token`); no expiry unless one is given.
+REST_KNOX = {"TOKEN_PREFIX": "gwop-", "TOKEN_TTL": None, "AUTH_HEADER_PREFIX": "Bearer", "AUTO_REFRESH": False}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "LLM Gateway management API",
     "DESCRIPTION": "Accounts, API keys, model prices, usage and providers of the gateway.",

@@ -38,6 +38,7 @@ class APIKeyAdmin(BudgetSavingAdmin):
     autocomplete_fields = ("account",)
     list_select_related = ("account",)
     actions = ("revoke_selected",)
+    audited_by_services = True
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
         return (KeyBudgetInline,) if obj else ()  # caps are added once the key exists
@@ -82,7 +83,7 @@ class APIKeyAdmin(BudgetSavingAdmin):
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
         keys = list(queryset.filter(is_active=True))
         for key in keys:
-            key_revoke(key=key)
+            key_revoke(key=key, actor=self.actor(request))
         self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)
 
     def save_model(self, request: HttpRequest, obj: APIKey, form: Any, change: bool) -> None:
@@ -90,7 +91,8 @@ class APIKeyAdmin(BudgetSavingAdmin):
         if change:
             fields = {name: data[name] for name in form.changed_data if name in _UPDATABLE}
             if fields:
-                key_update(key=obj, **fields)
+                # The stored key, not the form's copy (already holding the new values): the history shows old → new.
+                key_update(key=APIKey.objects.get(pk=obj.pk), actor=self.actor(request), **fields)
             return
         created = key_create(
             account=data["account"],
@@ -99,6 +101,7 @@ class APIKeyAdmin(BudgetSavingAdmin):
             allowed_models=data.get("allowed_models") or [],
             rpm_limit=data.get("rpm_limit"),
             tpm_limit=data.get("tpm_limit"),
+            actor=self.actor(request),
         )
         obj.pk = created.key.pk
         obj.refresh_from_db()
@@ -122,3 +125,6 @@ class APIKeyAdmin(BudgetSavingAdmin):
         # Nothing may keep a copy: not the browser's cache, not a proxy.
         response["Cache-Control"] = "no-store"
         return response
+
+
+from keys import operator_tokens_admin  # noqa: E402, F401  (registers the operator tokens' admin)

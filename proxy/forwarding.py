@@ -21,6 +21,7 @@ import functools
 import json
 import logging
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -41,6 +42,7 @@ from proxy import passthrough
 from proxy.chat_bridge import ChatBridgeParts, chat_call, usage_of_chunk
 from proxy.messages_bridge import BridgedSource, BridgeParts, UsageTap, is_bridged, responses_kwargs, usage_of
 from proxy.passthrough import Endpoint
+from proxy.provider_errors import explained, provider_said
 from proxy.request_params import Route, validate_body
 from proxy.stream_adapters import Adapter, BridgedMessagesAdapter, make_adapter
 from proxy.usage_normalise import Usage, chat_usage, estimate_input_tokens, messages_usage, responses_usage
@@ -437,21 +439,45 @@ def as_dict(result: Any) -> dict[str, Any]:
 
 
 def provider_error(exc: Exception, provider: str) -> GatewayError:
-    """Our error for a LiteLLM/provider failure; never the exception's own text."""
+    """Our error for a LiteLLM/provider failure: the provider's own message made safe, never LiteLLM's text."""
     if isinstance(exc, GatewayError):
         return exc
     litellm = litellm_module()
-    logger.warning("provider %s failed: %s", provider, type(exc).__name__)
+    said = litellm_said(exc)
+    logger.warning("provider %s failed: %s: %s", provider, type(exc).__name__, said or "(no message)")
     if isinstance(exc, litellm.Timeout | httpx.TimeoutException | TimeoutError):
         return UpstreamTimeout(f"The provider '{provider}' did not answer in time.")
     status = getattr(exc, "status_code", None)
     if isinstance(exc, litellm.ContextWindowExceededError):
-        message = f"The provider '{provider}' says the input is longer than the model's context window."
+        sentence = f"The provider '{provider}' says the input is longer than the model's context window."
+        message = explained(sentence, said)
         return ContextWindowExceeded(status if isinstance(status, int) and 400 <= status < 500 else 400, message)
     if isinstance(status, int) and 400 <= status < 500:
-        message = f"The provider '{provider}' refused the request (HTTP {status})."
+        message = explained(f"The provider '{provider}' refused the request (HTTP {status}).", said)
         return UpstreamError(status, message, headers=retry_after(exc))
-    return UpstreamUnavailable(f"The provider '{provider}' failed to answer.")
+    shown = f" (HTTP {status})" if isinstance(status, int) else ""
+    return UpstreamUnavailable(explained(f"The provider '{provider}' failed to answer{shown}.", said))
+
+
+# `OpenAIException - `, `AzureException APIError - `: what LiteLLM writes before the provider's answer.
+_LITELLM_PREFIX = re.compile(r"[A-Za-z]+Exception(?: [A-Za-z]+)? - ")
+_LITELLM_SUFFIX = re.compile(r"\.?\s*Handle with `litellm\.\w+`\.?$")
+
+
+def litellm_said(exc: Exception) -> str:
+    """What the provider said, from a LiteLLM exception: its parsed body, else the text after LiteLLM's prefixes
+    (`litellm.RateLimitError: RateLimitError: OpenAIException - <the provider's answer>. Handle with …`)."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, Mapping) and (said := provider_said(body)):
+        return said
+    text = str(getattr(exc, "message", "") or "")
+    prefixes = list(_LITELLM_PREFIX.finditer(text))
+    if not prefixes:
+        return ""  # LiteLLM's own words, not the provider's
+    answer = _LITELLM_SUFFIX.sub("", text[prefixes[-1].end() :].strip())
+    if len(answer) > 2 and answer[0] == "b" and answer[1] in "'\"" and answer[-1] == answer[1]:
+        answer = answer[2:-1]  # a body LiteLLM quoted as Python bytes: b'{...}'
+    return provider_said(answer)
 
 
 def retry_after(exc: Exception) -> dict[str, str]:

@@ -31,7 +31,7 @@ from django.conf import settings
 
 from core.errors import ContextWindowExceeded, GatewayError, ModelNotFound, UpstreamError
 from core.pool import in_pool
-from core.providers import BUILTIN, Target, provider_registry, resolve_model
+from core.providers import BUILTIN, Target, credentials_provider, resolve_model
 from core.tasks import spawn
 from proxy.accounting import CallRecord, attempt_finished
 from proxy.forwarding import Completion, Stream, forward
@@ -82,9 +82,7 @@ async def route_plan(model: Any) -> RoutePlan | None:
 
 def deployment_target(spec: DeploymentSpec) -> Target | None:
     """Where a deployment's calls go, with the credentials it names; None while those are not configured."""
-    registry = provider_registry()
-    credentials = next((p for p in registry.providers if p.custom), None) if spec.credentials == "custom" else None
-    credentials = credentials or registry.get(spec.credentials)
+    credentials = credentials_provider(spec.credentials)
     if credentials is None:
         return None
     if spec.provider == "custom":

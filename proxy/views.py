@@ -26,6 +26,7 @@ from core.errors import (
     UpstreamTimeout,
     render_openai,
 )
+from core.logs import request_id_bind
 from core.pool import in_pool
 from core.tasks import call_deadline
 from proxy.accounting import CallRecord, call_finished, start_call
@@ -61,6 +62,7 @@ class GatewayView(APIView):
 
     def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
         self.request_id = getattr(request, "scope", {}).get(REQUEST_ID) or uuid.uuid4()
+        request_id_bind(self.request_id)  # every log line of this call carries it
         self.started = time.perf_counter()
         return super().initialize_request(request, *args, **kwargs)
 

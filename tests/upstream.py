@@ -50,6 +50,7 @@ class Switches:
     latency: float = 0.0  # seconds before answering
     error_status: int | None = None  # answer with this status and the provider's error body
     error_headers: dict[str, str] = field(default_factory=dict)  # e.g. {"retry-after": "7"}
+    error_message: str | None = None  # the message in that body (default: "Test upstream error <status>.")
     hang: bool = False  # never answer (until the test ends)
     drop_after: int | None = None  # stream: drop the connection after N content chunks
     hold_after: int | None = None  # stream: after N content chunks wait for `release`
@@ -383,8 +384,8 @@ def context_error(anthropic: bool) -> JSONResponse:
     return JSONResponse({"error": error}, 400)
 
 
-def error_response(status: int, anthropic: bool, headers: dict[str, str]) -> JSONResponse:
-    message = f"Test upstream error {status}."
+def error_response(status: int, anthropic: bool, headers: dict[str, str], message: str | None = None) -> JSONResponse:
+    message = message or f"Test upstream error {status}."
     if anthropic:
         kind = ANTHROPIC_ERROR_TYPES.get(status, "api_error")
         body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
@@ -431,7 +432,7 @@ def build_app(upstream: Upstream) -> Starlette:
             await wait_while(upstream, generation, lambda: True)
             return Response(status_code=499)
         if s.error_status is not None:
-            return error_response(s.error_status, path.endswith("/messages"), dict(s.error_headers))
+            return error_response(s.error_status, path.endswith("/messages"), dict(s.error_headers), s.error_message)
         model = body.get("model") if isinstance(body, dict) else None
         if isinstance(model, str) and model in s.model_errors:
             return error_response(s.model_errors[model], path.endswith("/messages"), {})

@@ -48,8 +48,10 @@ def record(account: Account, key: APIKey | None, model: str, cost: str, status: 
 def shop(db) -> Shop:
     account = account_open(user_id="acme", name="Acme Corp", budget_usd=Decimal(100))
     other = account_open(user_id="globex", name="Globex")
-    created = key_create(account=account, name="ci", allowed_models=["gpt-5"], rpm_limit=60)
     cost_upsert(model="gpt-5", provider="openai", input_per_mtok=Decimal("1.25"), output_per_mtok=Decimal(10))
+    cost_upsert(model="claude-sonnet-4-5", provider="anthropic", input_per_mtok=Decimal(3), output_per_mtok=Decimal(15))
+    cost_upsert(model="o3", provider="openai", input_per_mtok=Decimal(2), output_per_mtok=Decimal(8))
+    created = key_create(account=account, name="ci", allowed_models=["gpt-5"], rpm_limit=60)
     record(account, created.key, "gpt-5", "0.0125")
     record(account, created.key, "claude-sonnet-4-5", "0.042", streamed=True)
     record(account, created.key, "gpt-5", "0", status=429, error_code="rate_limited")

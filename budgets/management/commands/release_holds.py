@@ -4,12 +4,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from budgets.ledger import hold_release_stale
+from core.commands import GatewayCommand
 
 
-class Command(BaseCommand):
+class Command(GatewayCommand):
     help = "Releases budget holds older than GATEWAY_HOLD_TTL (or --older-than seconds)."
 
     def add_arguments(self, parser: CommandParser) -> None:

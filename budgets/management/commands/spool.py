@@ -2,13 +2,14 @@
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from budgets.spool import spool_depth, spool_files
 from budgets.upkeep import replay_spool
+from core.commands import GatewayCommand
 
 
-class Command(BaseCommand):
+class Command(GatewayCommand):
     help = "Shows the spool of usage rows the database could not take; --drain replays it into the database."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from alerts.delivery import AlertDispatcher
-from budgets.services import hold_release_stale
+from budgets.ledger import hold_release_stale
 from budgets.spool import spool, spool_depth
 from budgets.writer_state import writer_state
 from core.pool import in_pool

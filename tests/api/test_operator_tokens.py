@@ -77,6 +77,7 @@ def test_a_key_change_in_the_admin_is_recorded_once_with_old_and_new_values(admi
     key = key_create(account=account, name="ci").key
     url = reverse("admin:keys_apikey_change", args=[key.pk])
     form = {"name": "deploy", "is_active": "on", "allowed_models": "", "rpm_limit": "5", "tpm_limit": ""}
+    form |= {"budgets-TOTAL_FORMS": "0", "budgets-INITIAL_FORMS": "0"}  # the key's budgets inline, left alone
     assert admin_client.post(url, form).status_code == 302
     changed = [entry for entry in admin_client.get(f"/api/audit/?object=key/{key.pk}").json()["results"]]
     assert [entry["action"] for entry in changed] == ["changed", "added"]

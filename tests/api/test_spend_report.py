@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.services import account_create
-from budgets.services import usage_book_many
+from budgets.ledger import usage_book_many
 from keys.services import key_create
 from pricing.selectors import TokenCounts
 from usage.services import UsageEntry

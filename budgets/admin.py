@@ -1,0 +1,250 @@
+"""Admin for budgets: inlines on the account, key and team pages, the team pages, and each budget's history.
+
+Every change goes through budgets.services (so every instance's cached plan is dropped); the
+inlines show each budget's current window: spent, held, what is left and when it starts over.
+"""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.models import Account, Team
+from budgets.models import Budget, BudgetPeriod
+from budgets.selectors import budget_window
+from budgets.services import budget_create, budget_delete, budget_update, team_create, team_update
+from core.admin import PlainDecimalField, ServiceModelAdmin, badge, usd
+from core.money import MoneyField
+
+_EDITABLE = ("name", "limit_usd", "period", "interval_seconds", "timezone", "anchor", "thresholds")
+
+
+def _levelled(level: str) -> type[BaseInlineFormSet]:
+    class Formset(BaseInlineFormSet):
+        def _construct_form(self, i: int, **kwargs: Any) -> Any:
+            form = super()._construct_form(i, **kwargs)  # type: ignore[misc]  # Django API the stubs omit
+            form.instance.level = level  # before validation: the owner check constraint reads it
+            return form
+
+    return Formset
+
+
+def resets_in(end: Any) -> str:
+    if end is None:
+        return "never (lifetime)"
+    seconds = max(int((end - timezone.now()).total_seconds()), 0)
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, seconds = divmod(rest, 60)
+    text = f"{days} d {hours} h" if days else f"{hours} h {minutes} min" if hours else f"{minutes} min {seconds} s"
+    return f"in {text} ({end:%Y-%m-%d %H:%M} UTC)"
+
+
+class BudgetInline(admin.TabularInline):
+    """Budgets of the page's owner with their current window; saved through budgets.services by the page's admin."""
+
+    model = Budget
+    extra = 0
+    fields = (*_EDITABLE, "spent", "held", "left", "resets")
+    readonly_fields = ("spent", "held", "left", "resets")
+    formfield_overrides = {
+        MoneyField: {"form_class": PlainDecimalField, "widget": forms.NumberInput(attrs={"step": "any"})}
+    }
+    classes = ("gw-budgets",)
+    show_change_link = True
+    verbose_name_plural = "Budgets (a call must fit every one of its key's, account's and teams')"
+
+    @admin.display(description="Spent this window")
+    def spent(self, obj: Budget) -> str:
+        return usd(budget_window(budget=obj).spent_usd) if obj.pk else "—"
+
+    @admin.display(description="Held (in flight)")
+    def held(self, obj: Budget) -> str:
+        return usd(budget_window(budget=obj).reserved_usd) if obj.pk else "—"
+
+    @admin.display(description="Left")
+    def left(self, obj: Budget) -> str:
+        if not obj.pk:
+            return "—"
+        left = budget_window(budget=obj).remaining_usd
+        tone = "bad" if left <= 0 else "warn" if left < obj.limit_usd / 10 else "ok"
+        return badge(usd(left), tone)
+
+    @admin.display(description="Starts over")
+    def resets(self, obj: Budget) -> str:
+        return resets_in(budget_window(budget=obj).end) if obj.pk else "—"
+
+
+class AccountBudgetInline(BudgetInline):
+    fk_name = "account"
+    formset = _levelled(Budget.Level.ACCOUNT)
+
+
+class KeyBudgetInline(BudgetInline):
+    fk_name = "key"
+    formset = _levelled(Budget.Level.KEY)
+    verbose_name_plural = "Budgets of this key (caps inside its account's)"
+
+
+class TeamBudgetInline(BudgetInline):
+    fk_name = "team"
+    formset = _levelled(Budget.Level.TEAM)
+
+
+def save_budget_formset(formset: Any, owner: Any) -> None:
+    """Saves the budget inline of `owner`'s page through budgets.services; their refusals reach the form.
+
+    Fills the formset's record of what changed, as its own save() would, for the admin's history.
+    """
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+    for form in formset.initial_forms:
+        if form in formset.deleted_forms:
+            formset.deleted_objects.append(form.instance)
+            budget_delete(budget=form.instance)
+        elif form.has_changed():
+            fields = [name for name in form.changed_data if name in _EDITABLE]
+            budget_update(budget=form.instance, **{name: form.cleaned_data[name] for name in fields})
+            formset.changed_objects.append((form.instance, fields))
+    for form in formset.extra_forms:
+        if form.has_changed() and form not in formset.deleted_forms:
+            created = budget_create(owner=owner, **{name: form.cleaned_data[name] for name in _EDITABLE})
+            formset.new_objects.append(created)
+
+
+class BudgetSavingAdmin(ServiceModelAdmin):
+    """A page with a budget inline: budgets are saved through the services, other inlines as Django does."""
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is Budget:
+            save_budget_formset(formset, form.instance)
+        else:
+            super().save_formset(request, form, formset, change)
+
+
+class AccountInline(admin.TabularInline):
+    """A team's accounts, read-only: an account joins a team on its own page."""
+
+    model = Account
+    fields = ("user_id", "name", "is_active", "spent")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Spent (all time)")
+    def spent(self, obj: Account) -> str:
+        return usd(obj.spent_usd)
+
+
+@admin.register(Team)
+class TeamAdmin(BudgetSavingAdmin):
+    list_display = ("slug", "name", "parent", "account_count", "budget_count", "created_at")
+    search_fields = ("slug", "name")
+    fields = ("slug", "name", "parent")
+    inlines = (TeamBudgetInline, AccountInline)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(account_count=Count("accounts", distinct=True), budget_count=Count("budgets", distinct=True))
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ("slug",) if obj else ()
+
+    @admin.display(description="Accounts", ordering="account_count")
+    def account_count(self, obj: Any) -> int:
+        return int(obj.account_count)
+
+    @admin.display(description="Budgets", ordering="budget_count")
+    def budget_count(self, obj: Any) -> int:
+        return int(obj.budget_count)
+
+    def save_model(self, request: HttpRequest, obj: Team, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        if change:
+            fields = {name: data[name] for name in form.changed_data if name in ("name", "parent")}
+            if fields:
+                team_update(team=obj, **fields)
+            return
+        created = team_create(slug=data["slug"], name=data.get("name", ""), parent=data.get("parent"))
+        obj.pk = created.pk
+        obj.refresh_from_db()
+
+
+class PeriodInline(admin.TabularInline):
+    """Closed windows, newest first: what was spent in each (and still held by calls admitted there)."""
+
+    model = BudgetPeriod
+    fields = ("start", "end", "limit", "spent", "held")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-start",)
+    verbose_name_plural = "History (closed windows)"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Limit")
+    def limit(self, obj: BudgetPeriod) -> str:
+        return usd(obj.limit_usd)
+
+    @admin.display(description="Spent")
+    def spent(self, obj: BudgetPeriod) -> str:
+        return usd(obj.spent_usd)
+
+    @admin.display(description="Held")
+    def held(self, obj: BudgetPeriod) -> str:
+        return usd(obj.reserved_usd)
+
+
+@admin.register(Budget)
+class BudgetAdmin(ServiceModelAdmin):
+    """Every budget on one page; each one's current window and its history. Created on its owner's page."""
+
+    list_display = ("owner", "label", "limit", "spent", "left", "resets", "level")
+    list_filter = ("level", "period")
+    search_fields = ("name", "account__user_id", "team__slug", "key__name", "key__prefix")
+    fields = ("level", "owner", *_EDITABLE, "spent", "left", "resets")
+    readonly_fields = ("level", "owner", "spent", "left", "resets")
+    inlines = (PeriodInline,)
+    formfield_overrides = BudgetInline.formfield_overrides
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Budget]:
+        return super().get_queryset(request).select_related("key", "account", "team")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a budget belongs to an owner: add it on the key's, account's or team's page
+
+    @admin.display(description="Owner")
+    def owner(self, obj: Budget) -> str:
+        return obj.owner_label
+
+    @admin.display(description="Window")
+    def label(self, obj: Budget) -> str:
+        return obj.label
+
+    @admin.display(description="Limit", ordering="limit_usd")
+    def limit(self, obj: Budget) -> str:
+        return usd(obj.limit_usd)
+
+    spent = BudgetInline.spent
+    left = BudgetInline.left
+    resets = BudgetInline.resets
+
+    def save_model(self, request: HttpRequest, obj: Budget, form: Any, change: bool) -> None:
+        fields = {name: form.cleaned_data[name] for name in form.changed_data if name in _EDITABLE}
+        if fields:
+            budget_update(budget=obj, **fields)
+
+    def delete_model(self, request: HttpRequest, obj: Budget) -> None:
+        budget_delete(budget=obj)

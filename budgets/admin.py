@@ -18,6 +18,7 @@ from budgets.models import Budget, BudgetPeriod
 from budgets.selectors import budget_window
 from budgets.services import budget_create, budget_delete, budget_update, team_create, team_update
 from core.admin import PlainDecimalField, ServiceModelAdmin, badge, usd
+from core.audit import Actor
 from core.money import MoneyField
 
 _EDITABLE = ("name", "limit_usd", "period", "interval_seconds", "timezone", "anchor", "thresholds")
@@ -95,7 +96,7 @@ class TeamBudgetInline(BudgetInline):
     formset = _levelled(Budget.Level.TEAM)
 
 
-def save_budget_formset(formset: Any, owner: Any) -> None:
+def save_budget_formset(formset: Any, owner: Any, actor: Actor) -> None:
     """Saves the budget inline of `owner`'s page through budgets.services; their refusals reach the form.
 
     Fills the formset's record of what changed, as its own save() would, for the admin's history.
@@ -104,14 +105,14 @@ def save_budget_formset(formset: Any, owner: Any) -> None:
     for form in formset.initial_forms:
         if form in formset.deleted_forms:
             formset.deleted_objects.append(form.instance)
-            budget_delete(budget=form.instance)
+            budget_delete(budget=form.instance, actor=actor)
         elif form.has_changed():
             fields = [name for name in form.changed_data if name in _EDITABLE]
-            budget_update(budget=form.instance, **{name: form.cleaned_data[name] for name in fields})
+            budget_update(budget=form.instance, actor=actor, **{name: form.cleaned_data[name] for name in fields})
             formset.changed_objects.append((form.instance, fields))
     for form in formset.extra_forms:
         if form.has_changed() and form not in formset.deleted_forms:
-            created = budget_create(owner=owner, **{name: form.cleaned_data[name] for name in _EDITABLE})
+            created = budget_create(owner=owner, actor=actor, **{name: form.cleaned_data[name] for name in _EDITABLE})
             formset.new_objects.append(created)
 
 
@@ -120,7 +121,7 @@ class BudgetSavingAdmin(ServiceModelAdmin):
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         if formset.model is Budget:
-            save_budget_formset(formset, form.instance)
+            save_budget_formset(formset, form.instance, self.actor(request))
         else:
             super().save_formset(request, form, formset, change)
 
@@ -145,6 +146,7 @@ class AccountInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(BudgetSavingAdmin):
+    audited_by_services = True
     list_display = ("slug", "name", "parent", "account_count", "budget_count", "created_at")
     search_fields = ("slug", "name")
     fields = ("slug", "name", "parent")
@@ -173,9 +175,11 @@ class TeamAdmin(BudgetSavingAdmin):
         if change:
             fields = {name: data[name] for name in form.changed_data if name in ("name", "parent")}
             if fields:
-                team_update(team=obj, **fields)
+                team_update(team=obj, actor=self.actor(request), **fields)
             return
-        created = team_create(slug=data["slug"], name=data.get("name", ""), parent=data.get("parent"))
+        created = team_create(
+            slug=data["slug"], name=data.get("name", ""), parent=data.get("parent"), actor=self.actor(request)
+        )
         obj.pk = created.pk
         obj.refresh_from_db()
 
@@ -211,6 +215,8 @@ class PeriodInline(admin.TabularInline):
 class BudgetAdmin(ServiceModelAdmin):
     """Every budget on one page; each one's current window and its history. Created on its owner's page."""
 
+    audited_by_services = True
+
     list_display = ("owner", "label", "limit", "spent", "left", "resets", "level")
     list_filter = ("level", "period")
     search_fields = ("name", "account__user_id", "team__slug", "key__name", "key__prefix")
@@ -244,7 +250,7 @@ class BudgetAdmin(ServiceModelAdmin):
     def save_model(self, request: HttpRequest, obj: Budget, form: Any, change: bool) -> None:
         fields = {name: form.cleaned_data[name] for name in form.changed_data if name in _EDITABLE}
         if fields:
-            budget_update(budget=obj, **fields)
+            budget_update(budget=obj, actor=self.actor(request), **fields)
 
     def delete_model(self, request: HttpRequest, obj: Budget) -> None:
-        budget_delete(budget=obj)
+        budget_delete(budget=obj, actor=self.actor(request))

@@ -66,6 +66,7 @@ def _team(slug: str | None, *, field: str = "parent") -> Team | None:
 
 class BudgetListCreate(ManagementAPIView):
     pagination_class = ListPagination
+    permission_model = Budget
 
     @extend_schema(
         tags=["budgets"],
@@ -90,11 +91,13 @@ class BudgetListCreate(ManagementAPIView):
         """A budget for a key, an account or a team: a limit over a window (lifetime, interval, day, week, month)."""
         data = validate_input(BudgetCreateInput, request.data)
         owner = _owner(data.pop("level"), data.pop("owner"))
-        budget = budget_create(owner=owner, **data)
+        budget = budget_create(owner=owner, actor=self.actor, **data)
         return Response(BudgetOutput(budget).data, status=status.HTTP_201_CREATED)
 
 
 class BudgetDetail(ManagementAPIView):
+    permission_model = Budget
+
     @extend_schema(tags=["budgets"], parameters=[BUDGET_ID], responses={200: BudgetOutput, **error_responses(404)})
     def get(self, request: Request, budget_id: str) -> Response:
         """One budget and its current window."""
@@ -108,18 +111,21 @@ class BudgetDetail(ManagementAPIView):
     )
     def patch(self, request: Request, budget_id: str) -> Response:
         """Changes a budget: a new limit applies at once; a new period starts a new window at the next call."""
-        budget = budget_update(budget=_budget(budget_id), **validate_input(BudgetUpdateInput, request.data))
+        budget = budget_update(
+            budget=_budget(budget_id), actor=self.actor, **validate_input(BudgetUpdateInput, request.data)
+        )
         return Response(BudgetOutput(budget).data)
 
     @extend_schema(tags=["budgets"], parameters=[BUDGET_ID], responses={204: None, **error_responses(404)})
     def delete(self, request: Request, budget_id: str) -> Response:
         """Removes a budget (its history goes with it)."""
-        budget_delete(budget=_budget(budget_id))
+        budget_delete(budget=_budget(budget_id), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class BudgetHistory(ManagementAPIView):
     pagination_class = ListPagination
+    permission_model = Budget
 
     @extend_schema(
         tags=["budgets"], parameters=[BUDGET_ID], responses={200: PeriodOutput(many=True), **error_responses(404)}
@@ -131,6 +137,7 @@ class BudgetHistory(ManagementAPIView):
 
 class TeamListCreate(ManagementAPIView):
     pagination_class = ListPagination
+    permission_model = Team
 
     @extend_schema(tags=["teams"], responses={200: TeamOutput(many=True)})
     def get(self, request: Request) -> Response:
@@ -142,11 +149,15 @@ class TeamListCreate(ManagementAPIView):
     def post(self, request: Request) -> Response:
         """A team (inside `parent`, if given). Accounts join it with PATCH /api/accounts/{user_id}/ {"team": …}."""
         data = validate_input(TeamCreateInput, request.data)
-        team = team_create(slug=data["slug"], name=data.get("name", ""), parent=_team(data.get("parent")))
+        team = team_create(
+            slug=data["slug"], name=data.get("name", ""), parent=_team(data.get("parent")), actor=self.actor
+        )
         return Response(TeamOutput(team).data, status=status.HTTP_201_CREATED)
 
 
 class TeamDetail(ManagementAPIView):
+    permission_model = Team
+
     @extend_schema(tags=["teams"], parameters=[SLUG], responses={200: TeamOutput, **error_responses(404)})
     def get(self, request: Request, slug: str) -> Response:
         """One team, its accounts and budgets."""
@@ -162,5 +173,5 @@ class TeamDetail(ManagementAPIView):
         if "parent" in data:
             data["parent"] = _team(data["parent"])
         with transaction.atomic():
-            team = team_update(team=team, **data)
+            team = team_update(team=team, actor=self.actor, **data)
         return Response(TeamOutput(team).data)

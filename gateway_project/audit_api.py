@@ -11,8 +11,9 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import Account
+from accounts.models import Account, Team
 from alerts.models import Delivery, Destination
+from budgets.models import Budget
 from core.api_auth import ListPagination, ManagementAPIView
 from core.api_errors import error_responses, query_text
 from core.audit import audit_details
@@ -27,6 +28,8 @@ KINDS: dict[str, tuple[type[models.Model], str]] = {
     "cost": (ModelCost, "model"),
     "deployment": (Deployment, "pk"),
     "policy": (RoutePolicy, "public_name"),
+    "budget": (Budget, "pk"),
+    "team": (Team, "slug"),
     "alert-destination": (Destination, "pk"),
     "alert-delivery": (Delivery, "pk"),
 }
@@ -90,8 +93,8 @@ class AuditList(ManagementAPIView):
                 "object",
                 str,
                 description="`<kind>` or `<kind>/<identifier>`: kinds account (by user_id), key (by id), "
-                "cost (by model), deployment (by id), policy (by public_name), alert-destination (by id), "
-                "alert-delivery (by id).",
+                "cost (by model), deployment (by id), policy (by public_name), budget (by id), team (by slug), "
+                "alert-destination (by id), alert-delivery (by id).",
             ),
             OpenApiParameter("actor", str, description="An operator's username, or a system actor's name."),
         ],

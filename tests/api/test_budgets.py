@@ -110,3 +110,17 @@ def test_a_team_cannot_be_inside_itself(api):
     api.post("/api/teams/", {"slug": "ml", "parent": "org"}, format="json")
     r = api.patch("/api/teams/org/", {"parent": "ml"}, format="json")
     assert r.status_code == 400
+
+
+def test_budget_and_team_changes_are_in_the_history_with_who_made_them(api, admin_client):
+    team = api.post("/api/teams/", {"slug": "ml", "name": "ML"}, format="json")
+    assert team.status_code == 201
+    created = api.post(
+        "/api/budgets/", {"level": "team", "owner": "ml", "limit_usd": "300", "period": "month"}, format="json"
+    )
+    budget_id = created.json()["id"]
+    assert api.patch(f"/api/budgets/{budget_id}/", {"limit_usd": "350"}, format="json").status_code == 200
+    history = admin_client.get(f"/api/audit/?object=budget/{budget_id}").json()["results"]
+    assert [entry["action"] for entry in history] == ["changed", "added"]
+    assert history[0]["changes"] == {"limit_usd": ["300", "350"]} and history[0]["via"] == "api"
+    assert admin_client.get("/api/audit/?object=team/ml").json()["results"][0]["action"] == "added"

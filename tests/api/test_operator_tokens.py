@@ -83,3 +83,13 @@ def test_a_key_change_in_the_admin_is_recorded_once_with_old_and_new_values(admi
     assert [entry["action"] for entry in changed] == ["changed", "added"]
     assert changed[0]["changes"] == {"name": ["ci", "deploy"], "rpm_limit": [None, 5]}
     assert changed[0]["via"] == "admin"
+
+
+def test_budgets_and_teams_need_their_own_permissions(operator):
+    client, _ = client_for(operator)  # may view and change accounts, nothing about budgets or teams
+    assert client.get("/api/budgets/").status_code == 403
+    assert client.get("/api/teams/").status_code == 403
+    operator.user_permissions.add(*Permission.objects.filter(codename__in=["view_budget", "view_team"]))
+    assert client.get("/api/budgets/").status_code == 200 and client.get("/api/teams/").status_code == 200
+    created = client.post("/api/teams/", {"slug": "ml"}, format="json")
+    assert created.status_code == 403  # viewing is not adding

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from alerts.models import Delivery, Destination
 from alerts.services import budget_event_raise, destination_create
-from tests.alerts.conftest import event_fields
+from tests.alerts.fixtures import event_fields
 
 SLACK_URL = "https://hooks.slack.com/services/T000/B000/the-credential-part"
 

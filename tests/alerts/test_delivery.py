@@ -14,7 +14,7 @@ from alerts.models import BudgetEvent, Delivery, Destination
 from alerts.outbox import claim_lease, delivery_claim_due, delivery_finish
 from alerts.payload import event_payload
 from alerts.services import budget_event_raise, delivery_retry_now, destination_create, destination_update
-from tests.alerts.conftest import documented_verify, event_fields, wait_until
+from tests.alerts.fixtures import documented_verify, event_fields, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

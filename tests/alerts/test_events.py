@@ -16,7 +16,7 @@ from accounts.services import account_create
 from alerts.models import BudgetEvent, Delivery, Destination
 from alerts.services import budget_event_raise, destination_create, event_id
 from core.ledger_tx import ledger_atomic
-from tests.alerts.conftest import event_fields
+from tests.alerts.fixtures import event_fields
 from tests.chaos.processes import REPO, database_url, gateway_env
 
 pytestmark = pytest.mark.django_db(transaction=True)

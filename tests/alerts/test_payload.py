@@ -10,7 +10,7 @@ import pytest
 from alerts.models import BudgetEvent, Destination
 from alerts.payload import event_payload, event_text, signature, webhook_body
 from alerts.services import event_id
-from tests.alerts.conftest import documented_verify, event_fields
+from tests.alerts.fixtures import documented_verify, event_fields
 
 pytestmark = pytest.mark.engine_independent
 

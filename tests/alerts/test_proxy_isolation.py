@@ -7,7 +7,7 @@ import pytest
 
 from alerts.models import Delivery
 from alerts.services import budget_event_raise, destination_create
-from tests.alerts.conftest import event_fields, wait_until
+from tests.alerts.fixtures import event_fields, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SLOW_S = 4.0

@@ -5,7 +5,7 @@ import pytest
 
 from alerts.models import Delivery
 from alerts.services import budget_event_raise, destination_create
-from tests.alerts.conftest import event_fields
+from tests.alerts.fixtures import event_fields
 
 SECRET_URL = "https://hooks.example.com/services/T000/B000/very-secret-path"
 

@@ -18,7 +18,7 @@ from alerts.services import budget_event_raise, destination_create
 from budgets.services import account_open
 from keys.services import key_create
 from pricing.services import cost_upsert
-from tests.alerts.conftest import event_fields
+from tests.alerts.fixtures import event_fields
 
 from .conftest import ADMIN_TOKEN
 

@@ -7,7 +7,7 @@ import pytest
 
 from alerts.models import Delivery
 from alerts.services import budget_event_raise, destination_create
-from tests.alerts.conftest import event_fields, wait_until
+from tests.alerts.fixtures import event_fields, wait_until
 from tests.alerts.receivers import WebhookReceiver
 
 # Fast retries; sends time out after 1 s (10 s for the first process, held mid-send until it is killed), so a

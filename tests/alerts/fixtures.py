@@ -1,4 +1,5 @@
-"""Fixtures for the alert tests: real receivers, a fast outbox, a delivery loop running beside the test."""
+"""Fixtures for the alert tests (a plugin of the whole suite: the ledger's tests use them too): real receivers, a fast
+outbox, a delivery loop running beside the test."""
 
 import asyncio
 import re

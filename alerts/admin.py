@@ -57,7 +57,7 @@ class BudgetEventAdmin(admin.ModelAdmin):
     search_fields = ("budget_ref", "owner_label")
     date_hierarchy = "created_at"
     readonly_fields = (
-        *("id", "text", "budget_ref", "level", "owner_label", "window_label", "window_start"),
+        *("id", "text", "budget", "level", "owner_label", "window_label", "window_start"),
         *("window_end", "time_zone", "threshold_pct", "limit_usd", "spent_usd", "created_at"),
     )
     fields = readonly_fields
@@ -75,6 +75,12 @@ class BudgetEventAdmin(admin.ModelAdmin):
     @admin.display(description="Alert")
     def text(self, obj: BudgetEvent) -> str:
         return event_text(obj)
+
+    @admin.display(description="Budget")
+    def budget(self, obj: BudgetEvent) -> str:
+        """The budget's page (by name: the ledger's app imports this one, not the other way round)."""
+        page = reverse("admin:budgets_budget_change", args=[obj.budget_ref])
+        return format_html('<a href="{}">{}</a> (id {})', page, obj.owner_label, obj.budget_ref)
 
     @admin.display(description="Threshold", ordering="threshold_pct")
     def threshold(self, obj: BudgetEvent) -> SafeString:

@@ -11,9 +11,13 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from accounts.models import Account, Team
+from alerts.selectors import delivery_state, event_list
 from budgets.models import Budget, BudgetPeriod
 from budgets.selectors import budget_window
 from budgets.services import budget_create, budget_delete, budget_update, team_create, team_update
@@ -21,6 +25,7 @@ from core.admin import PlainDecimalField, ServiceModelAdmin, badge, usd
 from core.audit import Actor
 from core.money import MoneyField
 
+ALERTS_SHOWN = 5
 _EDITABLE = ("name", "limit_usd", "period", "interval_seconds", "timezone", "anchor", "thresholds")
 
 
@@ -220,8 +225,8 @@ class BudgetAdmin(ServiceModelAdmin):
     list_display = ("owner", "label", "limit", "spent", "left", "resets", "level")
     list_filter = ("level", "period")
     search_fields = ("name", "account__user_id", "team__slug", "key__name", "key__prefix")
-    fields = ("level", "owner", *_EDITABLE, "spent", "left", "resets")
-    readonly_fields = ("level", "owner", "spent", "left", "resets")
+    fields = ("level", "owner", *_EDITABLE, "spent", "left", "resets", "alerts")
+    readonly_fields = ("level", "owner", "spent", "left", "resets", "alerts")
     inlines = (PeriodInline,)
     formfield_overrides = BudgetInline.formfield_overrides
 
@@ -246,6 +251,29 @@ class BudgetAdmin(ServiceModelAdmin):
     spent = BudgetInline.spent
     left = BudgetInline.left
     resets = BudgetInline.resets
+
+    @admin.display(description="Alerts (latest)")
+    def alerts(self, obj: Budget) -> str:
+        """The budget's latest events (thresholds crossed), and a link to all of them with their deliveries."""
+        events = list(event_list(budget_ref=str(obj.pk))[:ALERTS_SHOWN])
+        if not events:
+            return "none yet"
+        lines = format_html_join(
+            mark_safe("<br>"),
+            "{} % in the window from {}: {} of {} ({})",
+            (
+                (
+                    event.threshold_pct,
+                    "its start" if event.window_start is None else f"{event.window_start:%Y-%m-%d %H:%M} UTC",
+                    usd(event.spent_usd),
+                    usd(event.limit_usd),
+                    delivery_state(event),
+                )
+                for event in events
+            ),
+        )
+        everything = reverse("admin:alerts_budgetevent_changelist") + f"?budget_ref={obj.pk}"
+        return format_html('{}<br><a href="{}">All events of this budget</a>', lines, everything)
 
     def save_model(self, request: HttpRequest, obj: Budget, form: Any, change: bool) -> None:
         fields = {name: form.cleaned_data[name] for name in form.changed_data if name in _EDITABLE}

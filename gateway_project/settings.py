@@ -215,10 +215,10 @@ if ALERT_WEBHOOK_KIND not in ("webhook", "slack"):
 if ALERT_WEBHOOK_URL and ALERT_WEBHOOK_KIND == "webhook" and not ALERT_WEBHOOK_SECRET:
     raise ImproperlyConfigured("GATEWAY_ALERT_WEBHOOK_URL needs GATEWAY_ALERT_WEBHOOK_SECRET to sign its deliveries.")
 ALERT_EMAILS = env_list("GATEWAY_ALERT_EMAILS")
-# The thresholds (percent of the limit) a budget without thresholds of its own alerts at.
+# The alert thresholds (percent of the limit) a new budget gets when none are given (budgets.models).
 _thresholds = env_list("GATEWAY_ALERT_THRESHOLDS", ["50", "80", "100"])
-if not _thresholds or not all(pct.isdigit() and 1 <= int(pct) <= 1000 for pct in _thresholds):
-    raise ImproperlyConfigured("GATEWAY_ALERT_THRESHOLDS must be whole percentages from 1 to 1000, e.g. 50,80,100.")
+if not all(pct.isdigit() and 1 <= int(pct) <= 1000 for pct in _thresholds) or not 1 <= len(set(_thresholds)) <= 10:
+    raise ImproperlyConfigured("GATEWAY_ALERT_THRESHOLDS: 1 to 10 whole percentages from 1 to 1000, e.g. 50,80,100.")
 ALERT_THRESHOLDS = sorted({int(pct) for pct in _thresholds})
 # The outbox: seconds a webhook may take, between polls for due deliveries, the first retry's delay (doubled
 # per attempt, with jitter, up to the cap), and the age at which an undelivered one is given up as failed.

@@ -100,3 +100,25 @@ def test_a_destination_change_in_the_admin_is_in_its_history_once_without_secret
     assert "name: ops → ops team" in page and "url: https://hooks.slack.com/… → replaced" in page
     assert "the-credential-part" not in page and "an-operator-chosen-secret" not in page
     assert page.count("ops → ops team") == 1
+
+
+def test_a_budgets_page_shows_its_latest_events_and_an_event_links_to_its_budget(admin_client, db):
+    from decimal import Decimal
+
+    from budgets.models import Budget
+    from budgets.services import account_open
+
+    account = account_open(user_id="alice", budget_usd=Decimal(10))
+    budget = Budget.objects.get(account=account)
+    page = admin_client.get(reverse("admin:budgets_budget_change", args=[budget.pk])).content.decode()
+    assert "none yet" in page
+    event = budget_event_raise(
+        **event_fields(budget_ref=str(budget.pk), level="account", owner_label="alice", window_start=None)
+    )
+    page = admin_client.get(reverse("admin:budgets_budget_change", args=[budget.pk])).content.decode()
+    assert "80 % in the window from its start: $240.12 of $300.00 (none)" in page
+    assert f"{reverse('admin:alerts_budgetevent_changelist')}?budget_ref={budget.pk}" in page
+    listed = admin_client.get(reverse("admin:alerts_budgetevent_changelist"), {"budget_ref": str(budget.pk)})
+    assert listed.status_code == 200 and "alice" in listed.content.decode()
+    detail = admin_client.get(reverse("admin:alerts_budgetevent_change", args=[event.pk])).content.decode()
+    assert reverse("admin:budgets_budget_change", args=[budget.pk]) in detail

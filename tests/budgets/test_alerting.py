@@ -27,6 +27,7 @@ from budgets.windows import Period
 from keys.services import key_create
 from pricing.services import cost_upsert
 from tests.alerts.fixtures import documented_verify, wait_until
+from tests.budgets.alert_checks import expected_events, raised
 from tests.budgets.clock import Clock
 from tests.chaos.processes import REPO, database_url, gateway_env
 from tests.engine import on_mongodb
@@ -41,28 +42,6 @@ def clock():
     with override_settings(BUDGET_CLOCK="tests.budgets.clock.now"):
         yield Clock
     Clock.now = None
-
-
-def windows_of(budget: Budget) -> dict[Any, tuple[Decimal, Decimal]]:
-    """Every window the budget had: start -> (limit, spent)."""
-    found = {period.start: (period.limit_usd, period.spent_usd) for period in budget.periods.all()}
-    found[budget.window_start] = (budget.limit_usd, budget.spent_usd)
-    return found
-
-
-def expected_events(budget: Budget) -> set[tuple[Any, int]]:
-    """(window start, threshold) for each threshold the spend of each window reached."""
-    return {
-        (start, pct)
-        for start, (limit, spent) in windows_of(budget).items()
-        for pct in budget.thresholds
-        if pct * limit <= spent * 100
-    }
-
-
-def raised(budget: Budget) -> dict[tuple[Any, int], BudgetEvent]:
-    events = BudgetEvent.objects.filter(budget_ref=str(budget.pk))
-    return {(event.window_start, event.threshold_pct): event for event in events}
 
 
 def chat(key: str, gateway: Any) -> tuple[int, str]:

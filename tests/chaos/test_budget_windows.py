@@ -2,10 +2,13 @@
 few seconds and a lifetime limit, 300 concurrent calls (JSON and streams, no max_tokens) across window boundaries.
 
 Afterwards, for every window of every budget: spent <= limit; the team's spend in a window is the sum of its
-accounts' spend in that window; nothing is held; one usage row per call; the lifetime budgets add up to the rows.
+accounts' spend in that window; nothing is held; one usage row per call; the lifetime budgets add up to the rows;
+one alert event per threshold each window reached (50, 80, 100 %), delivered exactly once, signed, to two real
+receivers, one of them down for the first part of the run.
 """
 
 import asyncio
+import threading
 import time
 from decimal import Decimal
 from typing import Any
@@ -14,11 +17,17 @@ import openai
 import pytest
 
 from accounts.models import Account
+from alerts.models import BudgetEvent, Delivery
+from alerts.payload import SIGNATURE_HEADER
+from alerts.services import destination_create
 from budgets.models import Budget, BudgetPeriod, Hold
 from budgets.services import account_open, budget_create, team_create
 from budgets.windows import Period
 from keys.services import key_create
 from pricing.services import cost_upsert
+from tests.alerts.fixtures import documented_verify, wait_until
+from tests.alerts.receivers import WebhookReceiver
+from tests.budgets.alert_checks import expected_events, raised
 from usage.models import UsageLog
 
 MODEL = "gpt-4o-mini"  # LiteLLM's model info: at most 16,384 output tokens: a hold of ~0.000165 USD here
@@ -34,6 +43,10 @@ LIMITS = {
     "holds": {"key": (3, 9), "account": (5, 16), "team": (9, 30)},
     "leases": {"key": (40, 120), "account": (70, 200), "team": (120, 330)},
 }
+# The gateways' outbox: quick retries, so the receiver that comes back mid-run gets its backlog before the end;
+# polls no faster than that needs (the MongoDB stand-in serves one command at a time).
+OUTBOX = {"GATEWAY_ALERT_POLL": "1", "GATEWAY_ALERT_RETRY_BASE": "0.5", "GATEWAY_ALERT_RETRY_CAP": "2"}
+SECRET = "chaos-signing-secret-0123"
 
 
 async def call(client: openai.AsyncOpenAI, index: int, delay: float) -> tuple[int, str | None]:
@@ -86,7 +99,7 @@ def windows(budget: Budget) -> dict[Any, tuple[Decimal, Decimal, Decimal]]:
     return found
 
 
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(520)  # two gateway start-ups, the run, then the alerts' deliveries
 @pytest.mark.parametrize("mode", sorted(LIMITS))
 def test_every_window_of_every_level_holds_across_boundaries(
     start: Any, suite_gateway_env: dict[str, str], upstream: Any, mode: str
@@ -104,10 +117,25 @@ def test_every_window_of_every_level_holds_across_boundaries(
             budgets_at(created.key, limits["key"])
             keys.append(created.raw)
     upstream.set(latency=0.2, output_tokens=OUTPUT_TOKENS)
-    gateways = start(suite_gateway_env, count=2, GATEWAY_BUDGET_LEASE_CALLS="4")
+    steady, late = WebhookReceiver().start(), WebhookReceiver()  # `late` is down until halfway through the calls
+    destination_create(name="steady", url=steady.url, secret=SECRET)
+    destination_create(name="late", url=late.url, secret=SECRET)
+    gateways = start(suite_gateway_env, count=2, GATEWAY_BUDGET_LEASE_CALLS="4", **OUTBOX)
 
-    results = asyncio.run(load([gateway.url for gateway in gateways], keys))
-    settled()
+    done = threading.Event()
+    comes_back = threading.Thread(target=back_after_failures, args=(late, done))
+    comes_back.start()
+    try:
+        results = asyncio.run(load([gateway.url for gateway in gateways], keys))
+        settled()
+        done.set()
+        comes_back.join()
+        check_alerts(steady, late)
+    finally:
+        done.set()
+        comes_back.join()
+        steady.stop()
+        late.stop()
 
     statuses = [status for status, _ in results]
     logs = "".join(gateway.output() for gateway in gateways)
@@ -136,3 +164,34 @@ def test_every_window_of_every_level_holds_across_boundaries(
     team_life = Budget.objects.get(team=team, period=Period.LIFETIME)
     assert team_life.spent_usd == sum(spent_by_account.values())
     assert BudgetPeriod.objects.filter(reserved_usd__gt=0).count() == 0
+
+
+def back_after_failures(late: WebhookReceiver, done: threading.Event) -> None:
+    """Brings the down receiver back once deliveries to it have failed (the first calls' events), mid-run."""
+    from django.db import connection
+
+    failed = Delivery.objects.filter(destination__name="late", status=Delivery.PENDING, attempts__gte=1)
+    try:
+        while not done.wait(0.5) and not failed.exists():
+            pass
+        late.start()
+    finally:
+        connection.close()
+
+
+def check_alerts(steady: WebhookReceiver, late: WebhookReceiver) -> None:
+    """One event per threshold each window reached, at every level; each delivered once to each receiver, signed."""
+    for budget in Budget.objects.all():
+        assert set(raised(budget)) == expected_events(budget), budget
+    events = {str(event.id) for event in BudgetEvent.objects.all()}
+    assert len(events) >= 2  # with leases the budgets are larger: few windows reach 50 % (the team's lifetime does)
+    wait_until(
+        lambda: Delivery.objects.filter(status=Delivery.DELIVERED).count() == 2 * len(events),
+        120,
+        "every delivery to both receivers",
+    )
+    assert Delivery.objects.filter(destination__name="late", attempts__gte=2).exists()  # it was down, then back
+    verify = documented_verify()
+    for receiver in (steady, late):
+        assert sorted(receiver.event_ids()) == sorted(events)  # each event exactly once
+        assert all(verify(SECRET, got.body, got.headers[SIGNATURE_HEADER]) for got in receiver.received)

@@ -97,6 +97,7 @@ def deployment_target(spec: DeploymentSpec) -> Target | None:
         litellm_model=f"{prefix}/{spec.upstream_model}",
         api_key=credentials.api_key,
         api_base=credentials.api_base,
+        api_version=credentials.api_version,
     )
 
 

@@ -7,7 +7,7 @@ and counts the content seen so far so that a broken stream still yields an estim
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -182,25 +182,6 @@ class MessagesAdapter(Adapter):
         rest = self.framer.rest()
         frames = self.frames(rest + b"\n\n") if rest.strip() else []
         return [*super().finish(provider), *frames]
-
-
-class BridgedMessagesAdapter(MessagesAdapter):
-    """Anthropic SSE that LiteLLM made from an OpenAI Responses or chat stream (proxy.messages_bridge, chat_bridge).
-
-    The SSE's usage has lost the reasoning count, so the final usage is the provider's raw one,
-    handed over by the bridge's tap (and read with `normalise`) before LiteLLM emits its `message_delta`.
-    """
-
-    def __init__(self, input_estimate: int, normalise: Callable[[Mapping[str, Any]], Usage] = responses_usage) -> None:
-        super().__init__(input_estimate)
-        self.normalise = normalise
-        self.bridged_reported: Usage | None = None
-
-    def record_usage(self, usage: Mapping[str, Any]) -> None:
-        self.bridged_reported = self.normalise(usage)
-
-    def final_usage(self, merged: Mapping[str, Any]) -> Usage:
-        return self.bridged_reported or messages_usage(merged)
 
 
 def make_adapter(route: Route, body: Mapping[str, Any], input_estimate: int) -> Adapter:

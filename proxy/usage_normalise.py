@@ -14,11 +14,9 @@ Anthropic models (see tests/proxy/test_forwarding.py):
 - messages (`anthropic_messages`): Anthropic's convention on every model; `input_tokens`
   EXCLUDES `cache_read_input_tokens` and `cache_creation_input_tokens`.
   In a stream, `message_start` carries input and cache counts and `message_delta` the
-  final output count. Models of the openai provider are bridged to the Responses API,
-  whose Anthropic-format usage has no reasoning count; for them we read the raw Responses
-  usage instead (`responses_usage`, see proxy/messages_bridge.py). Models LiteLLM bridges
-  through chat completions (azure, gemini, cohere) lose it the same way; for them we read
-  the raw chat usage (`chat_usage`, see proxy/chat_bridge.py).
+  final output count.
+Calls the gateway translates itself (proxy.translated) are billed from the provider's own
+answer instead (proxy.provider_usage), reasoning counts included.
 OpenAI reports no cache writes; Anthropic reports no reasoning count (its thinking
 tokens are inside `output_tokens`).
 """

@@ -15,7 +15,6 @@ from proxy.forwarding import (
     Usage,
     forward,
     forwarding_close,
-    is_chat_bridged,
     known_models,
     validate_body,
 )
@@ -262,20 +261,6 @@ async def test_azure_messages_stream_keeps_anthropic_events(providers):
     assert providers.last.body["messages"][0] == {"role": "system", "content": "Be brief."}
     assert providers.last.body["temperature"] == 0.5
     assert providers.count == 1
-
-
-@pytest.mark.parametrize(
-    ("model", "bridged"),
-    [
-        ("azure/my-deployment", True),
-        ("gemini/gemini-2.5-pro", True),
-        ("cohere/command-r", True),
-        ("anthropic/claude-haiku-4-5", False),
-        ("openai/gpt-4o", False),
-    ],
-)
-def test_chat_bridge_is_used_where_litellm_bridges_through_chat(model, bridged):
-    assert is_chat_bridged(model) is bridged
 
 
 @pytest.mark.parametrize(("route", "provider"), WITH_AZURE)

@@ -1,0 +1,143 @@
+"""What forwarding hands back (a `Completion` or a `Stream` in the client route's wire format) and its errors.
+
+Every provider or translation failure becomes one of our `GatewayError`s with a message we wrote,
+never the exception's own text: `provider_error` for a failure while calling the provider or reading
+its answer, `translation_error` for a request LiteLLM's transformations refuse before anything is sent
+(the client's request, so a 400).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from gateway_project.errors import (
+    ContextWindowExceeded,
+    GatewayError,
+    InvalidRequest,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from proxy import passthrough
+from proxy.stream_adapters import Adapter
+from proxy.translation.core import litellm_module
+from proxy.usage_normalise import Usage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Completion:
+    body: dict[str, Any]  # the full response, in the client route's wire format
+    usage: Usage
+    # The provider's own JSON bytes when the fast path answered (`body` is the same, parsed):
+    # a view may send these as they are instead of serialising `body` again. None otherwise.
+    raw: bytes | None = None
+
+
+class Stream:
+    """Async-iterable of complete SSE frames (bytes) in the client route's wire format.
+
+    `usage` is the provider's count once it arrived, else an estimate of the tokens so far.
+    """
+
+    def __init__(self, source: Any, adapter: Adapter, provider: str) -> None:
+        self._source = source
+        self._adapter = adapter
+        self._provider = provider
+        self._closed = False
+
+    @property
+    def usage(self) -> Usage:
+        return self._adapter.usage()
+
+    @property
+    def usage_reported(self) -> bool:
+        return self._adapter.reported is not None
+
+    @property
+    def completed(self) -> bool:
+        """The provider's terminal event and its usage have both arrived: the call can be recorded."""
+        return self._adapter.finished and self._adapter.reported is not None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._frames()
+
+    async def _frames(self) -> AsyncIterator[bytes]:
+        items = aiter(self._source)
+        try:
+            while True:
+                try:
+                    item = await anext(items)
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:  # LiteLLM, httpx and aiohttp raise many types mid-stream
+                    raise provider_error(exc, self._provider) from None
+                for frame in self._adapter.frames(item):
+                    yield frame
+                if self._adapter.failed:
+                    raise UpstreamUnavailable(f"The provider '{self._provider}' failed during the stream.")
+            for frame in self._adapter.finish(self._provider):
+                yield frame
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await close_source(self._source)
+
+
+async def close_source(source: Any) -> None:
+    """Release the provider connection of a stream, whichever wrapper it came in."""
+    for candidate in (source, getattr(source, "response", None)):
+        closer = getattr(candidate, "aclose", None)
+        if callable(closer):
+            try:
+                await closer()
+            except Exception as exc:  # closing a broken stream may fail again; nothing left to do
+                logger.debug("closing a provider stream failed: %s", type(exc).__name__)
+            return
+
+
+def provider_error(exc: Exception, provider: str) -> GatewayError:
+    """Our error for a LiteLLM/provider failure; never the exception's own text."""
+    if isinstance(exc, GatewayError):
+        return exc
+    litellm = litellm_module()
+    logger.warning("provider %s failed: %s", provider, type(exc).__name__)
+    if isinstance(exc, litellm.Timeout | httpx.TimeoutException | TimeoutError):
+        return UpstreamTimeout(f"The provider '{provider}' did not answer in time.")
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, litellm.ContextWindowExceededError):
+        message = f"The provider '{provider}' says the input is longer than the model's context window."
+        return ContextWindowExceeded(status if isinstance(status, int) and 400 <= status < 500 else 400, message)
+    if isinstance(status, int) and 400 <= status < 500:
+        message = f"The provider '{provider}' refused the request (HTTP {status})."
+        return UpstreamError(status, message, headers=retry_after(exc))
+    return UpstreamUnavailable(f"The provider '{provider}' failed to answer.")
+
+
+def translation_error(exc: Exception, provider: str) -> GatewayError:
+    """Our error for a request LiteLLM's transformations refused before sending: the client's request, a 400."""
+    if isinstance(exc, GatewayError):
+        return exc
+    litellm = litellm_module()
+    logger.warning("request for provider %s could not be translated: %s", provider, type(exc).__name__)
+    if isinstance(exc, litellm.UnsupportedParamsError):
+        return InvalidRequest(f"The provider '{provider}' does not support a parameter of this request.")
+    return InvalidRequest(f"The request could not be translated for the provider '{provider}'.")
+
+
+def retry_after(exc: Exception) -> dict[str, str]:
+    """The provider's retry-after header, kept only if it is a plain number of seconds."""
+    headers = getattr(exc, "litellm_response_headers", None)
+    if headers is None:
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+    return passthrough.retry_after(headers)

@@ -1,0 +1,77 @@
+"""LiteLLM itself, imported once with its side effects off, and the small stand-ins its transformations need."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
+
+@functools.cache
+def litellm_module() -> ModuleType:
+    """LiteLLM, imported once on first use with its network and banner side effects off."""
+    # Without this the import downloads the model cost map from GitHub.
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    # ...and without this the first Anthropic call fetches a beta-headers config from GitHub.
+    os.environ["LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS"] = "True"
+    import litellm
+
+    litellm.suppress_debug_info = True  # else a banner is printed on every failure
+    # 1.106.2 has no telemetry switch; no callbacks are ever registered here.
+    return litellm
+
+
+class QuietLogging:
+    """What LiteLLM's transformations read of a call's logging object, and nothing that logs.
+
+    `transform_response` calls `post_call`; Gemini's stream parser reads `optional_params` (to tell a
+    function call); the stream builders read `model_call_details`. LiteLLM's real logging object runs
+    callbacks, cost lookups and a background worker per call, which is the cost this path avoids.
+    tests/proxy/test_translation_pins.py fails loudly if a transformation starts to read anything else.
+    """
+
+    def __init__(self, optional_params: Mapping[str, Any] | None = None) -> None:
+        self.optional_params = dict(optional_params or {})
+        self.model_call_details: dict[str, Any] = {}
+
+    def pre_call(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def post_call(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def response_cost_calculator(self, *args: Any, **kwargs: Any) -> None:
+        return None  # our prices come from the database
+
+
+def quiet(optional_params: Mapping[str, Any] | None = None) -> Any:
+    """A `QuietLogging`, typed loosely: LiteLLM's signatures name its own logging class."""
+    return QuietLogging(optional_params)
+
+
+def http_response(status: int, content: bytes, headers: Mapping[str, str] | None = None) -> Any:
+    """An `httpx.Response` holding bytes read over our transport: what LiteLLM's `transform_response` reads."""
+    import httpx
+
+    return httpx.Response(status, content=content, headers=dict(headers or {}), request=REQUEST())
+
+
+@functools.cache
+def REQUEST() -> Any:
+    import httpx
+
+    return httpx.Request("POST", "http://gateway.invalid/")
+
+
+def as_dict(result: Any) -> dict[str, Any]:
+    """A JSON-serialisable dict of a LiteLLM result (a pydantic model or a plain dict)."""
+    if hasattr(result, "model_dump"):
+        dumped = result.model_dump(mode="json", exclude_none=True, warnings=False)
+    else:
+        dumped = json.loads(json.dumps(result, default=str))
+    if not isinstance(dumped, dict):
+        raise TypeError("not an object")
+    return dumped

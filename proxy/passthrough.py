@@ -51,9 +51,14 @@ from proxy.usage_normalise import chat_usage, responses_usage
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER = re.compile(r"\d{1,6}(\.\d{1,3})?")
-# How OpenAI (`context_length_exceeded`) and Anthropic (`prompt is too long`) say an input is over the model's
-# window, in a 400 (or 413) body; read only to tell that apart from other refusals (routing's context fallback).
-CONTEXT_WINDOW = re.compile(rb"context_length_exceeded|prompt is too long|maximum context length|context window", re.I)
+# How OpenAI and Azure (`context_length_exceeded`), Anthropic (`prompt is too long`), Gemini (`exceeds the maximum
+# number of tokens`) and Cohere (`too many tokens`) say an input is over the model's window, in a 400 (or 413)
+# body; read only to tell that apart from other refusals (routing's context fallback).
+CONTEXT_WINDOW = re.compile(
+    rb"context_length_exceeded|prompt is too long|maximum context length|context window"
+    rb"|exceeds the maximum number of tokens|too many tokens",
+    re.I,
+)
 # Messages parameters for which LiteLLM rewrites the body or adds an `anthropic-beta` header per request
 # (AnthropicMessagesConfig: thinking translation, context-management edits); such requests keep its path.
 MESSAGES_REWRITTEN = ("thinking", "context_management")

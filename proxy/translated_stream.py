@@ -25,7 +25,7 @@ from typing import Any
 from gateway_project.errors import UpstreamUnavailable
 from proxy.provider_usage import Watch, chat_usage_fields
 from proxy.stream_adapters import Adapter
-from proxy.usage_normalise import Usage
+from proxy.usage_normalise import Usage, tokens_for_chars
 
 logger = logging.getLogger(__name__)
 CONTENT_FIELDS = ("content", "tool_calls", "function_call", "reasoning_content", "thinking_blocks", "images", "audio")
@@ -142,7 +142,8 @@ class TranslatedAdapter(Adapter):
         if self.reported is not None:
             return self.reported
         partial = self.watch.partial
-        estimate = self.client.usage()
+        # Counted from the client's frames only: the counts in them are LiteLLM's, not the provider's.
+        estimate = Usage(input_tokens=self.input_estimate, output_tokens=tokens_for_chars(self.client.content_chars))
         if partial is not None and partial.input_tokens + partial.cache_read_tokens + partial.cache_write_tokens:
             return Usage(
                 input_tokens=partial.input_tokens,

@@ -330,7 +330,16 @@ def chat_chunks(request: ChatRequest, lines: AsyncIterator[str], headers: Mappin
         return aiter(parser)
     if request.provider == "azure":
         return openai_chunks(lines)
-    return aiter(request.config.get_model_response_iterator(streaming_response=lines, sync_stream=False))
+    # LiteLLM's Cohere v2 parser reads one JSON event per line (v1's framing); the v2 API sends each
+    # event as SSE (`event:` and `data:` lines), so the parser is handed each event's data alone.
+    events = sse_data(lines) if request.provider in ("cohere", "cohere_chat") else lines
+    return aiter(request.config.get_model_response_iterator(streaming_response=events, sync_stream=False))
+
+
+async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+    async for line in lines:
+        if line.startswith("data:"):
+            yield line[5:].strip()
 
 
 async def openai_chunks(lines: AsyncIterator[str]) -> AsyncIterator[Any]:

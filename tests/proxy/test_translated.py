@@ -299,3 +299,59 @@ async def test_an_unsupported_parameter_is_the_clients_400_and_nothing_is_sent(p
         await call(Route.CHAT, "cohere", logit_bias={"50256": -100})
     assert "cohere" in caught.value.message
     assert providers.count == 0
+
+
+@pytest.mark.parametrize("block", ["prompt", "response"])
+@pytest.mark.parametrize("route", list(Route))
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_gemini_safety_block_is_the_routes_own_refusal_and_bills_the_prompt(providers, block, route, stream):
+    providers.set(safety_block=block, input_tokens=15)
+    result = await call(route, "gemini", stream=stream)
+    if stream:
+        last = [data for _, data in events(await collect(result)) if isinstance(data, dict)]
+        body = last[-2] if route is Route.MESSAGES else last[-1].get("response", last[-1])
+        assert result.completed
+    else:
+        body = result.body
+    if route is Route.CHAT:
+        assert body["choices"][0]["finish_reason"] == "content_filter"
+    elif route is Route.MESSAGES:
+        assert (body.get("delta") or body)["stop_reason"] == "refusal"
+    else:
+        assert body["status"] == "incomplete" and body["incomplete_details"] == {"reason": "content_filter"}
+    assert result.usage == Usage(input_tokens=15, output_tokens=0)
+
+
+async def test_azure_content_filter_refusal_is_a_400_and_a_filtered_answer_a_200(providers):
+    providers.set(safety_block="prompt")
+    with pytest.raises(UpstreamError) as caught:
+        await call(Route.CHAT, "azure")
+    assert caught.value.status() == 400
+    providers.set(safety_block="response")
+    result = await call(Route.CHAT, "azure")
+    assert result.body["choices"][0]["finish_reason"] == "content_filter"
+    assert result.usage.input_tokens == 12
+
+
+@pytest.mark.parametrize(
+    ("variable", "base", "model", "path"),
+    [
+        (
+            "GOOGLE_API_BASE",
+            "/gemini-proxy/v1beta",
+            "gemini-2.5-flash",
+            "/gemini-proxy/v1beta/models/gemini-2.5-flash:generateContent",
+        ),
+        ("GOOGLE_API_BASE", "", "gemini-3-pro-preview", "/v1alpha/models/gemini-3-pro-preview:generateContent"),
+        ("COHERE_API_BASE", "/cohere-proxy", "command-r", "/cohere-proxy/v2/chat"),
+        ("COHERE_API_BASE", "/cohere-proxy/v2/chat", "command-r", "/cohere-proxy/v2/chat"),
+        ("ANTHROPIC_API_BASE", "/anthropic-proxy", "claude-haiku-4-5", "/anthropic-proxy/v1/messages"),
+        ("AZURE_API_BASE", "/openai", "azure/my-deployment", "/openai/deployments/my-deployment/chat/completions"),
+    ],
+)
+async def test_each_base_is_honoured_as_documented(providers, monkeypatch, variable, base, model, path):
+    monkeypatch.setenv(variable, f"{providers.url}{base}")
+    provider_registry.cache_clear()
+    body = {"model": model, **BODIES[Route.CHAT]}
+    await forward(route=Route.CHAT, target=resolve_model(model), body=body, stream=False, timeout=10)
+    assert providers.last.path == path

@@ -81,11 +81,16 @@ class Endpoint:
 def endpoint_for(url: str, headers: Mapping[str, str]) -> Endpoint:
     """An endpoint with the proxy the environment names for it (HTTPS_PROXY, NO_PROXY ...), as httpx would use.
 
-    Looked up here once: aiohttp's own `trust_env` looks it up (and reads ~/.netrc) in a thread on every call.
+    Looked up here once per scheme and host: aiohttp's own `trust_env` looks it up (and reads ~/.netrc) in a
+    thread on every call, and the lookup walks the whole environment (a millisecond with a large one).
     """
     parts = urlsplit(url)
-    proxy = None if parts.hostname and proxy_bypass(parts.hostname) else getproxies().get(parts.scheme)
-    return Endpoint(url=url, headers=tuple(headers.items()), proxy=proxy)
+    return Endpoint(url=url, headers=tuple(headers.items()), proxy=proxy_for(parts.scheme, parts.hostname))
+
+
+@functools.lru_cache(maxsize=64)  # keyed by the configured providers' hosts only
+def proxy_for(scheme: str, hostname: str | None) -> str | None:
+    return None if hostname and proxy_bypass(hostname) else getproxies().get(scheme)
 
 
 @dataclass(frozen=True)

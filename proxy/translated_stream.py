@@ -49,7 +49,13 @@ async def lines_of(chunks: AsyncIterator[bytes], watch: Watch) -> AsyncIterator[
 
 
 def has_content(delta: Any) -> bool:
-    return any(getattr(delta, name, None) for name in CONTENT_FIELDS)
+    # Read from the instance's own fields: LiteLLM's Delta deletes its unset ones, and `getattr` on a missing
+    # pydantic field goes through a slow failing `__getattr__` (most of a chunk's cost, measured).
+    fields = {**vars(delta), **(getattr(delta, "__pydantic_extra__", None) or {})}
+    return any(fields.get(name) for name in CONTENT_FIELDS)
+
+
+GENERIC_FIELDS = ("text", "tool_use", "finish_reason", "usage", "is_finished")
 
 
 class ChatChunks:
@@ -87,7 +93,9 @@ class ChatChunks:
     def _whole(self, item: Any) -> Any:
         if item is None:
             return None
-        if isinstance(item, dict):  # LiteLLM's generic chunk (Cohere's parser)
+        if isinstance(item, dict):  # LiteLLM's generic chunk (Cohere's parser; Anthropic's for lines without data)
+            if not any(item.get(name) for name in GENERIC_FIELDS):
+                return None
             item = self._make(item, self._id, self._created, self._model)
         usage = getattr(item, "usage", None)
         if usage is not None:

@@ -1,4 +1,8 @@
-"""LiteLLM itself, imported once with its side effects off, and the small stand-ins its transformations need."""
+"""LiteLLM itself, imported once with its side effects off, and the small stand-ins its transformations need.
+
+Every function of this package calls `litellm_module()` before importing any LiteLLM module: a first
+import without it downloads LiteLLM's cost map and beta-header config from GitHub.
+"""
 
 from __future__ import annotations
 

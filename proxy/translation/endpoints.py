@@ -88,6 +88,7 @@ def provider_endpoint(
 
 
 def azure_responses_endpoint(api_base: str | None, api_key: str, api_version: str | None) -> Endpoint:
+    litellm_module()
     from litellm.types.router import GenericLiteLLMParams
     from litellm.utils import ProviderConfigManager
 
@@ -102,6 +103,7 @@ def azure_responses_endpoint(api_base: str | None, api_key: str, api_version: st
 
 
 def messages_endpoint(provider: Any, api_base: str | None, api_key: str) -> Endpoint:
+    litellm_module()
     from litellm.utils import ProviderConfigManager
 
     config = ProviderConfigManager.get_provider_anthropic_messages_config(model="", provider=provider)
@@ -117,6 +119,7 @@ def messages_endpoint(provider: Any, api_base: str | None, api_key: str) -> Endp
 
 
 def openai_endpoint(route: Route, provider: Any, api_base: str | None, api_key: str) -> Endpoint:
+    litellm_module()
     from litellm.types.router import GenericLiteLLMParams
     from litellm.utils import ProviderConfigManager
 

@@ -78,8 +78,12 @@ def stream_stats(url: str, *, headers: dict[str, str], body: str, requests: int,
     raise BenchError(f"the streaming client printed no summary (exit {done.returncode}):\n{done.stderr[-2000:]}")
 
 
-def check_answers(url: str, headers: dict[str, str], model: str, route: str = "chat") -> None:
-    """One JSON and one paced streaming request before measuring, so a broken setup fails with its own answer."""
+def check_answers(url: str, headers: dict[str, str], model: str, route: str = "chat", *, stream: bool = True) -> None:
+    """One JSON and one paced streaming request before measuring, so a broken setup fails with its own answer.
+
+    `stream=False` checks the JSON answer only: a peer whose streams fail on a call is still measured, its
+    failed streams counted in the row (LiteLLM's proxy cannot read Cohere's v2 SSE stream, for one).
+    """
     body = request_body(model, route=route).encode()
     all_headers = {"Content-Type": "application/json", **headers}
     request = urllib.request.Request(url, data=body, headers=all_headers, method="POST")  # noqa: S310
@@ -92,6 +96,8 @@ def check_answers(url: str, headers: dict[str, str], model: str, route: str = "c
         raise BenchError(f"a JSON request to {url} failed: {exc}") from None
     if crosses.answer_marker(route) not in text:
         raise BenchError(f"a JSON request to {url} answered something unexpected: {text[:500]!r}")
+    if not stream:
+        return
     sample = one_request(url, headers, request_body(model, paced=True, route=route).encode(), timeout=30)
     if sample.error:
         raise BenchError(f"a streaming request to {url} failed: {sample.error}")

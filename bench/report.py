@@ -67,6 +67,7 @@ def summary(result: dict[str, Any], direct: dict[str, Any] | None) -> dict[str, 
         "first_frame_p50_ms": stream["first_frame_p50_ms"],
         "added_first_frame_p50_ms": minus(stream["first_frame_p50_ms"], base_stream.get("first_frame_p50_ms")),
         "gap_p50_ms": stream["gap_p50_ms"], "gap_p99_ms": stream["gap_p99_ms"], "batched_gaps": stream["batched_gaps"],
+        "batched_text_gaps": stream.get("batched_text_gaps"),
         "frames_per_request": stream["frames_per_request"],
         "rss_idle_mb": result.get("rss_idle_mb"), "rss_after_mb": result.get("rss_after_mb"),
     }  # fmt: skip
@@ -210,7 +211,7 @@ def cross_ratios(by_name: dict[str, dict[str, Any]]) -> list[str]:
             if ours["added_ttft_p50_ms"] is not None and same["added_ttft_p50_ms"] is not None:
                 excess = ours["added_ttft_p50_ms"] - same["added_ttft_p50_ms"]
                 parts.append(f"added TTFT − our same-format's **{excess:+.2f} ms** (≤ +1)")
-        parts.append(f"batched frames **{ours['batched_gaps']}** (0)")
+        parts.append(f"batched text frames **{ours['batched_text_gaps']}** (0; all frames: {ours['batched_gaps']})")
         if "usage_rows_200" in ours:
             parts.append(f"usage rows / answered **{ours['usage_rows_200']} / {ours['answered']}**")
         lines.append(f"- {call.label}: " + "; ".join(parts))
@@ -257,7 +258,10 @@ def markdown(doc: dict[str, Any]) -> str:
         "/v1/messages, Claude on /v1/responses): each row's added figures subtract the mock measured directly "
         "on the endpoint its provider call reaches (its own `direct` row), whose stream may send its first "
         "text a frame or two in (Anthropic: message_start, content_block_start); a translation that sends "
-        "nothing for those frames shows a first frame later than the baseline's but no later TTFT."
+        "nothing for those frames shows a first frame later than the baseline's but no later TTFT. A peer row "
+        "counts its failed streams in `errors` (LiteLLM 1.106.2's proxy cannot read Cohere's v2 SSE stream: its "
+        "parser expects one JSON object per line). Batched text frames: gaps under half the interval between "
+        "frames that carry text (a translation may rightly send several other frames for one of the provider's)."
     ] if any(t.get("format") == "cross" for t in doc["targets"]) else []  # fmt: skip
     notes = [
         "",

@@ -32,6 +32,7 @@ class Sample:
     first_frame_ms: float | None = None
     first_token_ms: float | None = None  # the first frame whose delta carries text
     frame_times_ms: list[float] = field(default_factory=list)
+    text_times_ms: list[float] = field(default_factory=list)  # the frames that carry text
     done: bool = False  # saw `data: [DONE]` or message_stop
 
 
@@ -150,8 +151,10 @@ def one_request(url: str, headers: dict[str, str], body: bytes, timeout: float) 
                     if (payload := event_data(event)) is not None:
                         sample.frame_times_ms.append(now_ms)
                         sample.done = sample.done or is_end(payload)
-                        if sample.first_token_ms is None and has_text(payload):
-                            sample.first_token_ms = now_ms
+                        if has_text(payload):
+                            sample.text_times_ms.append(now_ms)
+                            if sample.first_token_ms is None:
+                                sample.first_token_ms = now_ms
     except OSError as exc:
         sample.error = f"{type(exc).__name__}: {exc}"
     sample.status = decoder.status
@@ -176,6 +179,7 @@ def summarise(samples: list[Sample], interval_ms: float) -> dict[str, object]:
     firsts = [s.first_frame_ms for s in good if s.first_frame_ms is not None]
     tokens = [s.first_token_ms for s in good if s.first_token_ms is not None]
     gaps = [b - a for s in good for a, b in zip(s.frame_times_ms, s.frame_times_ms[1:], strict=False)]
+    text_gaps = [b - a for s in good for a, b in zip(s.text_times_ms, s.text_times_ms[1:], strict=False)]
     frames = [len(s.frame_times_ms) for s in good]
     return {
         "requests": len(samples),
@@ -192,6 +196,9 @@ def summarise(samples: list[Sample], interval_ms: float) -> dict[str, object]:
         "gap_max_ms": max(gaps) if gaps else None,
         # Frames the mock sent `interval_ms` apart that arrived less than half of that apart.
         "batched_gaps": sum(1 for gap in gaps if gap < interval_ms / 2),
+        # The same for the frames with text only: a translation may rightly send several frames for one of the
+        # provider's (Responses' item and part events), but each text frame the provider sent is its own.
+        "batched_text_gaps": sum(1 for gap in text_gaps if gap < interval_ms / 2),
         "frames_per_request": statistics.median(frames) if frames else 0,
     }
 

@@ -26,9 +26,7 @@ import orjson
 
 from proxy.translation.core import http_response, litellm_module, quiet
 from proxy.translation.endpoints import anthropic_url, azure_chat_url, cohere_url, gemini_base
-
-# Client parameters that never reach `get_optional_params`: ours to set, or read by us.
-NOT_PROVIDER_PARAMS = frozenset({"model", "messages", "stream", "stream_options"})
+from proxy.translation.params import config_for, optional_params
 
 
 @dataclass
@@ -50,126 +48,24 @@ class ChatRequest:
         return orjson.dumps(self.data)
 
 
+@dataclass(frozen=True)
+class ChatCall:
+    """What a provider's request builder is given: where the call goes, and the client's OpenAI parameters."""
+
+    provider: str
+    model: str
+    api_key: str = field(repr=False)
+    api_base: str | None
+    api_version: str | None
+    params: Mapping[str, Any] = field(repr=False)
+    stream: bool
+
+
 @functools.lru_cache(maxsize=1024)  # bounded: model names come from clients
 def provider_of(litellm_model: str) -> tuple[str, str]:
     """(LiteLLM's provider, its model name) for `prefix/model`, as `completion()` resolves them."""
     model, provider, _, _ = litellm_module().get_llm_provider(model=litellm_model)
     return provider, model
-
-
-def optional_params(
-    provider: str, model: str, messages: list[Any], params: Mapping[str, Any], api_version: str | None = None
-) -> dict[str, Any]:
-    """The provider's parameters for the client's OpenAI ones: LiteLLM's `get_optional_params`, step by step.
-
-    The same steps as `get_optional_params` for these four providers (its own helpers, in its order),
-    except that the model's list of supported parameters is looked up once per model: LiteLLM looks it
-    up on every call, through model-map and capability lookups that were most of a translated call's
-    CPU. tests/proxy/test_translation_pins.py checks the result equals `get_optional_params`'s.
-    """
-    litellm = litellm_module()
-    from litellm.constants import DEFAULT_CHAT_COMPLETION_PARAM_VALUES
-    from litellm.utils import (
-        add_provider_specific_params_to_optional_params,
-        pre_process_non_default_params,
-        pre_process_optional_params,
-    )
-
-    defaults = optional_param_defaults()
-    given = {name: value for name, value in params.items() if name not in NOT_PROVIDER_PARAMS}
-    passed = {**defaults, "model": model, "custom_llm_provider": provider, "messages": messages}
-    passed.update({name: value for name, value in given.items() if name in defaults})
-    special = {name: value for name, value in given.items() if name not in defaults}
-    non_default = pre_process_non_default_params(
-        passed_params=passed,
-        special_params=special,
-        custom_llm_provider=provider,
-        additional_drop_params=None,
-        model=model,
-        provider_config=config_for(provider, model),
-    )
-    found = pre_process_optional_params(
-        passed_params=passed, non_default_params=non_default, custom_llm_provider=provider
-    )
-    unsupported = unsupported_params(provider, model, non_default, passed)
-    if unsupported and not litellm.drop_params:
-        message = f"{provider} does not support parameters: {unsupported}, for model={model}."
-        raise litellm.UnsupportedParamsError(status_code=500, message=message)
-    for name in unsupported:
-        non_default.pop(name, None)
-    found = map_openai_params(provider, model, non_default, found, api_version)
-    found = add_provider_specific_params_to_optional_params(
-        optional_params=found,
-        passed_params=passed,
-        custom_llm_provider=provider,
-        openai_params=list(DEFAULT_CHAT_COMPLETION_PARAM_VALUES.keys()),
-        additional_drop_params=None,
-    )
-    return dict(found)
-
-
-@functools.cache
-def optional_param_defaults() -> dict[str, Any]:
-    """`get_optional_params`'s named parameters and their defaults: what it hands its helpers as `passed_params`."""
-    import inspect
-
-    litellm_module()
-    from litellm.utils import get_optional_params
-
-    found = {
-        name: parameter.default
-        for name, parameter in inspect.signature(get_optional_params).parameters.items()
-        if parameter.kind is not parameter.VAR_KEYWORD
-    }
-    found.pop("base_model", None)  # get_optional_params drops it from its passed_params too
-    return found
-
-
-@functools.lru_cache(maxsize=1024)  # bounded: model names come from clients
-def supported_params(provider: str, model: str) -> frozenset[str]:
-    litellm_module()
-    from litellm.litellm_core_utils.get_supported_openai_params import get_supported_openai_params
-
-    found = get_supported_openai_params(model=model, custom_llm_provider=provider)
-    if found is None:
-        found = get_supported_openai_params(model=model, custom_llm_provider="openai")
-    return frozenset(found or ())
-
-
-def unsupported_params(
-    provider: str, model: str, non_default: Mapping[str, Any], passed: Mapping[str, Any]
-) -> list[str]:
-    """`get_optional_params`'s own check (`_check_valid_arg`)."""
-    from litellm.utils import PROVIDER_UNVALIDATED_PARAMS
-
-    supported = supported_params(provider, model)
-    return [
-        name
-        for name in non_default
-        if name not in supported
-        and name not in PROVIDER_UNVALIDATED_PARAMS
-        and not (name == "n" and passed.get("n") == 1)  # langchain sends n=1 as a default
-    ]
-
-
-def map_openai_params(
-    provider: str, model: str, non_default: dict[str, Any], found: dict[str, Any], api_version: str | None
-) -> dict[str, Any]:
-    """The provider branch of `get_optional_params` for the providers translated here."""
-    litellm = litellm_module()
-    args: dict[str, Any] = {"non_default_params": non_default, "optional_params": found, "model": model}
-    if provider == "anthropic":
-        return dict(litellm.AnthropicConfig().map_openai_params(**args, drop_params=False))
-    if provider == "gemini":
-        return dict(litellm.GoogleAIStudioGeminiConfig().map_openai_params(**args, drop_params=False))
-    if provider in ("cohere", "cohere_chat"):
-        return dict(litellm.CohereChatConfig().map_openai_params(**args, drop_params=False))
-    if litellm.AzureOpenAIO1Config().is_o_series_model(model=model):
-        return dict(litellm.AzureOpenAIO1Config().map_openai_params(**args, drop_params=False))
-    if litellm.AzureOpenAIGPT5Config.is_model_gpt_5_model(model=model):
-        return dict(litellm.AzureOpenAIGPT5Config().map_openai_params(**args, drop_params=False))
-    version = api_version or litellm.api_version or litellm.AZURE_DEFAULT_API_VERSION
-    return dict(litellm.AzureOpenAIConfig().map_openai_params(**args, api_version=version, drop_params=False))
 
 
 async def chat_request(
@@ -187,81 +83,52 @@ async def chat_request(
     if build is None:
         raise LookupError(provider)
     messages = copy.deepcopy(list(params["messages"]))  # LiteLLM's transformations edit them in place
-    return await build(provider, model, api_key, api_base, api_version, messages, params, stream)
+    return await build(ChatCall(provider, model, api_key, api_base, api_version, params, stream), messages)
 
 
-def config_for(provider: str, model: str) -> Any:
-    litellm = litellm_module()
-    from litellm.utils import ProviderConfigManager
-
-    return ProviderConfigManager.get_provider_chat_config(model=model, provider=litellm.LlmProviders(provider))
-
-
-async def anthropic_request(
-    provider: str,
-    model: str,
-    api_key: str,
-    api_base: str | None,
-    api_version: str | None,
-    messages: list[Any],
-    params: Mapping[str, Any],
-    stream: bool,
-) -> ChatRequest:
+async def anthropic_request(call: ChatCall, messages: list[Any]) -> ChatRequest:
+    """`AnthropicChatCompletion.completion`'s steps: its optional parameters, headers, translated body, betas."""
+    litellm_module()
     from litellm.anthropic_beta_headers_manager import update_request_with_filtered_beta
 
-    config = config_for(provider, model)
+    config = config_for(call.provider, call.model)
     messages = config.translate_developer_role_to_system_role(messages=messages)
-    found = optional_params(provider, model, messages, params)
+    found = optional_params(call.provider, call.model, messages, call.params)
     found.pop("stream", None)
     json_mode = bool(found.pop("json_mode", False))
     sent = {**found, "is_vertex_request": False}  # what AnthropicChatCompletion.completion hands on
-    url = anthropic_url(api_base)
-    litellm_params: dict[str, Any] = {}
-    headers = config.validate_environment(
-        api_key=api_key,
-        headers={},
-        model=model,
-        messages=messages,
-        optional_params=sent,
-        litellm_params=litellm_params,
-        api_base=url,
-    )
-    data = await config.async_transform_request(
-        model=model, messages=messages, optional_params=sent, litellm_params=litellm_params, headers=headers
-    )
-    headers, data = update_request_with_filtered_beta(headers=headers, request_data=data, provider=provider)
-    if stream:
+    url = anthropic_url(call.api_base)
+    given: dict[str, Any] = {"model": call.model, "messages": messages, "optional_params": sent, "litellm_params": {}}
+    headers = config.validate_environment(api_key=call.api_key, headers={}, api_base=url, **given)
+    data = await config.async_transform_request(**given, headers=headers)
+    headers, data = update_request_with_filtered_beta(headers=headers, request_data=data, provider=call.provider)
+    if call.stream:
         data["stream"] = True
-    return ChatRequest(provider, model, url, headers, data, messages, found, litellm_params, config, json_mode)
+    return ChatRequest(
+        call.provider, call.model, url, headers, data, messages, found, given["litellm_params"], config, json_mode
+    )
 
 
-async def gemini_request(
-    provider: str,
-    model: str,
-    api_key: str,
-    api_base: str | None,
-    api_version: str | None,
-    messages: list[Any],
-    params: Mapping[str, Any],
-    stream: bool,
-) -> ChatRequest:
+async def gemini_request(call: ChatCall, messages: list[Any]) -> ChatRequest:
+    """`VertexLLM.completion`'s steps for Google AI Studio: key header and URL, headers, the request body."""
+    litellm_module()
     from litellm.llms.vertex_ai.gemini.transformation import async_transform_request_body
     from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import VertexGeminiConfig
 
-    config = config_for(provider, model)
+    config = config_for(call.provider, call.model)
     messages = config.translate_developer_role_to_system_role(messages=messages)
-    found = optional_params(provider, model, messages, params)
+    found = optional_params(call.provider, call.model, messages, call.params)
     found.pop("stream", None)  # VertexLLM.completion takes it out before the transformation
-    auth, url = gemini_url(model, api_key, api_base, stream)
-    litellm_params: dict[str, Any] = {}
+    auth, url = gemini_url(call.model, call.api_key, call.api_base, call.stream)
     headers = VertexGeminiConfig().validate_environment(
-        api_key=dict(auth), headers=None, model=model, messages=messages, optional_params=found, litellm_params={}
+        api_key=dict(auth), headers=None, model=call.model, messages=messages, optional_params=found, litellm_params={}
     )
+    litellm_params: dict[str, Any] = {}
     data = await async_transform_request_body(
-        gemini_api_key=api_key,
+        gemini_api_key=call.api_key,
         messages=messages,
-        api_base=api_base,
-        model=model,
+        api_base=call.api_base,
+        model=call.model,
         client=None,
         timeout=None,
         extra_headers=None,
@@ -273,7 +140,8 @@ async def gemini_request(
         vertex_location=None,
         vertex_auth_header=None,
     )
-    return ChatRequest(provider, model, url, headers, dict(data), messages, found, litellm_params, VertexGeminiConfig())
+    config = VertexGeminiConfig()  # the config VertexLLM reads answers with
+    return ChatRequest(call.provider, call.model, url, headers, dict(data), messages, found, litellm_params, config)
 
 
 @functools.lru_cache(maxsize=256)  # bounded: model names come from clients
@@ -307,68 +175,39 @@ def gemini_default_host(url: str, api_base: str | None) -> str:
     return url
 
 
-async def generic_request(
-    provider: str,
-    model: str,
-    api_key: str,
-    api_base: str | None,
-    api_version: str | None,
-    messages: list[Any],
-    params: Mapping[str, Any],
-    stream: bool,
-) -> ChatRequest:
+async def generic_request(call: ChatCall, messages: list[Any]) -> ChatRequest:
     """The steps of LiteLLM's generic HTTP handler (`BaseLLMHTTPHandler.completion`): Cohere's v2 config."""
-    config = config_for(provider, model)
+    config = config_for(call.provider, call.model)
     messages = config.translate_developer_role_to_system_role(messages=messages)
-    found = optional_params(provider, model, messages, params)
+    found = optional_params(call.provider, call.model, messages, call.params)
     json_mode = bool(found.pop("json_mode", False))
     found.pop("extra_body", None)
-    litellm_params: dict[str, Any] = {}
-    base = cohere_url(api_base)
-    headers = config.validate_environment(
-        headers={},
-        model=model,
-        messages=messages,
-        optional_params=found,
-        litellm_params=litellm_params,
-        api_key=api_key,
-        api_base=base,
-    )
-    url = config.get_complete_url(
-        api_base=base, api_key=api_key, model=model, optional_params=found, litellm_params=litellm_params, stream=stream
-    )
-    data = config.transform_request(
-        model=model, messages=messages, optional_params=found, litellm_params=litellm_params, headers=headers
-    )
-    if stream and config.supports_stream_param_in_request_body:
+    base = cohere_url(call.api_base)
+    given: dict[str, Any] = {"model": call.model, "optional_params": found, "litellm_params": {}}
+    headers = config.validate_environment(headers={}, messages=messages, api_key=call.api_key, api_base=base, **given)
+    url = config.get_complete_url(api_base=base, api_key=call.api_key, stream=call.stream, **given)
+    data = config.transform_request(messages=messages, headers=headers, **given)
+    if call.stream and config.supports_stream_param_in_request_body:
         data["stream"] = True
-    return ChatRequest(provider, model, url, headers, data, messages, found, litellm_params, config, json_mode)
-
-
-async def azure_request(
-    provider: str,
-    model: str,
-    api_key: str,
-    api_base: str | None,
-    api_version: str | None,
-    messages: list[Any],
-    params: Mapping[str, Any],
-    stream: bool,
-) -> ChatRequest:
-    """OpenAI's format on Azure's deployment path: only the parameters are mapped (`AzureOpenAIConfig`)."""
-    config = config_for(provider, model)
-    found = optional_params(provider, model, messages, params, api_version)
-    found.pop("stream", None)
-    found.pop("stream_options", None)
-    found.pop("max_retries", None)
-    data = config.transform_request(
-        model=model, messages=messages, optional_params=found, litellm_params={}, headers={}
+    return ChatRequest(
+        call.provider, call.model, url, headers, data, messages, found, given["litellm_params"], config, json_mode
     )
-    if stream:  # Azure, like OpenAI, reports a stream's usage only when asked
+
+
+async def azure_request(call: ChatCall, messages: list[Any]) -> ChatRequest:
+    """OpenAI's format on Azure's deployment path: only the parameters are mapped (`AzureOpenAIConfig`)."""
+    config = config_for(call.provider, call.model)
+    found = optional_params(call.provider, call.model, messages, call.params, call.api_version)
+    for name in ("stream", "stream_options", "max_retries"):
+        found.pop(name, None)
+    data = config.transform_request(
+        model=call.model, messages=messages, optional_params=found, litellm_params={}, headers={}
+    )
+    if call.stream:  # Azure, like OpenAI, reports a stream's usage only when asked
         data.update(stream=True, stream_options={"include_usage": True})
-    url = azure_chat_url(api_base, model, api_version)
-    headers = {"api-key": api_key, "content-type": "application/json"}
-    return ChatRequest(provider, model, url, headers, data, messages, found, {}, config)
+    url = azure_chat_url(call.api_base, call.model, call.api_version)
+    headers = {"api-key": call.api_key, "content-type": "application/json"}
+    return ChatRequest(call.provider, call.model, url, headers, data, messages, found, {}, config)
 
 
 BUILDERS = {

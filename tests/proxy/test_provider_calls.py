@@ -7,6 +7,7 @@ one database setup per cell, not per call.
 """
 
 from decimal import Decimal
+from typing import Any
 
 import anthropic
 import openai
@@ -194,7 +195,7 @@ def test_provider_errors_reach_each_sdk_in_its_format(gateway, customer, every_p
             expected = anthropic.InternalServerError if route == "messages" else openai.InternalServerError
         with pytest.raises(expected) as caught:
             call(route, gateway, customer, MODELS[provider], False)
-        error = caught.value
+        error: Any = caught.value
         gateway_status = 502 if status >= 500 else status
         assert error.status_code == gateway_status
         if route == "messages":

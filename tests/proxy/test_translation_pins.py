@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from proxy.translation import chat, formats
+from proxy.translation import params as translation_params
 from proxy.translation.core import QuietLogging, http_response, litellm_module
 
 pytestmark = pytest.mark.engine_independent
@@ -51,7 +52,7 @@ MODELS = [
 def litellm_optional_params(provider, model, params, api_version=None):
     from litellm.utils import get_optional_params
 
-    given = {k: v for k, v in params.items() if k not in chat.NOT_PROVIDER_PARAMS}
+    given = {k: v for k, v in params.items() if k not in translation_params.NOT_PROVIDER_PARAMS}
     if api_version:
         given["api_version"] = api_version
     return get_optional_params(model=model, custom_llm_provider=provider, messages=HELLO, **given)
@@ -60,14 +61,14 @@ def litellm_optional_params(provider, model, params, api_version=None):
 @pytest.mark.parametrize(("provider", "model"), MODELS)
 @pytest.mark.parametrize("params", PARAMS)
 def test_optional_params_are_litellms_get_optional_params(provider, model, params):
-    """proxy.translation.chat.optional_params runs get_optional_params' steps itself (its parameter list cached)."""
+    """proxy.translation.params.optional_params runs get_optional_params' steps itself (its parameter list cached)."""
     try:
         expected = litellm_optional_params(provider, model, params)
     except litellm_module().UnsupportedParamsError:
         with pytest.raises(litellm_module().UnsupportedParamsError):
-            chat.optional_params(provider, model, HELLO, params)
+            translation_params.optional_params(provider, model, HELLO, params)
         return
-    assert chat.optional_params(provider, model, HELLO, params) == expected
+    assert translation_params.optional_params(provider, model, HELLO, params) == expected
 
 
 @pytest.mark.parametrize(("provider", "model"), [("anthropic", "claude-haiku-4-5"), ("cohere", "command-r-08-2024")])
@@ -76,7 +77,7 @@ def test_unsupported_params_are_refused_as_litellm_refuses_them(provider, model)
     with pytest.raises(litellm_module().UnsupportedParamsError):
         litellm_optional_params(provider, model, params)
     with pytest.raises(litellm_module().UnsupportedParamsError):
-        chat.optional_params(provider, model, HELLO, params)
+        translation_params.optional_params(provider, model, HELLO, params)
 
 
 MESSAGES_BODIES = [

@@ -9,7 +9,7 @@ its answer, `translation_error` for a request LiteLLM's transformations refuse b
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +19,6 @@ from gateway_project.errors import (
     ContextWindowExceeded,
     GatewayError,
     InvalidRequest,
-    UpstreamError,
-    UpstreamTimeout,
     UpstreamUnavailable,
 )
 from proxy import passthrough
@@ -111,17 +109,16 @@ def provider_error(exc: Exception, provider: str) -> GatewayError:
     if isinstance(exc, GatewayError):
         return exc
     litellm = litellm_module()
-    logger.warning("provider %s failed: %s", provider, type(exc).__name__)
-    if isinstance(exc, litellm.Timeout | httpx.TimeoutException | TimeoutError):
-        return UpstreamTimeout(f"The provider '{provider}' did not answer in time.")
     status = getattr(exc, "status_code", None)
     if isinstance(exc, litellm.ContextWindowExceededError):
+        logger.warning("provider %s failed: %s", provider, type(exc).__name__)
         message = f"The provider '{provider}' says the input is longer than the model's context window."
         return ContextWindowExceeded(status if isinstance(status, int) and 400 <= status < 500 else 400, message)
-    if isinstance(status, int) and 400 <= status < 500:
-        message = f"The provider '{provider}' refused the request (HTTP {status})."
-        return UpstreamError(status, message, headers=retry_after(exc))
-    return UpstreamUnavailable(f"The provider '{provider}' failed to answer.")
+    if isinstance(status, int) and not isinstance(exc, litellm.Timeout):
+        return passthrough.status_error(status, exception_headers(exc), provider)  # as the provider's own answer
+    if isinstance(exc, litellm.Timeout | httpx.TimeoutException):
+        exc = TimeoutError()
+    return passthrough.transport_error(exc, provider)
 
 
 def translation_error(exc: Exception, provider: str) -> GatewayError:
@@ -135,9 +132,9 @@ def translation_error(exc: Exception, provider: str) -> GatewayError:
     return InvalidRequest(f"The request could not be translated for the provider '{provider}'.")
 
 
-def retry_after(exc: Exception) -> dict[str, str]:
-    """The provider's retry-after header, kept only if it is a plain number of seconds."""
+def exception_headers(exc: Exception) -> Mapping[str, str]:
+    """The provider's response headers a LiteLLM exception carries (for its retry-after), else none."""
     headers = getattr(exc, "litellm_response_headers", None)
     if headers is None:
         headers = getattr(getattr(exc, "response", None), "headers", None)
-    return passthrough.retry_after(headers)
+    return headers if isinstance(headers, Mapping) else {}

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
-from tests.upstream.core import Call, Switches, is_text, paced, require, split_text, sse
+from tests.upstream.core import Call, Switches, is_text, require, respond, split_text, sse
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -120,7 +120,4 @@ def messages_frames(s: Switches, model: str) -> tuple[list[bytes], list[int]]:
 def reply(call: Call) -> Response:
     check(call)
     s, model = call.switches, str(call.body["model"])
-    if not call.body.get("stream"):
-        return JSONResponse(messages_json(s, model))
-    frames, at = messages_frames(s, model)
-    return StreamingResponse(paced(call.upstream, call.generation, frames, at), media_type="text/event-stream")
+    return respond(call, lambda: messages_json(s, model), lambda: messages_frames(s, model))

@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
-from tests.upstream.core import Call, Switches, is_text, paced, require, split_text
+from tests.upstream.core import Call, Switches, is_text, require, respond, split_text
 
 TEMPLATE_TOKENS = 64
 FIELDS = frozenset(
@@ -92,8 +92,4 @@ def chat_frames(s: Switches) -> tuple[list[bytes], list[int]]:
 
 def reply(call: Call) -> Response:
     check(call)
-    s = call.switches
-    if not call.body.get("stream"):
-        return JSONResponse(chat_json(s))
-    frames, at = chat_frames(s)
-    return StreamingResponse(paced(call.upstream, call.generation, frames, at), media_type="text/event-stream")
+    return respond(call, lambda: chat_json(call.switches), lambda: chat_frames(call.switches))

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 HANG_LIMIT_S = 60.0
 
@@ -189,3 +189,13 @@ def require(condition: bool, refusal: Callable[[], JSONResponse]) -> None:
 
 def is_text(value: Any) -> bool:
     return isinstance(value, str) and bool(value)
+
+
+def respond(
+    call: Call, answer: Callable[[], dict[str, Any]], frames: Callable[[], tuple[list[bytes], list[int]]]
+) -> Response:
+    """The JSON answer, or, when the body asks for a stream, its frames paced by the switches."""
+    if not call.body.get("stream"):
+        return JSONResponse(answer())
+    sent, content_at = frames()
+    return StreamingResponse(paced(call.upstream, call.generation, sent, content_at), media_type="text/event-stream")

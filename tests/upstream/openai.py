@@ -20,15 +20,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from tests.upstream.core import (
     Call,
     Switches,
     is_text,
     openai_usage_numbers,
-    paced,
     require,
+    respond,
     split_text,
     sse,
 )
@@ -280,18 +280,12 @@ def reply_chat(call: Call, azure: bool) -> Response:
         return content_filter_error()
     finish = "content_filter" if azure and s.safety_block == "response" else "stop"
     model = str(body.get("model") or azure_deployment(call.path) or "")
-    if not body.get("stream"):
-        return JSONResponse(chat_json(s, model, finish))
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    frames, at = chat_frames(s, model, include_usage, finish)
-    return StreamingResponse(paced(call.upstream, call.generation, frames, at), media_type="text/event-stream")
+    return respond(call, lambda: chat_json(s, model, finish), lambda: chat_frames(s, model, include_usage, finish))
 
 
 def reply_responses(call: Call, azure: bool) -> Response:
     check_auth(call, azure)
     check_responses(call)
     s, model = call.switches, str(call.body["model"])
-    if not call.body.get("stream"):
-        return JSONResponse(responses_json(s, model))
-    frames, at = responses_frames(s, model)
-    return StreamingResponse(paced(call.upstream, call.generation, frames, at), media_type="text/event-stream")
+    return respond(call, lambda: responses_json(s, model), lambda: responses_frames(s, model))

@@ -14,11 +14,12 @@ from django.utils.html import format_html
 
 from accounts.models import Account
 from accounts.services import account_create, account_deactivate, account_update
-from gateway_project.admin import PlainDecimalField, ServiceModelAdmin, badge, usd
-from gateway_project.money import MoneyField
+from core.admin import PlainDecimalField, ServiceModelAdmin, badge, usd
+from core.money import MoneyField
 from keys.models import APIKey
 from usage.charts import spend_chart_svg
-from usage.selectors import spend_by_day, usage_list, usage_totals
+from usage.reports import UsageScope, usage_total
+from usage.selectors import spend_by_day
 
 CHART_DAYS = 30
 _UPDATABLE = ("name", "email", "budget_usd", "is_active")
@@ -77,6 +78,7 @@ class AccountAdmin(ServiceModelAdmin):
         MoneyField: {"form_class": PlainDecimalField, "widget": forms.NumberInput(attrs={"step": "any"})}
     }
     actions = ("deactivate_selected",)
+    audited_by_services = True
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
         return super().get_queryset(request).annotate(key_count=Count("keys"))
@@ -121,7 +123,7 @@ class AccountAdmin(ServiceModelAdmin):
     def deactivate_selected(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
         accounts = list(queryset.filter(is_active=True))
         for account in accounts:
-            account_deactivate(account=account)
+            account_deactivate(account=account, actor=self.actor(request))
         self.message_user(request, f"Deactivated {len(accounts)} account(s).", messages.SUCCESS)
 
     def save_model(self, request: HttpRequest, obj: Account, form: Any, change: bool) -> None:
@@ -129,7 +131,8 @@ class AccountAdmin(ServiceModelAdmin):
         if change:
             fields = {name: data[name] for name in form.changed_data if name in _UPDATABLE}
             if fields:
-                account_update(account=obj, **fields)
+                # The stored account, not the form's copy (already holding the new values): the history shows old → new.
+                account_update(account=Account.objects.get(pk=obj.pk), actor=self.actor(request), **fields)
             return
         created = account_create(
             user_id=data["user_id"],
@@ -137,6 +140,7 @@ class AccountAdmin(ServiceModelAdmin):
             email=data.get("email", ""),
             budget_usd=data.get("budget_usd"),
             is_active=data.get("is_active", True),
+            actor=self.actor(request),
         )
         obj.pk = created.pk
         obj.refresh_from_db()
@@ -151,7 +155,7 @@ class AccountAdmin(ServiceModelAdmin):
     def _dashboard(self, account: Account) -> dict[str, Any]:
         """Summary cards and the spend chart shown above the account's form."""
         now = timezone.now()
-        recent = usage_totals(queryset=usage_list(account_id=account.pk, since=now - timedelta(days=CHART_DAYS)))
+        recent = usage_total(scope=UsageScope(account_id=account.pk, since=now - timedelta(days=CHART_DAYS)))
         left = account.remaining_usd
         cards = [
             {"label": "Budget", "value": usd(account.budget_usd, empty="Unlimited"), "note": "spending limit"},

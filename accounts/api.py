@@ -5,16 +5,19 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.models import Account
 from accounts.selectors import account_get, account_list
 from accounts.serializers import AccountCreateInput, AccountOutput, AccountUpdateInput
 from accounts.services import account_create, account_update
-from gateway_project.api_auth import ListPagination, ManagementAPIView
-from gateway_project.api_errors import error_responses, path_text, query_text, validate_input
+from core.api_auth import ListPagination, ManagementAPIView
+from core.api_errors import error_responses, path_text, query_text, validate_input
 
 USER_ID = OpenApiParameter("user_id", str, OpenApiParameter.PATH, description="The account's own identifier.")
 
 
 class AccountListCreate(ManagementAPIView):
+    permission_model = Account
+
     pagination_class = ListPagination
 
     @extend_schema(
@@ -31,11 +34,13 @@ class AccountListCreate(ManagementAPIView):
     )
     def post(self, request: Request) -> Response:
         """Creates an account; budget_usd null (the default) means unlimited."""
-        account = account_create(**validate_input(AccountCreateInput, request.data))
+        account = account_create(**validate_input(AccountCreateInput, request.data), actor=self.actor)
         return Response(AccountOutput(account).data, status=status.HTTP_201_CREATED)
 
 
 class AccountDetail(ManagementAPIView):
+    permission_model = Account
+
     @extend_schema(tags=["accounts"], parameters=[USER_ID], responses={200: AccountOutput, **error_responses(404)})
     def get(self, request: Request, user_id: str) -> Response:
         """One account, with its spend, reservations and remaining budget."""
@@ -50,5 +55,5 @@ class AccountDetail(ManagementAPIView):
     def patch(self, request: Request, user_id: str) -> Response:
         """Changes name, email, budget or active flag; omitted fields stay as they are."""
         account = account_get(user_id=path_text(user_id))
-        account = account_update(account=account, **validate_input(AccountUpdateInput, request.data))
+        account = account_update(account=account, actor=self.actor, **validate_input(AccountUpdateInput, request.data))
         return Response(AccountOutput(account).data)

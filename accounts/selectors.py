@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Account
 from accounts.services import ACCOUNT_CACHE
-from gateway_project.cache import cache_get_or_load
+from core.cache import cache_get_or_load
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,27 @@ class AccountState:
     user_id: str
     is_active: bool
     budget_usd: Decimal | None
+
+
+@dataclass(frozen=True)
+class Balance:
+    """An account's live ledger, read at once: budget (None = unlimited), spent, and held for calls in flight."""
+
+    budget_usd: Decimal | None
+    spent_usd: Decimal
+    reserved_usd: Decimal
+
+    @property
+    def remaining_usd(self) -> Decimal | None:
+        if self.budget_usd is None:
+            return None
+        return max(self.budget_usd - self.spent_usd - self.reserved_usd, Decimal(0))
+
+
+def account_balance(*, account_id: Any) -> Balance | None:
+    """Uncached: for explaining a refusal, never for admitting a call (that is one conditional update)."""
+    row = Account.objects.filter(pk=account_id).values("budget_usd", "spent_usd", "reserved_usd").first()
+    return Balance(**row) if row else None
 
 
 def account_get(*, user_id: str) -> Account:

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from gateway_project.api_errors import StrictSerializer, usd_field
+from core.api_errors import StrictSerializer, usd_field
 
 # Addressable as one URL path segment: no "/", and not "." or "..".
 USER_ID_PATTERN = r"^(?!\.{1,2}$)[^/]+$"

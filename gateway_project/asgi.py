@@ -27,20 +27,20 @@ from django.core.handlers.exception import convert_exception_to_response  # noqa
 from django.http import HttpRequest, HttpResponseBase  # noqa: E402
 from django.urls import set_script_prefix, set_urlconf  # noqa: E402
 
-from gateway_project.bodylimit import (  # noqa: E402
+from budgets.spool import spool  # noqa: E402
+from budgets.upkeep import Upkeep  # noqa: E402
+from core.bodylimit import (  # noqa: E402
     TOO_LARGE,
     closing_send,
     declared_length,
     limited_receive,
     too_large_response,
 )
-from gateway_project.errors import GatewayUnavailable  # noqa: E402
-from gateway_project.invalidation import InvalidationListener  # noqa: E402
+from core.errors import GatewayUnavailable  # noqa: E402
+from core.invalidation import InvalidationListener  # noqa: E402
 from proxy.accounting import accounting_drain, calls_end, usage_writer  # noqa: E402
 from proxy.forwarding import forwarding_close, litellm_module  # noqa: E402
 from proxy.request_params import Route  # noqa: E402
-from proxy.spool import spool  # noqa: E402
-from proxy.upkeep import Upkeep  # noqa: E402
 from proxy.views import REQUEST_ID  # noqa: E402
 from proxy.wire import error_body  # noqa: E402
 

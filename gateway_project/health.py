@@ -19,8 +19,8 @@ import orjson
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
-from gateway_project.backends import redis_cache_configured, redis_raw_client
-from gateway_project.pool import in_pool
+from core.backends import redis_cache_configured, redis_raw_client
+from core.pool import in_pool
 
 log = logging.getLogger(__name__)
 # Seconds each dependency may take to answer; a probe must answer long before the prober gives up.
@@ -84,11 +84,11 @@ def _ms_since(started: float) -> float:
 
 
 async def _spool_depth() -> int | None:
-    """Usage rows waiting on local disk for the database, when this build has a spool (proxy.spool)."""
+    """Usage rows waiting on local disk for the database, when this build has a spool (budgets.spool)."""
     try:
-        spool = importlib.import_module("proxy.spool")
+        spool = importlib.import_module("budgets.spool")
     except ModuleNotFoundError as missing:
-        if missing.name != "proxy.spool":
+        if missing.name != "budgets.spool":
             raise  # the spool exists but is broken: say so, not "no spool"
         return None
     if inspect.iscoroutinefunction(spool.spool_depth):

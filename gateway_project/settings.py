@@ -1,15 +1,14 @@
 """Django settings, read from the environment (and `.env` when present)."""
 
-import warnings
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
-from gateway_project.backends import redis_caches, redis_channel_layers, redis_sentinels
-from gateway_project.env import env_bool, env_int, env_list, env_str, env_url
-from gateway_project.logs import logging_config
+from core.backends import redis_caches, redis_channel_layers, redis_sentinels
+from core.env import env_bool, env_int, env_list, env_str, env_url
+from core.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env", override=False)
@@ -52,12 +51,24 @@ if MONGO_URI:
     # from the SQL ones; tests/test_migrations.py checks that both trees match the models.
     MIGRATION_MODULES = {
         app: f"mongo_migrations.{app}"
-        for app in ("admin", "auth", "contenttypes", "sessions", "accounts", "keys", "pricing", "usage", "routing")
+        for app in (
+            "admin",
+            "auth",
+            "contenttypes",
+            "sessions",
+            "knox",
+            "accounts",
+            "keys",
+            "pricing",
+            "usage",
+            "routing",
+            "budgets",
+        )
     }
 else:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL or f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # psycopg's pool: the hot path opens and closes a connection per unit of work (gateway_project.pool),
+        # psycopg's pool: the hot path opens and closes a connection per unit of work (core.pool),
         # which costs a handshake without it.
         DATABASES["default"]["OPTIONS"] = {
             "pool": {
@@ -68,7 +79,7 @@ else:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # Waits for a writer instead of failing at once; IMMEDIATE avoids upgrade deadlocks; WAL lets
         # readers run beside the writer, and synchronous=NORMAL (safe with WAL) skips an fsync per commit.
-        # No checkpoint inside a commit: the hot path's single writer thread (gateway_project.pool)
+        # No checkpoint inside a commit: the hot path's single writer thread (core.pool)
         # would wait it out (~100 ms); upkeep checkpoints every few seconds from another connection,
         # and the last connection to close checkpoints as well.
         DATABASES["default"]["OPTIONS"] = {
@@ -88,11 +99,13 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's assets, served locally instead of from a CDN
+    "knox",  # operators' personal API tokens, hashed at rest (core.api_auth)
     "accounts",
     "keys",
     "pricing",
     "usage",
     "routing",
+    "budgets",
     "proxy",
 ]
 if MONGO_URI:
@@ -100,7 +113,7 @@ if MONGO_URI:
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "gateway_project.staticfiles.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -138,7 +151,7 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "gateway"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-# gateway_project.backends logs a Redis outage once, not a traceback per failed call.
+# core.backends logs a Redis outage once, not a traceback per failed call.
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -156,8 +169,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # The admin's few static files are served by WhiteNoise straight from the apps: no collectstatic step.
 WHITENOISE_USE_FINDERS = True
-# ...so STATIC_ROOT may not exist, which WhiteNoise would warn about at every start.
-warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
+# ...so STATIC_ROOT may not exist (gateway_project.staticfiles: no warning for that).
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # Request bodies above this size are refused with 413 on every route.
@@ -178,7 +190,7 @@ MAX_OUTPUT_TOKENS = env_int("GATEWAY_MAX_OUTPUT_TOKENS", 1_000_000, minimum=1)
 DEFAULT_MAX_OUTPUT_TOKENS = env_int("GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS", 4096, minimum=1)
 # A hold older than this belongs to a request that can no longer settle (its worker died): the sweeper releases it.
 HOLD_TTL = env_int("GATEWAY_HOLD_TTL", UPSTREAM_TIMEOUT + 120, minimum=10)
-# A worker admits calls of a budgeted account from a budget lease (proxy/leases.py) of this many times a call's
+# A worker admits calls of a budgeted account from a budget lease (budgets/leases.py) of this many times a call's
 # worst case, taken while at least 8 times the lease is left; 0 holds budget per call.
 BUDGET_LEASE_CALLS = env_int("GATEWAY_BUDGET_LEASE_CALLS", 64, minimum=0)
 # Seconds between sweeps and spool replays in each worker.
@@ -210,8 +222,12 @@ REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_PARSER_CLASSES": ["gateway_project.parsers.BoundedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.BoundedJSONParser"],
 }
+# Operators' personal tokens (django-rest-knox): `Authorization: Bearer gwop-…`, SHA-512 digests at rest,
+# shown once when made (admin or `manage.py create_operator_token`); no expiry unless one is given.
+REST_KNOX = {"TOKEN_PREFIX": "gwop-", "TOKEN_TTL": None, "AUTH_HEADER_PREFIX": "Bearer", "AUTO_REFRESH": False}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "LLM Gateway management API",
     "DESCRIPTION": "Accounts, API keys, model prices, usage and providers of the gateway.",
@@ -224,7 +240,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # LOG_FORMAT=json in production (one JSON object per line); GATEWAY_LOG_PAYLOADS=true lets the
-# libraries that print prompts and completions at DEBUG do so (debugging only; see gateway_project/logs.py).
+# libraries that print prompts and completions at DEBUG do so (debugging only; see core/logs.py).
 LOGGING = logging_config(
     log_format=env_str("LOG_FORMAT", "plain").lower(),
     level=env_str("LOG_LEVEL", "INFO"),

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.admin import key_status
-from gateway_project.admin import ServiceModelAdmin, badge
+from core.admin import ServiceModelAdmin, badge
 from keys.forms import APIKeyForm
 from keys.models import APIKey
 from keys.services import key_create, key_revoke, key_update
@@ -37,6 +37,7 @@ class APIKeyAdmin(ServiceModelAdmin):
     autocomplete_fields = ("account",)
     list_select_related = ("account",)
     actions = ("revoke_selected",)
+    audited_by_services = True
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return (*_CHANGE_FIELDS, "last_used_at", "created_at") if obj else _ADD_FIELDS
@@ -78,7 +79,7 @@ class APIKeyAdmin(ServiceModelAdmin):
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
         keys = list(queryset.filter(is_active=True))
         for key in keys:
-            key_revoke(key=key)
+            key_revoke(key=key, actor=self.actor(request))
         self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)
 
     def save_model(self, request: HttpRequest, obj: APIKey, form: Any, change: bool) -> None:
@@ -86,7 +87,8 @@ class APIKeyAdmin(ServiceModelAdmin):
         if change:
             fields = {name: data[name] for name in form.changed_data if name in _UPDATABLE}
             if fields:
-                key_update(key=obj, **fields)
+                # The stored key, not the form's copy (already holding the new values): the history shows old → new.
+                key_update(key=APIKey.objects.get(pk=obj.pk), actor=self.actor(request), **fields)
             return
         created = key_create(
             account=data["account"],
@@ -95,6 +97,7 @@ class APIKeyAdmin(ServiceModelAdmin):
             allowed_models=data.get("allowed_models") or [],
             rpm_limit=data.get("rpm_limit"),
             tpm_limit=data.get("tpm_limit"),
+            actor=self.actor(request),
         )
         obj.pk = created.key.pk
         obj.refresh_from_db()
@@ -118,3 +121,6 @@ class APIKeyAdmin(ServiceModelAdmin):
         # Nothing may keep a copy: not the browser's cache, not a proxy.
         response["Cache-Control"] = "no-store"
         return response
+
+
+from keys import operator_tokens_admin  # noqa: E402, F401  (registers the operator tokens' admin)

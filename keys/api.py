@@ -9,8 +9,9 @@ from rest_framework.response import Response
 
 from accounts.models import Account
 from accounts.selectors import account_get
-from gateway_project.api_auth import ListPagination, ManagementAPIView
-from gateway_project.api_errors import error_responses, query_text, validate_input
+from core.api_auth import ListPagination, ManagementAPIView
+from core.api_errors import error_responses, query_text, validate_input
+from keys.models import APIKey
 from keys.selectors import key_get, key_list
 from keys.serializers import KeyCreatedOutput, KeyCreateInput, KeyOutput, KeyUpdateInput
 from keys.services import key_create, key_update
@@ -26,6 +27,8 @@ def _owner(user_id: str) -> Account:
 
 
 class KeyListCreate(ManagementAPIView):
+    permission_model = APIKey
+
     pagination_class = ListPagination
 
     @extend_schema(
@@ -45,12 +48,14 @@ class KeyListCreate(ManagementAPIView):
     def post(self, request: Request) -> Response:
         """Creates a key for an account; the response carries the raw `key`, shown this once only."""
         data: dict[str, Any] = validate_input(KeyCreateInput, request.data)
-        created = key_create(account=_owner(data.pop("user_id")), **data)
+        created = key_create(account=_owner(data.pop("user_id")), actor=self.actor, **data)
         created.key.raw_key = created.raw  # type: ignore[attr-defined]  # for this one response only
         return Response(KeyCreatedOutput(created.key).data, status=status.HTTP_201_CREATED)
 
 
 class KeyDetail(ManagementAPIView):
+    permission_model = APIKey
+
     @extend_schema(tags=["keys"], parameters=[KEY_ID], responses={200: KeyOutput, **error_responses(404)})
     def get(self, request: Request, key_id: str) -> Response:
         """One API key, without its secret."""
@@ -64,5 +69,5 @@ class KeyDetail(ManagementAPIView):
     )
     def patch(self, request: Request, key_id: str) -> Response:
         """Activates or deactivates a key, or changes its expiry, allowed models or limits."""
-        key = key_update(key=key_get(key_id=key_id), **validate_input(KeyUpdateInput, request.data))
+        key = key_update(key=key_get(key_id=key_id), actor=self.actor, **validate_input(KeyUpdateInput, request.data))
         return Response(KeyOutput(key).data)

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from gateway_project.cache import cache_get_or_load
+from core.cache import cache_get_or_load
 from keys.models import APIKey
 from keys.services import KEY_CACHE, key_hash
 

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from gateway_project.api_errors import StrictSerializer
+from core.api_errors import StrictSerializer
 
 # PositiveIntegerField's range on every SQL backend.
 MAX_LIMIT = 2_147_483_647

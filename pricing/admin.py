@@ -10,11 +10,27 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
-from gateway_project.admin import PlainDecimalField, ServiceModelAdmin, badge
+from core.admin import PlainDecimalField, ServiceModelAdmin, badge
+from core.providers import provider_registry
 from pricing.models import ModelCost
-from pricing.services import cost_delete, cost_upsert
+from pricing.services import LOADED_SOURCES, cost_delete, cost_release, cost_upsert
+from pricing.sources import pricing_entries
 
 _SOURCE_TONES = {"override": "info", "litellm": "muted", "manual": "warn"}
+
+
+class CallableProviderFilter(admin.SimpleListFilter):
+    """Providers the gateway can call (configured, by *_API_KEY), not the ~100 LiteLLM's map names."""
+
+    title = "provider"
+    parameter_name = "provider"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(provider.name, provider.name) for provider in provider_registry().providers]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ModelCost]) -> QuerySet[ModelCost]:
+        value = self.value()
+        return queryset.filter(provider__istartswith=value) if value else queryset
 
 
 @admin.register(ModelCost)
@@ -30,9 +46,11 @@ class ModelCostAdmin(ServiceModelAdmin):
         "updated_at",
     )
     list_editable = ("input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok")
-    list_filter = ("source", "provider")
+    list_filter = ("source", CallableProviderFilter)
     search_fields = ("model", "provider")
     list_per_page = 50
+    audited_by_services = True
+    actions = ("release_selected",)
     formfield_overrides = {
         models.DecimalField: {
             "form_class": PlainDecimalField,
@@ -63,16 +81,34 @@ class ModelCostAdmin(ServiceModelAdmin):
             cache_write_per_mtok=obj.cache_write_per_mtok,
             cache_read_per_mtok=obj.cache_read_per_mtok,
             source=ModelCost.Source.MANUAL,
+            actor=self.actor(request),
         )
         obj.pk = cost.pk
         obj.refresh_from_db()
 
     def delete_model(self, request: HttpRequest, obj: ModelCost) -> None:
-        cost_delete(cost=obj)
+        cost_delete(cost=obj, actor=self.actor(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ModelCost]) -> None:
         for cost in queryset:
-            cost_delete(cost=cost)
+            cost_delete(cost=cost, actor=self.actor(request))
+
+    @admin.action(description="Give back to load_pricing (restore the published price)", permissions=["change"])
+    def release_selected(self, request: HttpRequest, queryset: QuerySet[ModelCost]) -> None:
+        published = {entry["model"]: entry for entry in pricing_entries()}
+        released, unpublished = 0, []
+        for cost in queryset.exclude(source__in=LOADED_SOURCES):
+            if cost.model not in published:
+                unpublished.append(cost.model)
+                continue
+            cost_release(cost=cost, entry=published[cost.model], actor=self.actor(request))
+            released += 1
+        restored = f"{released} price(s) restored to the published price; load_pricing keeps them current."
+        self.message_user(request, restored)
+        if unpublished:
+            self.message_user(
+                request, "No published price, kept as set by an operator: " + ", ".join(unpublished), messages.WARNING
+            )
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         # The editable list saves every changed row in one transaction: a refusal undoes them all.

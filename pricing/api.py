@@ -7,8 +7,8 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from gateway_project.api_auth import ListPagination, ManagementAPIView
-from gateway_project.api_errors import error_responses, path_text, query_text, validate_input
+from core.api_auth import ListPagination, ManagementAPIView
+from core.api_errors import error_responses, path_text, query_text, validate_input
 from pricing.models import ModelCost
 from pricing.selectors import cost_get, cost_list
 from pricing.serializers import CostInput, CostOutput
@@ -29,6 +29,8 @@ def _merged(data: dict[str, Any], current: ModelCost | None) -> dict[str, Any]:
 
 
 class CostListUpsert(ManagementAPIView):
+    permission_model = ModelCost
+
     pagination_class = ListPagination
 
     @extend_schema(
@@ -52,7 +54,7 @@ class CostListUpsert(ManagementAPIView):
     def post(self, request: Request) -> Response:
         """Prices a model, or updates its price: 201 when created, 200 otherwise."""
         data = validate_input(CostInput, request.data)
-        cost, outcome = cost_upsert(**_merged(data, cost_get(model=data["model"])))
+        cost, outcome = cost_upsert(**_merged(data, cost_get(model=data["model"])), actor=self.actor)
         code = status.HTTP_201_CREATED if outcome == "created" else status.HTTP_200_OK
         return Response(CostOutput(cost).data, status=code)
 
@@ -68,6 +70,8 @@ def _priced(model: str) -> ModelCost:
 
 
 class CostDetail(ManagementAPIView):
+    permission_model = ModelCost
+
     @extend_schema(tags=["costs"], parameters=[MODEL], responses={200: CostOutput, **error_responses(404)})
     def get(self, request: Request, model: str) -> Response:
         """One model's price."""
@@ -76,5 +80,5 @@ class CostDetail(ManagementAPIView):
     @extend_schema(tags=["costs"], parameters=[MODEL], responses={204: None, **error_responses(404)})
     def delete(self, request: Request, model: str) -> Response:
         """Removes a model's price, as the admin can; calls to that model then cost nothing until it is priced again."""
-        cost_delete(cost=_priced(model))
+        cost_delete(cost=_priced(model), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)

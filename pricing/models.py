@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from gateway_project.money import usd_field
+from core.money import usd_field
 
 
 class ModelCost(models.Model):

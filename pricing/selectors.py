@@ -6,8 +6,8 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from gateway_project.cache import MISSING, cache_get_or_load, cache_peek
-from gateway_project.money import ZERO, ceil_usd, quantize_usd
+from core.cache import MISSING, cache_get_or_load, cache_peek
+from core.money import ZERO, ceil_usd, quantize_usd
 from pricing.models import ModelCost
 from pricing.services import PRICE_CACHE
 

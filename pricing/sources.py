@@ -6,7 +6,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from gateway_project.money import quantize_usd
+from core.money import quantize_usd
 from pricing.models import ModelCost
 
 OVERRIDES_PATH = Path(__file__).resolve().parent / "data" / "pricing.json"

@@ -8,8 +8,6 @@ GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS, which is then also sent so the ceiling is rea
 the choices asked for.
 """
 
-import asyncio
-import functools
 import logging
 import uuid
 from collections.abc import Sequence
@@ -18,36 +16,30 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
 
-from accounts.services import budget_reserve_many
-from gateway_project.cache import MISSING
-from gateway_project.errors import (
-    BudgetExceeded,
-    GatewayUnavailable,
+from budgets.holds import budget_hold
+from budgets.leases import Lease
+from core.cache import MISSING
+from core.errors import (
     InvalidRequest,
     ModelNotAllowed,
     ModelNotPriced,
     RateLimited,
 )
-from gateway_project.money import MONEY_MAX, ZERO
-from gateway_project.pool import in_pool, in_writer
+from core.money import MONEY_MAX, ZERO
+from core.pool import in_pool
+from core.providers import Target, resolve_model
 from pricing.selectors import Price, cost_upper_bound, price_for, price_peek
 from proxy.auth import Principal
 from proxy.forwarding import model_limits
-from proxy.leases import Lease, lease_book
-from proxy.providers import Target, resolve_model
 from proxy.ratelimit import Reservation, limits_admit, limits_settle
 from proxy.request_params import Route
-from proxy.tasks import Batcher
 from proxy.validation import requested_output_tokens
-from proxy.writer_state import writer_state
 
 log = logging.getLogger(__name__)
 # Rough characters per token: for the tpm estimate only (the bill uses the provider's count).
 _CHARS_PER_TOKEN = 4
 # Where a route's output ceiling is sent when the gateway sets one.
-_MAX_HOLDS = 200
 _OUTPUT_PARAM = {Route.CHAT: "max_tokens", Route.RESPONSES: "max_output_tokens", Route.MESSAGES: "max_tokens"}
 
 
@@ -57,7 +49,7 @@ class Admission:
     price: Price | None
     hold_usd: Decimal  # the budget held (0 for unlimited accounts)
     limits: Reservation | None  # the tpm tokens reserved, trued up at settlement
-    lease: Lease | None = None  # the budget lease `hold_usd` was drawn from (proxy.leases), or None: a hold of its own
+    lease: Lease | None = None  # the budget lease `hold_usd` was drawn from (budgets.leases); None: a hold of its own
     # Routed calls (proxy.routed): the price of every candidate target; `target`/`price` are the attempt's own.
     prices: dict[Target, Price | None] = field(default_factory=dict)
 
@@ -113,77 +105,6 @@ async def _rate_limits(principal: Principal, body: dict[str, Any], raw_size: int
     return result
 
 
-HoldRequest = tuple[tuple[Any, uuid.UUID, Decimal, Decimal], "asyncio.Future[bool]"]
-
-
-class HoldBatcher(Batcher[HoldRequest]):
-    """Takes budget holds in batches (proxy.tasks.Batcher): up to _MAX_HOLDS in one transaction."""
-
-    def reserve(
-        self, account_id: Any, hold_id: uuid.UUID, amount: Decimal, margin: Decimal = ZERO
-    ) -> asyncio.Future[bool]:
-        """Holds `amount` if `margin` more is left besides (accounts.services.budget_reserve_many)."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.add(((account_id, hold_id, amount, margin), future))
-        return future
-
-    def take(self) -> list[HoldRequest]:
-        batch, self.queue = self.queue[:_MAX_HOLDS], self.queue[_MAX_HOLDS:]
-        return batch
-
-    async def flush(self, batch: list[HoldRequest]) -> None:
-        try:
-            results = await in_writer(budget_reserve_many, holds=[hold for hold, _ in batch])
-        except Exception as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for (_, future), admitted in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(admitted)
-
-
-@functools.cache
-def hold_batcher(loop: asyncio.AbstractEventLoop) -> HoldBatcher:
-    return HoldBatcher()
-
-
-async def _hold(principal: Principal, request_id: uuid.UUID, amount: Decimal) -> Lease | None:
-    """Holds the call's worst case: drawn from this worker's lease on the account when one covers it
-    (no write at all, proxy.leases), else a hold of its own. Returns the lease drawn from, if any."""
-    if writer_state().down_since is not None:
-        # The database refused writes moments ago: answer at once rather than tie up a thread for the
-        # length of its timeout. Upkeep probes it every few seconds and clears this when it is back.
-        raise GatewayUnavailable("The gateway cannot check this account's budget right now; retry shortly.")
-    loop = asyncio.get_running_loop()
-    leases = lease_book(loop)
-    if (lease := leases.draw(principal.account, amount)) is not None:
-        return lease
-    if leases.wanted(principal.account, amount) and (
-        lease := await leases.take(principal.account, amount, hold_batcher(loop).reserve)
-    ):
-        return lease
-    # Shielded: a cancelled caller must not leave a committed hold it never heard of (the
-    # settlement finds it by request id either way, but only once the write has finished).
-    reserve = hold_batcher(loop).reserve(principal.account.id, request_id, amount)
-    try:
-        admitted = await asyncio.shield(reserve)
-    except asyncio.CancelledError:
-        await asyncio.wait([reserve])
-        raise
-    except DatabaseError:
-        writer_state().down()
-        log.warning("budget hold failed: the database is unreachable")
-        raise GatewayUnavailable("The gateway cannot check this account's budget right now; retry shortly.") from None
-    if not admitted:
-        raise BudgetExceeded(
-            f"The account's budget does not cover this request's worst case ({amount} USD). "
-            "Lower max_tokens, or ask an operator to raise the budget."
-        )
-    return None
-
-
 async def _limits_and_hold(
     principal: Principal, body: dict[str, Any], raw_size: int, request_id: uuid.UUID, hold: Decimal | None
 ) -> tuple[Reservation | None, Lease | None]:
@@ -192,7 +113,7 @@ async def _limits_and_hold(
     lease = None
     if hold is not None:
         try:
-            lease = await _hold(principal, request_id, hold)
+            lease = await budget_hold(account=principal.account, request_id=request_id, amount=hold)
         except BaseException:
             if limits is not None:  # the call never ran: give its reserved tokens back
                 await in_pool(limits_settle, reservation=limits, tokens=0)

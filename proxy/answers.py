@@ -1,27 +1,31 @@
 """What forwarding hands back (a `Completion` or a `Stream` in the client route's wire format) and its errors.
 
 Every provider or translation failure becomes one of our `GatewayError`s with a message we wrote,
-never the exception's own text: `provider_error` for a failure while calling the provider or reading
-its answer, `translation_error` for a request LiteLLM's transformations refuse before anything is sent
-(the client's request, so a 400).
+never the exception's own text (what the provider itself said is passed on once proxy.provider_errors
+has made it safe): `provider_error` for a failure while calling the provider or reading its answer,
+`translation_error` for a request LiteLLM's transformations refuse before anything is sent (the
+client's request, so a 400).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
-from gateway_project.errors import (
+from core.errors import (
     ContextWindowExceeded,
     GatewayError,
     InvalidRequest,
     UpstreamUnavailable,
 )
 from proxy import passthrough
+from proxy.provider_errors import explained, provider_said
 from proxy.stream_adapters import Adapter
 from proxy.translation.core import litellm_module
 from proxy.usage_normalise import Usage
@@ -105,20 +109,44 @@ async def close_source(source: Any) -> None:
 
 
 def provider_error(exc: Exception, provider: str) -> GatewayError:
-    """Our error for a LiteLLM/provider failure; never the exception's own text."""
+    """Our error for a LiteLLM/provider failure: the provider's own message made safe, never LiteLLM's text."""
     if isinstance(exc, GatewayError):
         return exc
     litellm = litellm_module()
     status = getattr(exc, "status_code", None)
     if isinstance(exc, litellm.ContextWindowExceededError):
-        logger.warning("provider %s failed: %s", provider, type(exc).__name__)
-        message = f"The provider '{provider}' says the input is longer than the model's context window."
-        return ContextWindowExceeded(status if isinstance(status, int) and 400 <= status < 500 else 400, message)
+        said = provider_said(litellm_body(exc))
+        logger.warning("provider %s failed: %s: %s", provider, type(exc).__name__, said or "(no message)")
+        sentence = f"The provider '{provider}' says the input is longer than the model's context window."
+        status = status if isinstance(status, int) and 400 <= status < 500 else 400
+        return ContextWindowExceeded(status, explained(sentence, said))
     if isinstance(status, int) and not isinstance(exc, litellm.Timeout):
-        return passthrough.status_error(status, exception_headers(exc), provider)  # as the provider's own answer
+        # As the provider's own answer: its status, retry-after and message, through the same path.
+        return passthrough.status_error(status, exception_headers(exc), provider, litellm_body(exc))
     if isinstance(exc, litellm.Timeout | httpx.TimeoutException):
         exc = TimeoutError()
     return passthrough.transport_error(exc, provider)
+
+
+# `OpenAIException - `, `AzureException APIError - `: what LiteLLM writes before the provider's answer.
+_LITELLM_PREFIX = re.compile(r"[A-Za-z]+Exception(?: [A-Za-z]+)? - ")
+_LITELLM_SUFFIX = re.compile(r"\.?\s*Handle with `litellm\.\w+`\.?$")
+
+
+def litellm_body(exc: Exception) -> bytes:
+    """The provider's answer a LiteLLM exception carries: its parsed body, else the text after LiteLLM's
+    prefixes (`litellm.RateLimitError: RateLimitError: OpenAIException - <the answer>. Handle with …`)."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, Mapping) and provider_said(body):
+        return orjson.dumps(body, default=str)
+    text = str(getattr(exc, "message", "") or "")
+    prefixes = list(_LITELLM_PREFIX.finditer(text))
+    if not prefixes:
+        return b""  # LiteLLM's own words, not the provider's
+    answer = _LITELLM_SUFFIX.sub("", text[prefixes[-1].end() :].strip())
+    if len(answer) > 2 and answer[0] == "b" and answer[1] in "'\"" and answer[-1] == answer[1]:
+        answer = answer[2:-1]  # a body LiteLLM quoted as Python bytes: b'{...}'
+    return answer.encode()
 
 
 def translation_error(exc: Exception, provider: str) -> GatewayError:

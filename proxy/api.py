@@ -7,9 +7,9 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from gateway_project.api_auth import ManagementAPIView
-from gateway_project.api_errors import error_responses
-from proxy.providers import configured_providers
+from core.api_auth import ManagementAPIView
+from core.api_errors import error_responses
+from core.providers import configured_providers
 
 
 class ProviderOutput(serializers.Serializer):  # type: ignore[type-arg]

@@ -9,9 +9,9 @@ from rest_framework.request import Request
 
 from accounts.selectors import AccountState, account_state
 from accounts.services import ACCOUNT_CACHE
-from gateway_project.cache import MISSING, cache_peek
-from gateway_project.errors import GatewayUnavailable, Unauthenticated
-from gateway_project.pool import in_pool
+from core.cache import MISSING, cache_peek
+from core.errors import GatewayUnavailable, Unauthenticated
+from core.pool import in_pool
 from keys.selectors import KeyState, key_lookup
 from keys.services import KEY_CACHE, key_hash
 

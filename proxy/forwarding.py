@@ -26,9 +26,9 @@ from typing import Any
 
 from django.conf import settings
 
+from core.providers import Target
 from proxy import passthrough, translated
 from proxy.answers import Completion, Stream, provider_error
-from proxy.providers import Target
 from proxy.request_params import Route, validate_body
 from proxy.stream_adapters import make_adapter
 from proxy.translation.core import as_dict, litellm_module

@@ -2,9 +2,9 @@
 
 from typing import Any
 
+from core.providers import configured_providers
 from pricing.models import ModelCost
 from proxy.forwarding import known_models
-from proxy.providers import configured_providers
 from routing.selectors import public_names
 
 

@@ -28,7 +28,7 @@ from urllib.request import getproxies, proxy_bypass
 import aiohttp
 import orjson
 
-from gateway_project.errors import (
+from core.errors import (
     ContextWindowExceeded,
     GatewayError,
     UpstreamError,
@@ -36,6 +36,7 @@ from gateway_project.errors import (
     UpstreamUnavailable,
 )
 from proxy import sse
+from proxy.provider_errors import explained, provider_said
 from proxy.request_params import Route
 from proxy.stream_adapters import (
     RESPONSES_FAILED,
@@ -176,13 +177,17 @@ def retry_after(headers: Mapping[str, str] | None) -> dict[str, str]:
     return {}
 
 
-def status_error(status: int, headers: Mapping[str, str], provider: str) -> GatewayError:
-    """Our error for a provider's non-2xx answer: its 4xx status kept, anything else a 502; never its text."""
-    logger.warning("provider %s answered HTTP %s", provider, status)
+def status_error(status: int, headers: Mapping[str, str], provider: str, body: bytes = b"") -> GatewayError:
+    """Our error for a provider's non-2xx answer: its 4xx status kept, anything else a 502; its own message
+    passed on once made safe (proxy.provider_errors)."""
+    said = provider_said(body)
+    logger.warning("provider %s answered HTTP %s: %s", provider, status, said or "(no message)")
     if 400 <= status < 500:
-        message = f"The provider '{provider}' refused the request (HTTP {status})."
+        message = explained(f"The provider '{provider}' refused the request (HTTP {status}).", said)
+        if status in (400, 413) and CONTEXT_WINDOW.search(body[:4096]):
+            return ContextWindowExceeded(status, message)
         return UpstreamError(status, message, headers=retry_after(headers))
-    return UpstreamUnavailable(f"The provider '{provider}' failed to answer.")
+    return UpstreamUnavailable(explained(f"The provider '{provider}' failed to answer (HTTP {status}).", said))
 
 
 def transport_error(exc: BaseException, provider: str) -> GatewayError:
@@ -224,17 +229,14 @@ async def post(call: Call) -> aiohttp.ClientResponse:
         raise transport_error(exc, provider) from None
     if 200 <= response.status < 300:
         return response
-    error = status_error(response.status, response.headers, provider)
     try:
         body = await response.read()  # read to the end so the connection goes back to the pool
-    except Exception as exc:  # the error body is not needed; a broken one only costs the connection
+    except Exception as exc:  # a broken error body only costs its message and the connection
         logger.debug("reading provider %s's error body failed: %s", provider, type(exc).__name__)
         body = b""
     finally:
         response.release()
-    if response.status in (400, 413) and CONTEXT_WINDOW.search(body[:4096]):
-        raise ContextWindowExceeded(response.status, error.message)
-    raise error
+    raise status_error(response.status, response.headers, provider, body)
 
 
 async def complete(call: Call) -> tuple[bytes, dict[str, Any]]:

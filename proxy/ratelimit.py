@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from cachetools import TTLCache
 from django.conf import settings
 
-from gateway_project.backends import redis_cache_configured, redis_script_run
+from core.backends import redis_cache_configured, redis_script_run
 
 log = logging.getLogger(__name__)
 _WINDOW = 60

@@ -14,8 +14,8 @@ from typing import Any
 
 from django.conf import settings
 
-from gateway_project.errors import InvalidRequest
-from proxy.providers import provider_registry, split_model
+from core.errors import InvalidRequest
+from core.providers import provider_registry, split_model
 
 
 class Route(StrEnum):

@@ -29,13 +29,13 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from gateway_project.errors import ContextWindowExceeded, GatewayError, ModelNotFound, UpstreamError
-from gateway_project.pool import in_pool
+from core.errors import ContextWindowExceeded, GatewayError, ModelNotFound, UpstreamError
+from core.pool import in_pool
+from core.providers import BUILTIN, Target, credentials_provider, resolve_model
+from core.tasks import spawn
 from proxy.accounting import CallRecord, attempt_finished
 from proxy.forwarding import Completion, Stream, forward
-from proxy.providers import BUILTIN, Target, provider_registry, resolve_model
 from proxy.request_params import Route
-from proxy.tasks import spawn
 from routing.health import HEALTHY, State, health_read, health_record
 from routing.selectors import DeploymentSpec, RoutePlan, RoutingTable, routing_table, routing_table_peek
 
@@ -82,9 +82,7 @@ async def route_plan(model: Any) -> RoutePlan | None:
 
 def deployment_target(spec: DeploymentSpec) -> Target | None:
     """Where a deployment's calls go, with the credentials it names; None while those are not configured."""
-    registry = provider_registry()
-    credentials = next((p for p in registry.providers if p.custom), None) if spec.credentials == "custom" else None
-    credentials = credentials or registry.get(spec.credentials)
+    credentials = credentials_provider(spec.credentials)
     if credentials is None:
         return None
     if spec.provider == "custom":

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from gateway_project.errors import UpstreamUnavailable
+from core.errors import UpstreamUnavailable
 from proxy import sse
 from proxy.request_params import Route
 from proxy.usage_normalise import (

@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator
 
 from django.http import StreamingHttpResponse
 
-from gateway_project.errors import GatewayError, GatewayUnavailable, UpstreamTimeout, UpstreamUnavailable
-from gateway_project.metrics import metrics_first_frame_timer
+from core.errors import GatewayError, GatewayUnavailable, UpstreamTimeout, UpstreamUnavailable
+from core.metrics import metrics_first_frame_timer
+from core.tasks import call_deadline
 from proxy.accounting import CallRecord, call_finished, start_call
 from proxy.forwarding import Stream
-from proxy.tasks import call_deadline
 from proxy.wire import error_frame
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from typing import Any
 
 import orjson
 
-from gateway_project.errors import GatewayError, UpstreamUnavailable
+from core.errors import GatewayError, UpstreamUnavailable
+from core.providers import Target
 from proxy import passthrough, sse
 from proxy.answers import Completion, Stream, translation_error
 from proxy.provider_usage import (
@@ -33,7 +34,6 @@ from proxy.provider_usage import (
     responses_usage_fields,
     watch_for,
 )
-from proxy.providers import Target
 from proxy.request_params import Route
 from proxy.stream_adapters import MessagesAdapter, make_adapter
 from proxy.translated_stream import ChatChunks, TranslatedAdapter, TranslatedSource, lines_of

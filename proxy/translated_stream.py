@@ -22,7 +22,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from gateway_project.errors import UpstreamUnavailable
+from core.errors import UpstreamUnavailable
 from proxy.provider_usage import Watch, chat_usage_fields
 from proxy.stream_adapters import Adapter
 from proxy.usage_normalise import Usage, tokens_for_chars

@@ -4,12 +4,12 @@ from typing import Any
 
 import orjson
 
-from gateway_project.errors import InvalidRequest
+from core.errors import InvalidRequest
+from core.parsers import MAX_DEPTH, nested_deeper_than
 from proxy.request_params import Route, validate_body
 
-# No real request nests this deep (OpenAI allows 10 levels in a tool schema); LiteLLM walks
+# MAX_DEPTH: no real request nests this deep (OpenAI allows 10 levels in a tool schema); LiteLLM walks
 # bodies recursively and fails on a few hundred levels, which would read as a provider failure.
-MAX_DEPTH = 64
 TOO_DEEP = f"The request body is nested deeper than {MAX_DEPTH} levels."
 
 
@@ -26,18 +26,6 @@ def parse_body(raw: bytes, route: Route) -> dict[str, Any]:
         raise InvalidRequest(TOO_DEEP)
     validate_body(route, body)
     return body
-
-
-def nested_deeper_than(value: Any, limit: int) -> bool:
-    """Whether arrays and objects nest more than `limit` levels; walks containers only, without recursion."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
 
 
 def requested_output_tokens(body: dict[str, Any]) -> int:

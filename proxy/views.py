@@ -16,8 +16,8 @@ from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 
-from gateway_project.bodylimit import TOO_LARGE
-from gateway_project.errors import (
+from core.bodylimit import TOO_LARGE
+from core.errors import (
     GatewayError,
     InvalidRequest,
     RequestTooLarge,
@@ -26,7 +26,9 @@ from gateway_project.errors import (
     UpstreamTimeout,
     render_openai,
 )
-from gateway_project.pool import in_pool
+from core.logs import request_id_bind
+from core.pool import in_pool
+from core.tasks import call_deadline
 from proxy.accounting import CallRecord, call_finished, start_call
 from proxy.admission import admit, admit_routed
 from proxy.auth import PRINCIPAL_ATTR, GatewayKeyAuthentication, Principal, presented_key, principal_for_async
@@ -34,7 +36,6 @@ from proxy.forwarding import Completion, Route, Stream, forward
 from proxy.models_list import model_list
 from proxy.routed import candidates_load, forward_routed, route_plan
 from proxy.streaming import sse_response
-from proxy.tasks import call_deadline
 from proxy.validation import parse_body
 from proxy.wire import error_body
 
@@ -61,6 +62,7 @@ class GatewayView(APIView):
 
     def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
         self.request_id = getattr(request, "scope", {}).get(REQUEST_ID) or uuid.uuid4()
+        request_id_bind(self.request_id)  # every log line of this call carries it
         self.started = time.perf_counter()
         return super().initialize_request(request, *args, **kwargs)
 
@@ -199,7 +201,7 @@ class CompletionView(GatewayView):
 
     def _body(self, request: Request) -> bytes:
         try:
-            if not getattr(request._request, "scope", {}).get(TOO_LARGE):  # set by gateway_project.bodylimit
+            if not getattr(request._request, "scope", {}).get(TOO_LARGE):  # set by core.bodylimit
                 return request._request.body
         except RequestDataTooBig:
             pass

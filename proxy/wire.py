@@ -4,7 +4,7 @@ from typing import Any
 
 import orjson
 
-from gateway_project.errors import GatewayError, render_anthropic, render_openai
+from core.errors import GatewayError, render_anthropic, render_openai
 from proxy.request_params import Route
 
 

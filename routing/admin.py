@@ -10,7 +10,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from gateway_project.admin import ServiceModelAdmin, badge
+from core.admin import ServiceModelAdmin, badge
+from core.providers import credentials_provider
 from routing.health import Health, health_report
 from routing.models import Deployment, RoutePolicy
 from routing.services import (
@@ -48,6 +49,7 @@ class DeploymentAdmin(ServiceModelAdmin):
     search_fields = ("public_name", "upstream_model")
     fields = _FIELDS
     readonly_fields = ("health",)
+    audited_by_services = True
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return (*_FIELDS, "health") if obj else _FIELDS
@@ -57,6 +59,8 @@ class DeploymentAdmin(ServiceModelAdmin):
         health = _health(obj)
         if not obj.enabled:
             return badge("disabled", "muted")
+        if credentials_provider(obj.credentials) is None:  # calls skip it: never "healthy"
+            return badge("not configured", "bad")
         if health.cooling_until:
             return badge(f"cooling until {_when(health.cooling_until)[11:19]}", "bad")
         return badge("healthy", "ok")
@@ -70,6 +74,8 @@ class DeploymentAdmin(ServiceModelAdmin):
     def health(self, obj: Deployment) -> SafeString:
         health = _health(obj)
         cooling = f"Cooling down until {_when(health.cooling_until)}." if health.cooling_until else "Not cooling down."
+        if credentials_provider(obj.credentials) is None:
+            cooling = f"Not configured: no provider {obj.credentials!r} has a key in the environment; calls skip it."
         rows = format_html_join("", "<li>{}: {}</li>", ((_when(at), what) for at, what in health.recent_errors))
         return format_html("<p>{}</p><p>Recent errors (newest first):</p><ul>{}</ul>", cooling, rows or "none")
 
@@ -77,18 +83,18 @@ class DeploymentAdmin(ServiceModelAdmin):
         values = {name: form.cleaned_data.get(name, getattr(obj, name)) for name in _FIELDS}
         if change:
             current = Deployment.objects.get(pk=obj.pk)
-            saved = deployment_update(deployment=current, **values)
+            saved = deployment_update(deployment=current, actor=self.actor(request), **values)
         else:
-            saved = deployment_create(**values)
+            saved = deployment_create(actor=self.actor(request), **values)
         obj.pk = saved.pk
         obj.refresh_from_db()
 
     def delete_model(self, request: HttpRequest, obj: Deployment) -> None:
-        deployment_delete(deployment=obj)
+        deployment_delete(deployment=obj, actor=self.actor(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Deployment]) -> None:
         for deployment in queryset:
-            deployment_delete(deployment=deployment)
+            deployment_delete(deployment=deployment, actor=self.actor(request))
 
 
 class PolicyForm(forms.ModelForm):
@@ -112,6 +118,7 @@ class RoutePolicyAdmin(ServiceModelAdmin):
     form = PolicyForm
     list_display = ("public_name", "attempts", "deadline_s", "fallback_names", "context_fallback")
     search_fields = ("public_name",)
+    audited_by_services = True
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return ("public_name",) if obj else ()  # the upsert key: renaming would make a second policy
@@ -127,13 +134,14 @@ class RoutePolicyAdmin(ServiceModelAdmin):
             deadline_s=form.cleaned_data["deadline_s"],
             fallbacks=form.cleaned_data["fallbacks"],
             context_fallback=form.cleaned_data.get("context_fallback") or "",
+            actor=self.actor(request),
         )
         obj.pk = policy.pk
         obj.refresh_from_db()
 
     def delete_model(self, request: HttpRequest, obj: RoutePolicy) -> None:
-        policy_delete(policy=obj)
+        policy_delete(policy=obj, actor=self.actor(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[RoutePolicy]) -> None:
         for policy in queryset:
-            policy_delete(policy=policy)
+            policy_delete(policy=policy, actor=self.actor(request))

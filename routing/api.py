@@ -7,8 +7,8 @@ from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from gateway_project.api_auth import ListPagination, ManagementAPIView
-from gateway_project.api_errors import error_responses, path_text, query_text, validate_input
+from core.api_auth import ListPagination, ManagementAPIView
+from core.api_errors import error_responses, path_text, query_text, validate_input
 from routing.models import Deployment, RoutePolicy
 from routing.selectors import deployment_get, deployment_list, policy_get, policy_list
 from routing.serializers import (
@@ -39,6 +39,8 @@ def _policy(public_name: str) -> RoutePolicy:
 
 
 class DeploymentListCreate(ManagementAPIView):
+    permission_model = Deployment
+
     pagination_class = ListPagination
 
     @extend_schema(
@@ -55,11 +57,13 @@ class DeploymentListCreate(ManagementAPIView):
     )
     def post(self, request: Request) -> Response:
         """Puts a deployment behind a public name; its calls use the named provider's credentials (environment)."""
-        deployment = deployment_create(**validate_input(DeploymentCreateInput, request.data))
+        deployment = deployment_create(**validate_input(DeploymentCreateInput, request.data), actor=self.actor)
         return Response(DeploymentOutput(deployment).data, status=status.HTTP_201_CREATED)
 
 
 class DeploymentDetail(ManagementAPIView):
+    permission_model = Deployment
+
     @extend_schema(
         tags=["routing"], parameters=[DEPLOYMENT_ID], responses={200: DeploymentOutput, **error_responses(404)}
     )
@@ -76,17 +80,19 @@ class DeploymentDetail(ManagementAPIView):
     def patch(self, request: Request, deployment_id: str) -> Response:
         """Changes a deployment: its weight, capacity, enabled flag, model or credentials."""
         changes: dict[str, Any] = validate_input(DeploymentUpdateInput, request.data)
-        deployment = deployment_update(deployment=_deployment(deployment_id), **changes)
+        deployment = deployment_update(deployment=_deployment(deployment_id), actor=self.actor, **changes)
         return Response(DeploymentOutput(deployment).data)
 
     @extend_schema(tags=["routing"], parameters=[DEPLOYMENT_ID], responses={204: None, **error_responses(404)})
     def delete(self, request: Request, deployment_id: str) -> Response:
         """Removes a deployment; a name left without any is auto-detected again."""
-        deployment_delete(deployment=_deployment(deployment_id))
+        deployment_delete(deployment=_deployment(deployment_id), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class PolicyListSet(ManagementAPIView):
+    permission_model = RoutePolicy
+
     pagination_class = ListPagination
 
     @extend_schema(tags=["routing"], responses={200: PolicyOutput(many=True)})
@@ -105,11 +111,13 @@ class PolicyListSet(ManagementAPIView):
     )
     def post(self, request: Request) -> Response:
         """Sets a public name's policy: 201 when created, 200 when updated."""
-        policy, created = policy_set(**validate_input(PolicyInput, request.data))
+        policy, created = policy_set(**validate_input(PolicyInput, request.data), actor=self.actor)
         return Response(PolicyOutput(policy).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class PolicyDetail(ManagementAPIView):
+    permission_model = RoutePolicy
+
     @extend_schema(tags=["routing"], parameters=[PUBLIC_NAME], responses={200: PolicyOutput, **error_responses(404)})
     def get(self, request: Request, public_name: str) -> Response:
         """One public name's policy."""
@@ -118,5 +126,5 @@ class PolicyDetail(ManagementAPIView):
     @extend_schema(tags=["routing"], parameters=[PUBLIC_NAME], responses={204: None, **error_responses(404)})
     def delete(self, request: Request, public_name: str) -> Response:
         """Removes a policy: the name keeps its deployments with the default attempts and no fallbacks."""
-        policy_delete(policy=_policy(public_name))
+        policy_delete(policy=_policy(public_name), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)

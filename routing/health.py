@@ -17,7 +17,7 @@ from typing import Any
 from cachetools import TTLCache
 from django.conf import settings
 
-from gateway_project.backends import redis_cache_configured, redis_raw_client, redis_script_run
+from core.backends import redis_cache_configured, redis_raw_client, redis_script_run
 
 _MINUTE = 60
 _RECENT_ERRORS = 20

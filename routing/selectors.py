@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError
 from django.db.models import QuerySet
 
-from gateway_project.cache import MISSING, cache_get_or_load, l1
+from core.cache import MISSING, cache_get_or_load, l1
 from routing.models import Deployment, RoutePolicy
 from routing.services import ROUTING_CACHE, TABLE_KEY
 

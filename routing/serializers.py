@@ -5,13 +5,17 @@ from typing import Any
 
 from rest_framework import serializers
 
-from gateway_project.api_errors import StrictSerializer
+from core.api_errors import StrictSerializer
+from core.providers import credentials_provider
 from routing.health import health_report
 
 MAX_COUNT = 2_147_483_647
 
 
 class HealthOutput(serializers.Serializer):  # type: ignore[type-arg]
+    configured = serializers.BooleanField(
+        help_text="False: its credentials name a provider with no key in the environment, so calls skip it."
+    )
     cooling_until = serializers.DateTimeField(allow_null=True, help_text="Skipped by every instance until then.")
     recent_errors = serializers.ListField(child=serializers.DictField(), help_text="Newest first: `at`, `error`.")
 
@@ -36,6 +40,7 @@ class DeploymentOutput(serializers.Serializer):  # type: ignore[type-arg]
     def get_health(self, obj: Any) -> dict[str, Any]:
         health = health_report(deployment_id=str(obj.pk))
         return {
+            "configured": credentials_provider(obj.credentials) is not None,
             "cooling_until": _at(health.cooling_until).isoformat() if health.cooling_until else None,
             "recent_errors": [{"at": _at(at).isoformat(), "error": what} for at, what in health.recent_errors],
         }

@@ -5,8 +5,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from gateway_project.cache import cache_invalidate
-from proxy.providers import ALIASES, BUILTIN, PLAIN_MODEL
+from core.audit import Actor, audit_added, audit_changed, audit_deleted, field_changes, system_actor
+from core.cache import cache_invalidate
+from core.providers import ALIASES, BUILTIN, PLAIN_MODEL, credentials_provider, provider_registry
 from routing.models import Deployment, RoutePolicy
 
 ROUTING_CACHE = "routing"
@@ -52,6 +53,16 @@ def _check_deployment(fields: dict[str, Any]) -> None:
         raise ValidationError("weight must be at least 1.")
 
 
+def _check_credentials(credentials: str) -> None:
+    """A deployment may only name credentials the gateway has: calls would skip it, and no one would know why."""
+    if credentials_provider(credentials) is None:
+        configured = ", ".join(provider.name for provider in provider_registry().providers) or "none"
+        raise ValidationError(
+            f"credentials {credentials!r} names no configured provider (configured: {configured}); "
+            "a provider is configured when its *_API_KEY is set in the gateway's environment."
+        )
+
+
 @transaction.atomic
 def deployment_create(
     *,
@@ -63,6 +74,7 @@ def deployment_create(
     rpm_capacity: int | None = None,
     tpm_capacity: int | None = None,
     enabled: bool = True,
+    actor: Actor | None = None,
 ) -> Deployment:
     fields: dict[str, Any] = {
         "public_name": public_name,
@@ -75,18 +87,23 @@ def deployment_create(
         "enabled": enabled,
     }
     _check_deployment(fields)
+    _check_credentials(fields["credentials"])
     deployment = Deployment.objects.create(**fields)
+    audit_added(actor=actor or system_actor(via="gateway"), obj=deployment, values=fields)
     _table_changed()
     return deployment
 
 
 @transaction.atomic
-def deployment_update(*, deployment: Deployment, **changes: Any) -> Deployment:
+def deployment_update(*, deployment: Deployment, actor: Actor | None = None, **changes: Any) -> Deployment:
     unknown = set(changes) - _DEPLOYMENT_FIELDS
     if unknown:
         raise ValidationError(f"Cannot update {', '.join(sorted(unknown))}.")
     fields = {name: getattr(deployment, name) for name in _DEPLOYMENT_FIELDS} | changes
     _check_deployment(fields)
+    if fields["credentials"] != deployment.credentials:  # one whose credentials went away may still be disabled
+        _check_credentials(fields["credentials"])
+    audit_changed(actor=actor or system_actor(via="gateway"), obj=deployment, changes=field_changes(deployment, fields))
     for name, value in fields.items():
         setattr(deployment, name, value)
     deployment.save()
@@ -95,7 +112,10 @@ def deployment_update(*, deployment: Deployment, **changes: Any) -> Deployment:
 
 
 @transaction.atomic
-def deployment_delete(*, deployment: Deployment) -> None:
+def deployment_delete(*, deployment: Deployment, actor: Actor | None = None) -> None:
+    audit_deleted(
+        actor=actor or system_actor(via="gateway"), obj=deployment, values={"public_name": deployment.public_name}
+    )
     deployment.delete()
     _table_changed()
 
@@ -127,6 +147,7 @@ def policy_set(
     deadline_s: int | None = None,
     fallbacks: list[str] | None = None,
     context_fallback: str | None = None,
+    actor: Actor | None = None,
 ) -> tuple[RoutePolicy, bool]:
     """Creates or updates the policy of a public name (omitted fields keep their values); True when created."""
     public_name = _name(public_name, "public_name")
@@ -141,14 +162,21 @@ def policy_set(
     fields = {name: getattr(current, name) for name in _POLICY_FIELDS}
     fields.update({name: value for name, value in given.items() if value is not None})
     _check_policy(public_name, fields)
+    changes = field_changes(current, fields)
     for name, value in fields.items():
         setattr(current, name, value)
     current.save()
+    actor = actor or system_actor(via="gateway")
+    if policy is None:
+        audit_added(actor=actor, obj=current, values=fields)
+    else:
+        audit_changed(actor=actor, obj=current, changes=changes)
     _table_changed()
     return current, policy is None
 
 
 @transaction.atomic
-def policy_delete(*, policy: RoutePolicy) -> None:
+def policy_delete(*, policy: RoutePolicy, actor: Actor | None = None) -> None:
+    audit_deleted(actor=actor or system_actor(via="gateway"), obj=policy, values={})
     policy.delete()
     _table_changed()

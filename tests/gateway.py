@@ -14,7 +14,7 @@ import uvicorn
 from django.test import override_settings
 from pytest_redis import factories
 
-from gateway_project.backends import redis_caches, redis_channel_layers
+from core.backends import redis_caches, redis_channel_layers
 from tests.upstream import loopback_socket
 
 # Loaded as a plugin before Django is set up: project modules are imported inside fixtures.
@@ -39,8 +39,8 @@ def fresh_caches() -> Iterator[None]:
     """The database is reset between tests; cached keys and prices must go with it."""
     from django.core.cache import cache
 
-    from gateway_project.cache import l1
-    from proxy.providers import provider_registry
+    from core.cache import l1
+    from core.providers import provider_registry
 
     l1().clear()
     cache.clear()
@@ -117,7 +117,7 @@ def gateway_server(django_db_setup: Any, django_db_blocker: Any, redis_backed: s
 @pytest.fixture
 def providers(upstream: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Points OpenAI, Anthropic and a custom provider at the test upstream, each with its own key."""
-    from proxy.providers import provider_registry
+    from core.providers import provider_registry
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-upstream-openai")
     monkeypatch.setenv("OPENAI_API_BASE", f"{upstream.url}/v1")

@@ -1,4 +1,4 @@
-"""Writes usage rows and settles the account's budget for the same request, atomically."""
+"""Writes usage rows and their rollups (their budgets are settled in the same transaction: budgets.ledger)."""
 
 import uuid
 from collections.abc import Sequence
@@ -8,11 +8,11 @@ from typing import Any
 
 from django.utils import timezone
 
-from accounts.services import budget_settle
-from gateway_project.ledger_tx import ledger_atomic
-from gateway_project.money import ZERO
+from core.ledger_tx import ledger_atomic
+from core.money import ZERO
 from pricing.selectors import TokenCounts
 from usage.models import UsageLog
+from usage.rollups import rollups_add
 
 # PositiveIntegerField's ceiling on every engine; a count beyond it is a broken upstream, kept at the cap.
 _COUNT_MAX = 2**31 - 1
@@ -39,7 +39,7 @@ class UsageEntry:
     attempt_of: str = ""  # routed calls: the request id of the row that answered, on the other attempts' rows
     attempt: int = 1
     upstream_model: str = ""  # routed calls: the deployment's model (what the row is priced by)
-    lease_id: str = ""  # admitted from a budget lease (proxy.leases): the lease, and the worst case drawn from it
+    lease_id: str = ""  # admitted from a budget lease (budgets.leases): the lease, and the worst case drawn from it
     lease_draw_usd: Decimal = ZERO
 
     def as_json(self) -> dict[str, Any]:
@@ -93,34 +93,26 @@ def _row(entry: UsageEntry) -> UsageLog:
     )
 
 
-@ledger_atomic()
+@ledger_atomic(savepoint=False)
 def usage_record(*, entry: UsageEntry) -> UsageLog:
-    """Writes the row and settles the budget in one transaction: both or neither."""
+    """Writes one row and adds it to its rollups (its own transaction, or the caller's)."""
     row = _row(entry)
     row.save(force_insert=True)
-    _settle([entry])
+    rollups_add(rows=[row])
     return row
 
 
-@ledger_atomic()
-def usage_record_many(*, entries: Sequence[UsageEntry], idempotent: bool = False) -> int:
-    """Rows for a batch and their settlements (cost booked, hold released), in one transaction.
+@ledger_atomic(savepoint=False)  # its own transaction, or the caller's (budgets.ledger), never a savepoint
+def usage_record_many(*, entries: Sequence[UsageEntry], idempotent: bool = False) -> list[UsageEntry]:
+    """Rows for a batch and their rollups; returns the entries written.
 
     `idempotent` skips entries whose row already exists (replaying the spool: a write that
-    failed on our side may have committed on the server's). Returns the rows written.
+    failed on our side may have committed on the server's).
     """
     if idempotent:
         existing = set(UsageLog.objects.filter(id__in=[e.request_id for e in entries]).values_list("id", flat=True))
         entries = [entry for entry in entries if entry.request_id not in existing]
-    if not entries:
-        return 0
-    UsageLog.objects.bulk_create([_row(entry) for entry in entries])
-    _settle(entries)
-    return len(entries)
-
-
-def _settle(entries: Sequence[UsageEntry]) -> None:
-    budget_settle(
-        settlements=[(entry.request_id, entry.account_id, entry.cost_usd) for entry in entries],
-        draws=[(uuid.UUID(e.lease_id), e.account_id, e.lease_draw_usd) for e in entries if e.lease_id],
-    )
+    if entries:
+        rows = UsageLog.objects.bulk_create([_row(entry) for entry in entries])
+        rollups_add(rows=rows)  # the rows just inserted: a replayed entry skipped above adds nothing
+    return list(entries)

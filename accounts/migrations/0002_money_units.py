@@ -1,12 +1,12 @@
-"""Ledger amounts move from DECIMAL columns to exact integer units (gateway_project.money.MoneyField).
+"""Ledger amounts move from DECIMAL columns to exact integer units (core.money.MoneyField).
 
 SQLite kept DECIMAL as floating point, so SQL arithmetic on it drifted; every value is
-converted once, through Python's Decimal, before the old column goes (gateway_project.money_migration).
+converted once, through Python's Decimal, before the old column goes (core.money_migration).
 """
 
 from django.db import migrations
 
-from gateway_project.money_migration import money_to_units
+from core.money_migration import money_to_units
 
 
 class Migration(migrations.Migration):

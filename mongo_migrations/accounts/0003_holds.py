@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import gateway_project.money
+import core.money
 import uuid
 from decimal import Decimal
 from django.db import migrations, models
@@ -18,23 +18,23 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='account',
             name='budget_usd',
-            field=gateway_project.money.MoneyField(blank=True, help_text='Spending limit in USD; empty means unlimited.', null=True),
+            field=core.money.MoneyField(blank=True, help_text='Spending limit in USD; empty means unlimited.', null=True),
         ),
         migrations.AlterField(
             model_name='account',
             name='reserved_usd',
-            field=gateway_project.money.MoneyField(default=Decimal('0'), editable=False),
+            field=core.money.MoneyField(default=Decimal('0'), editable=False),
         ),
         migrations.AlterField(
             model_name='account',
             name='spent_usd',
-            field=gateway_project.money.MoneyField(default=Decimal('0'), editable=False),
+            field=core.money.MoneyField(default=Decimal('0'), editable=False),
         ),
         migrations.CreateModel(
             name='Hold',
             fields=[
                 ('id', models.UUIDField(default=uuid.uuid4, editable=False, help_text='The request id.', primary_key=True, serialize=False)),
-                ('amount_usd', gateway_project.money.MoneyField()),
+                ('amount_usd', core.money.MoneyField()),
                 ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
                 ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='holds', to='accounts.account')),
             ],

@@ -22,7 +22,7 @@ import functools
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from gateway_project.errors import UpstreamUnavailable
+from core.errors import UpstreamUnavailable
 from proxy import passthrough
 from proxy.passthrough import Endpoint
 from proxy.request_params import Route

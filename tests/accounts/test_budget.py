@@ -7,15 +7,10 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from accounts.models import Account, Hold
-from accounts.services import (
-    account_create,
-    budget_reserve,
-    budget_reserve_many,
-    budget_settle,
-    hold_release_stale,
-    leases_release,
-)
+from accounts.models import Account
+from accounts.services import account_create
+from budgets.models import Hold
+from budgets.services import budget_reserve, budget_reserve_many, budget_settle, hold_release_stale, leases_release
 from tests.stored import stored_rows
 
 pytestmark = pytest.mark.django_db
@@ -97,7 +92,7 @@ def test_money_is_exact_in_the_database_on_every_engine():
     assert 150 in {value for row in stored_rows(Account._meta.db_table) for value in row if isinstance(value, int)}
 
 
-# Budget leases (proxy.leases): one hold many calls draw from ---------------------------------------------
+# Budget leases (budgets.leases): one hold many calls draw from ---------------------------------------------
 
 
 def test_a_lease_is_taken_only_with_its_margin_left_over():

@@ -2,7 +2,7 @@
 
 Each failure is a real one, a row the database refuses (a duplicate id), met after earlier writes
 of the same transaction have gone through. On MongoDB these pass only when the ledger runs in a
-MongoDB transaction (Django's atomic is a no-op there; gateway_project.ledger_tx).
+MongoDB transaction (Django's atomic is a no-op there; core.ledger_tx).
 """
 
 import uuid
@@ -11,11 +11,13 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError
 
-from accounts.models import Account, Hold
-from accounts.services import account_create, budget_reserve, budget_reserve_many
-from gateway_project.ledger_tx import ledger_atomic
+from accounts.models import Account
+from accounts.services import account_create
+from budgets.models import Hold
+from budgets.services import budget_reserve, budget_reserve_many, usage_book_many
+from core.ledger_tx import ledger_atomic
 from usage.models import UsageLog
-from usage.services import UsageEntry, usage_record_many
+from usage.services import UsageEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -56,10 +58,10 @@ def test_a_batch_with_a_bad_row_writes_no_row_and_settles_nothing():
     requests = [uuid.uuid4() for _ in range(3)]
     for request_id in requests[:2]:
         assert budget_reserve(account_id=account.pk, request_id=request_id, amount=Decimal("1"))
-    usage_record_many(entries=[entry(account, requests[2])])  # its row exists: the batch below repeats it
+    usage_book_many(entries=[entry(account, requests[2])])  # its row exists: the batch below repeats it
     before = ledger(account)
     with pytest.raises(IntegrityError):
-        usage_record_many(entries=[entry(account, request_id) for request_id in requests])
+        usage_book_many(entries=[entry(account, request_id) for request_id in requests])
     assert ledger(account) == before == (Decimal("0.25"), Decimal("2"), set(requests[:2]))
     assert set(UsageLog.objects.values_list("pk", flat=True)) == {requests[2]}
 
@@ -75,7 +77,7 @@ def test_a_settlement_is_undone_when_its_transaction_fails_after_it():
     def settle_then_fail():
         # The settlement completes (row written, hold deleted, spent and reserved moved), then a
         # later write of the same transaction fails: none of it may stay.
-        usage_record_many(entries=[entry(account, settled)])
+        usage_book_many(entries=[entry(account, settled)])
         budget_reserve_many(holds=[(account.pk, taken, Decimal("1"))])
 
     with pytest.raises(IntegrityError):

@@ -8,11 +8,12 @@ import pytest
 
 from accounts.models import Account
 from accounts.services import account_create
+from budgets.services import usage_book
 from keys.models import APIKey
 from keys.services import key_create
 from pricing.selectors import TokenCounts
 from pricing.services import cost_upsert
-from usage.services import UsageEntry, usage_record
+from usage.services import UsageEntry
 
 
 @dataclass
@@ -24,7 +25,7 @@ class Shop:
 
 
 def record(account: Account, key: APIKey | None, model: str, cost: str, status: int = 200, **kwargs) -> None:
-    usage_record(
+    usage_book(
         entry=UsageEntry(
             request_id=uuid.uuid4(),
             account_id=account.pk,
@@ -45,8 +46,10 @@ def record(account: Account, key: APIKey | None, model: str, cost: str, status: 
 def shop(db) -> Shop:
     account = account_create(user_id="acme", name="Acme Corp", budget_usd=Decimal(100))
     other = account_create(user_id="globex", name="Globex")
-    created = key_create(account=account, name="ci", allowed_models=["gpt-5"], rpm_limit=60)
     cost_upsert(model="gpt-5", provider="openai", input_per_mtok=Decimal("1.25"), output_per_mtok=Decimal(10))
+    cost_upsert(model="claude-sonnet-4-5", provider="anthropic", input_per_mtok=Decimal(3), output_per_mtok=Decimal(15))
+    cost_upsert(model="o3", provider="openai", input_per_mtok=Decimal(2), output_per_mtok=Decimal(8))
+    created = key_create(account=account, name="ci", allowed_models=["gpt-5"], rpm_limit=60)
     record(account, created.key, "gpt-5", "0.0125")
     record(account, created.key, "claude-sonnet-4-5", "0.042", streamed=True)
     record(account, created.key, "gpt-5", "0", status=429, error_code="rate_limited")

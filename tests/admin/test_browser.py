@@ -10,10 +10,11 @@ import pytest
 from django.utils import timezone
 
 from accounts.services import account_create
+from budgets.services import usage_book
 from keys.services import key_create
 from pricing.selectors import TokenCounts
-from usage.models import UsageLog
-from usage.services import UsageEntry, usage_record
+from pricing.services import cost_upsert
+from usage.services import UsageEntry
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -50,7 +51,14 @@ def page(live_server, django_user_model) -> Iterator:
         browser.close()
 
 
-def test_a_new_key_is_shown_once_then_only_its_prefix(page, live_server, shots):
+@pytest.fixture
+def priced(transactional_db) -> None:
+    # An allow-list names models a call could use. Before `page`: Playwright's loop then runs in this thread.
+    for model in ("gpt-5", "claude-sonnet-4-5"):
+        cost_upsert(model=model, input_per_mtok=Decimal(1), output_per_mtok=Decimal(2))
+
+
+def test_a_new_key_is_shown_once_then_only_its_prefix(priced, page, live_server, shots):
     page.goto(f"{live_server.url}/admin/accounts/account/add/")
     page.fill("#id_user_id", "initech")
     page.fill("#id_name", "Initech")
@@ -82,7 +90,7 @@ def test_a_new_key_is_shown_once_then_only_its_prefix(page, live_server, shots):
 
 
 def _usage(account_id, key_id, model: str, cost: str, days_ago: int) -> None:
-    row = usage_record(
+    usage_book(
         entry=UsageEntry(
             request_id=uuid.uuid4(),
             account_id=account_id,
@@ -94,10 +102,10 @@ def _usage(account_id, key_id, model: str, cost: str, days_ago: int) -> None:
             tokens=TokenCounts(input_tokens=2000, output_tokens=500, cache_read_tokens=300),
             cost_usd=Decimal(cost),
             latency_ms=350,
+            # Spread over the month as real traffic would be.
+            created_at=(timezone.now() - timedelta(days=days_ago)).isoformat(),
         )
     )
-    # usage_record stamps "now"; spread the rows over the month as real traffic would be.
-    UsageLog.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(days=days_ago))
 
 
 MODELS = {"gpt-5": "0.42", "claude-sonnet-4-5": "0.77", "gpt-5-mini": "0.08"}

@@ -1,5 +1,7 @@
 """Every admin page answers for a staff user, and shows money as USD and keys by prefix only."""
 
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 
@@ -65,3 +67,27 @@ def test_usage_list_shows_totals_of_the_filtered_rows(admin_client, shop):
     page = admin_client.get(url).content.decode()
     assert "$0.054500" not in page and "$0.05" in page
     assert "3 results" in page
+
+
+def test_money_keeps_three_significant_digits_under_a_cent():
+    from core.admin import usd
+
+    assert [usd(Decimal(v)) for v in ("0", "0.0000012345", "0.0042", "0.01", "1234.5")] == [
+        "$0.00",
+        "$0.00000123",
+        "$0.00420",
+        "$0.01",
+        "$1,234.50",
+    ]
+
+
+def test_favicon_is_served(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
+
+
+def test_the_account_page_offers_add_key_and_the_price_filter_only_callable_providers(admin_client, shop, settings):
+    page = admin_client.get(reverse("admin:accounts_account_change", args=[shop.account.pk])).content.decode()
+    assert f"{reverse('admin:keys_apikey_add')}?account={shop.account.pk}" in page
+    prices = admin_client.get(reverse("admin:pricing_modelcost_changelist")).content.decode()
+    assert "?provider=openai" not in prices  # no provider is configured in this test

@@ -158,7 +158,7 @@ def test_a_nul_character_is_refused_not_a_server_error(api, account):
 def test_remaining_subtracts_the_holds_of_requests_in_flight(api, account):
     import uuid
 
-    from accounts.services import budget_reserve
+    from budgets.services import budget_reserve
 
     assert budget_reserve(account_id=account.pk, request_id=uuid.uuid4(), amount=Decimal("2.5"))
     body = api.get(f"/api/accounts/{account.user_id}/").json()

@@ -1,7 +1,7 @@
 """Who may call /api/: the admin bearer token or a staff session; everyone else gets 401 (or 403)."""
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from rest_framework.test import APIClient
 
 from keys.services import key_create
@@ -85,6 +85,10 @@ def test_without_an_admin_key_the_token_route_is_closed(anon, settings, configur
 @pytest.fixture
 def staff(db):
     user = User.objects.create_user("ops", password="pw-ops-123", is_staff=True)
+    # A session carries its operator's permissions, as a token does (tests/api/test_operator_tokens.py).
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_account", "add_account", "change_account"])
+    )
     client = APIClient(enforce_csrf_checks=True)
     client.force_login(user)
     return client
@@ -136,7 +140,7 @@ def test_the_schema_is_openapi_3(api):
     assert schema["components"]["securitySchemes"]["adminToken"] == {
         "type": "http",
         "scheme": "bearer",
-        "description": "The gateway's ADMIN_API_KEY.",
+        "description": "An operator's personal token (gwop-…), or the gateway's ADMIN_API_KEY.",
     }
 
 

@@ -1,10 +1,13 @@
 """The keys routes: the raw key once on creation, never again; activation, expiry, models and limits."""
 
+from decimal import Decimal
+
 import pytest
 
 from keys.models import APIKey
 from keys.selectors import key_lookup
 from keys.services import key_create
+from pricing.services import cost_upsert
 
 PUBLIC_FIELDS = {
     "id",
@@ -19,6 +22,13 @@ PUBLIC_FIELDS = {
     "last_used_at",
     "created_at",
 }
+
+
+@pytest.fixture(autouse=True)
+def _priced(db) -> None:
+    # An allow-list may only name models a call could use: these have prices.
+    for model in ("gpt-4o", "claude-3-5-haiku"):
+        cost_upsert(model=model, input_per_mtok=Decimal(1), output_per_mtok=Decimal(2))
 
 
 @pytest.fixture
@@ -127,3 +137,30 @@ def test_it_changes_expiry_models_and_limits(api, key):
 )
 def test_it_rejects_invalid_patches(api, key, payload):
     assert api.patch(f"/api/keys/{key.pk}/", payload, format="json").status_code == 400
+
+
+def test_it_refuses_an_allow_list_naming_a_model_no_call_could_use(api, account):
+    r = api.post("/api/keys/", {"user_id": "alice", "allowed_models": ["gpt-4o-mnii", "gtp-4o"]}, format="json")
+    assert r.status_code == 400
+    message = " ".join(r.json()["non_field_errors"])
+    assert "'gpt-4o-mnii' has no price on this gateway" in message  # gpt-*: OpenAI's, but unpriced
+    assert "'gtp-4o' is unknown" in message and "did you mean 'gpt-4o'?" in message
+    assert not APIKey.objects.exists()
+
+
+def test_a_routed_name_or_with_unpriced_models_allowed_a_detectable_one_is_accepted(api, account, settings):
+    from routing.services import policy_set
+
+    policy_set(public_name="team-model")
+    r = api.post("/api/keys/", {"user_id": "alice", "allowed_models": ["team-model"]}, format="json")
+    assert r.status_code == 201, r.json()
+    settings.ALLOW_UNPRICED_MODELS = True
+    r = api.post("/api/keys/", {"user_id": "alice", "allowed_models": ["gpt-4o-mnii"]}, format="json")
+    assert r.status_code == 201, r.json()
+
+
+def test_it_refuses_an_expiry_in_the_past(api, account, key):
+    r = api.post("/api/keys/", {"user_id": "alice", "expires_at": "2001-01-01T00:00:00Z"}, format="json")
+    assert r.status_code == 400 and "in the past" in str(r.json())
+    r = api.patch(f"/api/keys/{key.pk}/", {"expires_at": "2001-01-01T00:00:00Z"}, format="json")
+    assert r.status_code == 400 and "in the past" in str(r.json())

@@ -2,7 +2,7 @@
 
 import pytest
 
-from proxy.providers import provider_registry
+from core.providers import provider_registry
 
 
 @pytest.fixture(autouse=True)

@@ -32,8 +32,9 @@ def setup(model: str, price_per_mtok: str, budget: str) -> dict[str, Any]:
 
 def ledger() -> dict[str, Any]:
     """Releases every hold left (what `release_holds --older-than 0` does), then reports accounts, holds and rows."""
-    from accounts.models import Account, Hold
-    from accounts.services import hold_release_stale
+    from accounts.models import Account
+    from budgets.models import Hold
+    from budgets.services import hold_release_stale
     from usage.models import UsageLog
 
     released = hold_release_stale(older_than=timedelta(0))

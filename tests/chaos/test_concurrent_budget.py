@@ -2,7 +2,7 @@
 
 With a budget of a few calls each call holds its own worst case; with one of about sixty, each
 process first admits calls from budget leases of four calls (the pair's GATEWAY_BUDGET_LEASE_CALLS,
-proxy.leases), then, once no lease fits in what is left, from holds of their own again.
+budgets.leases), then, once no lease fits in what is left, from holds of their own again.
 """
 
 import asyncio
@@ -13,7 +13,7 @@ from typing import Any
 import openai
 import pytest
 
-from accounts.models import Hold
+from budgets.models import Hold
 from pricing.services import cost_upsert
 from usage.models import UsageLog
 

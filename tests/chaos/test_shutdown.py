@@ -10,7 +10,7 @@ import openai
 import pytest
 from django.db import connection
 
-from accounts.models import Hold
+from budgets.models import Hold
 from pricing.services import cost_upsert
 from usage.models import UsageLog
 
@@ -63,7 +63,7 @@ async def scenario(gateway: Any, key: str, upstream: Any, account: Any) -> tuple
 
     async def all_in_flight() -> bool:
         held = await asyncio.to_thread(holds_of, account)
-        # Their budget is held: by one lease for all of them (proxy.leases), the budget being ample.
+        # Their budget is held: by one lease for all of them (budgets.leases), the budget being ample.
         return upstream.count == SLOW_CALLS + 1 and held >= 1
 
     await wait_until(all_in_flight)

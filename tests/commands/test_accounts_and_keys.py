@@ -1,5 +1,6 @@
 """create_account, create_key and serve: thin commands over the services."""
 
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -10,6 +11,7 @@ from accounts.models import Account
 from accounts.services import account_create
 from keys.models import APIKey
 from keys.selectors import key_lookup
+from pricing.services import cost_upsert
 from tests.stored import stored_rows
 
 pytestmark = pytest.mark.django_db
@@ -30,6 +32,8 @@ def test_create_account_refuses_a_duplicate_user_id():
 
 def test_create_key_prints_the_raw_key_alone_and_stores_no_trace_of_it():
     account_create(user_id="acme")
+    for model in ("gpt-5", "claude-sonnet-4-5"):  # an allow-list names models a call could use
+        cost_upsert(model=model, input_per_mtok=Decimal(1), output_per_mtok=Decimal(2))
     out, err = StringIO(), StringIO()
     call_command(
         "create_key", "--user-id", "acme", "--models", "gpt-5,claude-sonnet-4-5", "--rpm", "60", stdout=out, stderr=err
@@ -59,3 +63,28 @@ def test_create_key_reads_a_naive_expiry_as_utc():
     call_command("create_key", "--user-id", "acme", "--expires", "2031-02-03T04:05", stdout=StringIO())
     expires_at = APIKey.objects.get().expires_at
     assert expires_at is not None and expires_at.isoformat() == "2031-02-03T04:05:00+00:00"
+
+
+def test_create_operator_creates_a_superuser_once(monkeypatch):
+    from django.contrib.auth import get_user_model
+
+    monkeypatch.setenv("ADMIN_PASSWORD", "correct-horse-battery-staple")
+    out = StringIO()
+    call_command("create_operator", "--username", "ops", stdout=out)
+    assert out.getvalue() == "created operator ops; log in at /admin/\n"
+    user = get_user_model().objects.get(username="ops")
+    assert user.is_superuser and user.check_password("correct-horse-battery-staple")
+    monkeypatch.setenv("ADMIN_PASSWORD", "another-password-entirely")
+    out = StringIO()
+    call_command("create_operator", "--username", "ops", stdout=out)  # every `up` runs it: nothing changes
+    assert out.getvalue() == "operator ops exists; left as it is\n"
+    assert get_user_model().objects.get(username="ops").check_password("correct-horse-battery-staple")
+
+
+def test_create_operator_refuses_a_weak_or_missing_password(monkeypatch):
+    monkeypatch.delenv("ADMIN_PASSWORD", raising=False)
+    with pytest.raises(CommandError, match="ADMIN_PASSWORD"):
+        call_command("create_operator", "--username", "ops", stdout=StringIO())
+    monkeypatch.setenv("ADMIN_PASSWORD", "123")
+    with pytest.raises(CommandError, match="too short"):
+        call_command("create_operator", "--username", "ops", stdout=StringIO())

@@ -1,4 +1,5 @@
-"""load_pricing: the project's pricing.json over LiteLLM's bundled cost map, idempotent, one summary line."""
+"""load_pricing: the project's pricing.json over LiteLLM's bundled cost map, idempotent, one summary line,
+and never over a price an operator set."""
 
 import re
 import sys
@@ -13,10 +14,11 @@ from pricing.sources import litellm_entries
 from tests.engine import on_mongodb, skip_on_mongodb
 
 pytestmark = pytest.mark.django_db
-# One load writes ~3,000 prices one by one: ~1 min through the MongoDB stand-in (a few seconds on
-# SQL). The first test runs two loads there; the others check the price mapping, which no engine changes.
+# A first load inserts ~3,000 prices and their history entries in bulk: ~7-10 s through the MongoDB
+# stand-in (under a second on SQL). The first test runs two loads there; the others check the price
+# mapping, which no engine changes.
 slow_on_stand_in = skip_on_mongodb(
-    "a full price load takes ~1 min on the stand-in; the engine is covered by the first test"
+    "a full price load takes ~10 s on the stand-in; the engine is covered by the first test"
 )
 
 
@@ -29,13 +31,13 @@ def run() -> str:
 @pytest.mark.timeout(600 if on_mongodb() else 120)
 def test_it_fills_an_empty_database_then_finds_everything_unchanged():
     first = run()
-    match = re.fullmatch(r"created (\d+), updated 0, unchanged 0\n", first)
+    match = re.fullmatch(r"created (\d+), updated 0, unchanged 0, kept 0 set by an operator\n", first)
     assert match, first
     created = int(match.group(1))
     assert created > 1000
     assert ModelCost.objects.count() == created
 
-    assert run() == f"created 0, updated 0, unchanged {created}\n"
+    assert run() == f"created 0, updated 0, unchanged {created}, kept 0 set by an operator\n"
 
 
 @slow_on_stand_in
@@ -67,11 +69,12 @@ def test_litellm_prices_are_converted_to_per_million_exactly():
 
 
 @slow_on_stand_in
-def test_an_operator_edit_is_reported_as_updated_on_the_next_load():
+def test_a_published_price_that_changed_is_refreshed_on_the_next_load():
     run()
+    # As if LiteLLM's map had moved since the last load: the row is still the load's own.
     ModelCost.objects.filter(model="gpt-4o").update(input_per_mtok=Decimal(99))
     summary = run()
-    assert re.fullmatch(r"created 0, updated 1, unchanged \d+\n", summary), summary
+    assert re.fullmatch(r"created 0, updated 1, unchanged \d+, kept 0 set by an operator\n", summary), summary
     assert ModelCost.objects.get(model="gpt-4o").input_per_mtok == Decimal("2.5")
 
 

@@ -110,6 +110,7 @@ def test_setup_migrates_and_loads_prices_once():
     entrypoint = (ROOT / "deploy" / "entrypoint.sh").read_text()
     setup = entrypoint.split("setup)", 1)[1].split(";;", 1)[0]
     assert "manage.py migrate --noinput" in setup and "manage.py load_pricing" in setup
+    assert 'manage.py create_operator --username "$ADMIN_USERNAME"' in setup  # idempotent: every `up` runs it
     serve = entrypoint.split("serve)", 1)[1].split(";;", 1)[0]
     assert "exec python manage.py serve --host 0.0.0.0 --port 8000" in serve
 
@@ -144,7 +145,19 @@ def test_the_image_is_slim_non_root_locked_and_health_checked():
 
 def test_the_build_context_leaves_secrets_and_local_state_out():
     ignored = (ROOT / ".dockerignore").read_text().split()
-    assert {".env", ".git", ".venv"} <= set(ignored)
+    assert {".env", ".git", ".venv", "spool"} <= set(ignored)
+
+
+def test_published_ports_listen_on_localhost_unless_told_otherwise(compose):
+    published = [port for service in services(compose).values() for port in service.get("ports", [])]
+    assert published and all(port.startswith("${GATEWAY_BIND:-127.0.0.1}:") for port in published)
+
+
+def test_the_setup_job_gets_the_first_operators_name_and_password(compose):
+    environment = services(compose)["setup"]["environment"]
+    assert environment["ADMIN_USERNAME"] == "${ADMIN_USERNAME:-}"
+    assert environment["ADMIN_PASSWORD"] == "${ADMIN_PASSWORD:-}"
+    assert environment["MONGO_URI"] == "mongodb://mongo:27017/?replicaSet=rs0"  # and the gateways' environment
 
 
 @pytest.mark.skipif(

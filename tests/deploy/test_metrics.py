@@ -103,7 +103,7 @@ def test_refused_calls_are_counted_but_not_as_provider_errors(gateway, customer,
 
 
 def test_recording_a_call_costs_microseconds(gateway_server):
-    from gateway_project.metrics import metrics_cache, metrics_call_finished
+    from core.metrics import metrics_cache, metrics_call_finished
     from pricing.selectors import TokenCounts
     from usage.services import UsageEntry
 

@@ -8,8 +8,8 @@ import django
 
 
 async def main() -> None:
-    from gateway_project.cache import cache_get_or_load, l1
-    from gateway_project.invalidation import InvalidationListener
+    from core.cache import cache_get_or_load, l1
+    from core.invalidation import InvalidationListener
 
     await asyncio.to_thread(cache_get_or_load, "key", "peer-entry", lambda: "cached")
     listener = InvalidationListener()

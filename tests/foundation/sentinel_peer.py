@@ -8,8 +8,8 @@ import django
 
 
 async def main() -> None:
-    from gateway_project.cache import cache_get_or_load, l1
-    from gateway_project.invalidation import InvalidationListener
+    from core.cache import cache_get_or_load, l1
+    from core.invalidation import InvalidationListener
 
     listener = InvalidationListener()
     listener.ensure_started()

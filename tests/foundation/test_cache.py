@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway_project.cache import cache_get_or_load, cache_invalidate, l1
+from core.cache import cache_get_or_load, cache_invalidate, l1
 from tests.gateway import redis_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ import pytest
 import redis
 from django.test import override_settings
 
-from gateway_project import backends
-from gateway_project.backends import redis_caches
+from core import backends
+from core.backends import redis_caches
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -86,7 +86,7 @@ def calls(gateway, key, count):
 
 
 def outage_records(caplog):
-    return [r for r in caplog.records if r.name.startswith(("django_redis", "gateway_project.backends"))]
+    return [r for r in caplog.records if r.name.startswith(("django_redis", "core.backends"))]
 
 
 def test_a_redis_outage_is_logged_once_and_requests_keep_flowing(gateway, make_customer, own_redis, caplog):

@@ -15,8 +15,8 @@ import redis
 from django.core.cache import cache
 from django.test import override_settings
 
-from gateway_project.backends import redis_caches, redis_channel_layers
-from gateway_project.cache import cache_invalidate
+from core.backends import redis_caches, redis_channel_layers
+from core.cache import cache_invalidate
 from proxy.ratelimit import limits_admit
 from routing.health import health_read, health_record
 from tests.deploy.servers import REDIS_SERVER, free_port, wait_until

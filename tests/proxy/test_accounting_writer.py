@@ -7,10 +7,11 @@ from decimal import Decimal
 import openai
 import pytest
 
-from proxy.accounting import Written, write_batch
+from budgets.services import usage_book
+from budgets.writer import Written, write_batch
 from tests.proxy.helpers import expected_cost, set_price
 from usage.models import UsageLog
-from usage.services import UsageEntry, usage_record
+from usage.services import UsageEntry
 
 
 async def test_concurrent_calls_each_leave_one_row_and_the_ledger_adds_up(gateway, make_customer, upstream):
@@ -45,7 +46,7 @@ def test_a_bad_row_in_a_batch_costs_no_other_row(customer):
         status_code=200,
         cost_usd=Decimal("0.5"),
     )
-    usage_record(entry=entry(taken))  # the batch below repeats this id: its INSERT fails
+    usage_book(entry=entry(taken))  # the batch below repeats this id: its INSERT fails
     good = [uuid.uuid4(), uuid.uuid4()]
     write_batch([Written(entry(request_id), None) for request_id in (good[0], taken, good[1])])
     assert set(UsageLog.objects.values_list("id", flat=True)) == {taken, *good}

@@ -1,5 +1,6 @@
 """Every row of the contract's error table that applies to /v1/chat/completions."""
 
+import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -84,7 +85,10 @@ def test_revoked_key_is_refused(gateway, customer, upstream):
 
 
 def test_expired_key_is_refused(gateway, customer, upstream):
-    key_update(key=APIKey.objects.get(account=customer.account), expires_at=timezone.now() - timedelta(seconds=1))
+    # An expiry in the past is refused when saved: this one passes while the key exists.
+    expires_at = timezone.now() + timedelta(seconds=1)
+    key_update(key=APIKey.objects.get(account=customer.account), expires_at=expires_at)
+    time.sleep(max((expires_at - timezone.now()).total_seconds(), 0) + 0.05)
     assert_openai_error(post(gateway, customer.key), 401)
 
 
@@ -96,6 +100,7 @@ def test_inactive_account_is_refused(gateway, customer, upstream):
 
 
 def test_model_outside_the_allow_list_is_403(gateway, make_customer, upstream):
+    set_price("gpt-4o")
     customer = make_customer(allowed_models=["gpt-4o"])
     assert_openai_error(post(gateway, customer.key), 403, "model_not_allowed")
     assert post(gateway, customer.key, body={**BODY, "model": "gpt-4o"}).status_code == 200
@@ -115,7 +120,7 @@ def test_body_over_the_limit_is_413(gateway, customer, upstream, settings):
 
 
 def test_exhausted_budget_is_402_before_any_provider_call(gateway, make_customer, upstream):
-    from accounts.services import budget_settle
+    from budgets.services import budget_settle
 
     set_price("gpt-4o-mini")
     customer = make_customer(budget=Decimal("0.01"))
@@ -134,6 +139,24 @@ def test_sdk_sees_budget_refusal(gateway, make_customer, upstream):
     with pytest.raises(openai.APIStatusError) as raised:
         sdk.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert raised.value.status_code == 402
+
+
+def test_a_budget_refusal_says_which_budget_what_is_left_and_what_the_call_needed(gateway, make_customer, upstream):
+    set_price("gpt-4o-mini")
+    customer = make_customer(budget=Decimal("0.0001"))
+    sdk = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=customer.key, max_retries=0)
+    with pytest.raises(openai.APIStatusError) as raised:
+        sdk.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, max_tokens=1000)
+    error = raised.value
+    assert error.status_code == 402 and error.body["code"] == "budget_exceeded"
+    budget = error.body["budget"]
+    assert (budget["scope"], budget["user_id"]) == ("account", customer.account.user_id)
+    assert (budget["budget_usd"], budget["remaining_usd"], budget["reserved_usd"]) == ("0.0001", "0.0001", "0")
+    assert Decimal(budget["needed_usd"]) > Decimal("0.0001")
+    text = str(error)  # what a developer sees in a traceback
+    assert f"account '{customer.account.user_id}'" in text and "has 0.0001 USD left" in text
+    assert f"needs up to {budget['needed_usd']} USD" in text
+    assert upstream.count == 0
 
 
 def test_key_rpm_limit_is_429_with_retry_after(gateway, make_customer, upstream):

@@ -1,4 +1,4 @@
-"""Budget leases (proxy.leases) end to end: a big budget is served from one hold, settled exactly, and let go.
+"""Budget leases (budgets.leases) end to end: a big budget is served from one hold, settled exactly, and let go.
 
 The official SDK calls the in-process gateway; the ledger is read from the database while calls
 are in flight, once their rows are written, and after the gateway has drained.
@@ -12,8 +12,8 @@ import openai
 import pytest
 from django.db.models import Sum
 
-from accounts.models import Hold
 from accounts.services import account_update
+from budgets.models import Hold
 from tests.deploy.servers import wait_until
 from tests.proxy.helpers import set_price
 from usage.models import UsageLog

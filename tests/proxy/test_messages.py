@@ -70,6 +70,7 @@ def test_errors_arrive_in_anthropic_format_and_raise_the_matching_exception(
     gateway, make_customer, upstream, setup, exception
 ):
     set_price("claude-3-5-haiku-20241022")
+    set_price("claude-opus-4-20250514")
     customer = make_customer(
         budget=Decimal(0) if setup == "budget" else None,
         allowed_models=["claude-opus-4-20250514"] if setup == "not_allowed" else None,

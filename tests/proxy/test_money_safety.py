@@ -11,7 +11,7 @@ import openai
 import pytest
 from django.db.models import Sum
 
-from accounts.models import Hold
+from budgets.models import Hold
 from proxy.forwarding import litellm_module
 from tests.proxy.helpers import PRICES, expected_cost, set_price
 from usage.models import UsageLog

@@ -9,10 +9,10 @@ import sys
 import orjson
 import pytest
 
-from gateway_project.errors import UpstreamError
+from core.errors import UpstreamError
+from core.providers import resolve_model
 from proxy import passthrough
 from proxy.forwarding import Completion, Route, Stream, forward, forwarding_close, provider_endpoint
-from proxy.providers import resolve_model
 from tests.upstream import messages_frames
 
 KEYS = {"openai": "sk-upstream-openai", "anthropic": "sk-upstream-anthropic", "custom": "sk-upstream-custom"}

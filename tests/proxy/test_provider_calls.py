@@ -47,7 +47,7 @@ ROUTE_VALUES = {"chat": "chat.completions", "responses": "responses", "messages"
 @pytest.fixture
 def every_provider(providers, monkeypatch):
     """OpenAI, Anthropic and the custom provider (tests/gateway.py), plus Google, Cohere and Azure at the upstream."""
-    from proxy.providers import provider_registry
+    from core.providers import provider_registry
 
     monkeypatch.setenv("GOOGLE_API_KEY", KEYS["gemini"])
     monkeypatch.setenv("GOOGLE_API_BASE", providers.url)

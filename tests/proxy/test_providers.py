@@ -3,8 +3,8 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from gateway_project.errors import ModelNotFound
-from proxy.providers import configured_providers, provider_registry, resolve_model
+from core.errors import ModelNotFound
+from core.providers import configured_providers, provider_registry, resolve_model
 
 # The provider registry reads the environment only.
 pytestmark = pytest.mark.engine_independent

@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from accounts.models import Hold
-from accounts.services import budget_reserve
-from proxy.spool import Spool, spool_depth
+from budgets.models import Hold
+from budgets.services import budget_reserve, usage_book
+from budgets.spool import Spool, spool_depth
 from usage.models import UsageLog
-from usage.services import UsageEntry, usage_record
+from usage.services import UsageEntry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,7 +41,7 @@ def test_spooled_rows_are_replayed_once_with_their_holds_released(make_customer,
     ids = [uuid.uuid4() for _ in range(3)]
     for request_id in ids:
         assert budget_reserve(account_id=customer.account.pk, request_id=request_id, amount=Decimal("1"))
-    usage_record(entry=entry(customer, ids[0]))  # committed on the server although the writer saw a failure
+    usage_book(entry=entry(customer, ids[0]))  # committed on the server although the writer saw a failure
     spool = Spool(spool_dir)
     spool.append([entry(customer, request_id) for request_id in ids])
     assert spool_depth() == 3
@@ -101,7 +101,7 @@ import os, signal, sys, uuid
 from decimal import Decimal
 import django
 django.setup()
-from proxy.spool import journal
+from budgets.spool import journal
 from usage.services import UsageEntry
 journal().write(UsageEntry(request_id=uuid.UUID(sys.argv[1]), account_id=sys.argv[2], key_id=None,
     route="chat.completions", model="gpt-4o-mini", provider="openai", status_code=200, cost_usd=Decimal("0.3")))

@@ -5,15 +5,15 @@ import json
 
 import pytest
 
-from gateway_project.errors import (
+from core.errors import (
     ContextWindowExceeded,
     InvalidRequest,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from core.providers import provider_registry, resolve_model
 from proxy.forwarding import Completion, Route, Stream, Usage, forward, forwarding_close
-from proxy.providers import provider_registry, resolve_model
 from tests.proxy.test_forwarding import BODIES, body_text, collect, events, streamed_text
 
 pytestmark = pytest.mark.engine_independent

@@ -5,8 +5,8 @@ import time
 import pytest
 from django.test import override_settings
 
-from gateway_project.backends import redis_cache_configured
-from proxy.providers import Target
+from core.backends import redis_cache_configured
+from core.providers import Target
 from proxy.routed import Candidate, attempt_order
 from routing.health import health_read, health_record, health_report
 from routing.selectors import DeploymentSpec

@@ -4,12 +4,22 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from core.providers import provider_registry
 from routing.health import health_record
 from routing.models import Deployment, RoutePolicy
 from routing.selectors import routing_table
 from routing.services import deployment_create
 
 ADMIN_TOKEN = "test-admin-token-routing"
+
+
+@pytest.fixture(autouse=True)
+def _openai_configured(monkeypatch):
+    # Deployments may only name credentials the gateway has.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-routing")
+    provider_registry.cache_clear()
+    yield
+    provider_registry.cache_clear()
 
 
 @pytest.fixture
@@ -28,7 +38,11 @@ def test_the_api_creates_lists_updates_and_deletes_deployments(api):
     )
     assert created.status_code == 201, created.json()
     body = created.json()
-    assert body["credentials"] == "openai" and body["health"] == {"cooling_until": None, "recent_errors": []}
+    assert body["credentials"] == "openai" and body["health"] == {
+        "configured": True,
+        "cooling_until": None,
+        "recent_errors": [],
+    }
     listed = api.get("/api/routing/deployments/?public_name=team-model").json()
     assert [item["upstream_model"] for item in listed["results"]] == ["gpt-4o-mini"]
     path = f"/api/routing/deployments/{body['id']}/"
@@ -94,3 +108,22 @@ def test_the_admin_saves_through_the_services(admin_client):
     )
     assert answer.status_code == 302
     assert RoutePolicy.objects.get().fallbacks == ["gpt-4o", "claude-haiku-4-5"]
+
+
+def test_a_deployment_naming_credentials_the_gateway_lacks_is_refused(api):
+    body = {"public_name": "team-model", "provider": "openai", "upstream_model": "gpt-4o-mini", "credentials": "opneai"}
+    answer = api.post("/api/routing/deployments/", body, format="json")
+    assert answer.status_code == 400
+    assert "'opneai' names no configured provider (configured: openai)" in str(answer.json())
+    assert not Deployment.objects.exists()
+
+
+def test_a_deployment_whose_credentials_went_away_is_shown_as_not_configured(api, admin_client, monkeypatch):
+    deployment = deployment_create(public_name="team-model", provider="openai", upstream_model="gpt-4o-mini")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    provider_registry.cache_clear()
+    listing = admin_client.get(reverse("admin:routing_deployment_changelist")).content.decode()
+    assert "not configured" in listing and "healthy" not in listing
+    assert api.get(f"/api/routing/deployments/{deployment.pk}/").json()["health"]["configured"] is False
+    # It can still be switched off (its credentials do not change).
+    assert api.patch(f"/api/routing/deployments/{deployment.pk}/", {"enabled": False}, format="json").status_code == 200

@@ -6,7 +6,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from accounts.models import Hold
+from budgets.models import Hold
 from pricing.services import cost_upsert
 from routing.services import deployment_create, policy_set
 from usage.models import UsageLog

@@ -6,6 +6,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.providers import provider_registry
 from routing.services import deployment_create, policy_set
 from tests.chaos.processes import database_url, gateway_env, gateways, spawn_gateway, wait_ready
 from tests.engine import on_mongodb
@@ -31,11 +32,13 @@ def flaky_calls(upstream) -> int:
 
 @pytest.mark.timeout(240)
 def test_a_deployment_cooling_down_on_one_process_is_skipped_by_the_other(
-    transactional_db, redis_backed, upstream, customer, tmp_path: Path, settings
+    transactional_db, redis_backed, upstream, customer, tmp_path: Path, settings, monkeypatch
 ):
     from django.db import connection
 
     # The flaky deployment is nearly always drawn first, so only a shared cooldown keeps process 2 off it.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-upstream-openai")  # deployments name credentials the gateway has
+    provider_registry.cache_clear()
     deployment_create(public_name=PUBLIC, provider="openai", upstream_model=FLAKY, weight=1000)
     deployment_create(public_name=PUBLIC, provider="openai", upstream_model=STEADY, weight=1)
     policy_set(public_name=PUBLIC, attempts=2)

@@ -33,6 +33,7 @@ class Switches:
     latency: float = 0.0  # seconds before answering
     error_status: int | None = None  # answer with this status and the provider's error body
     error_headers: dict[str, str] = field(default_factory=dict)  # e.g. {"retry-after": "7"}
+    error_message: str | None = None  # the message in that body (default: "Test upstream error <status>.")
     hang: bool = False  # never answer (until the test ends)
     drop_after: int | None = None  # stream: drop the connection after N content chunks
     hold_after: int | None = None  # stream: after N content chunks wait for `release`

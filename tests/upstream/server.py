@@ -38,7 +38,7 @@ class Wire:
 
     def __init__(
         self,
-        error: Callable[[int], JSONResponse],
+        error: Callable[[int, str | None], JSONResponse],
         context: Callable[[], JSONResponse],
         reply: Callable[[Call], Response],
         model: Callable[[Call], str],
@@ -84,10 +84,10 @@ def with_headers(response: JSONResponse, headers: dict[str, str]) -> JSONRespons
 def answer(upstream: Upstream, call: Call, wire: Wire) -> Response:
     s = upstream.switches
     if s.error_status is not None:
-        return with_headers(wire.error(s.error_status), dict(s.error_headers))
+        return with_headers(wire.error(s.error_status, s.error_message), dict(s.error_headers))
     model = wire.model(call)
     if model in s.model_errors:
-        return wire.error(s.model_errors[model])
+        return wire.error(s.model_errors[model], None)
     if model in s.context_models:
         return wire.context()
     try:
@@ -116,7 +116,7 @@ def build_app(upstream: Upstream) -> Starlette:
         if wire is None:
             return openai.error(404 if isinstance(body, dict) else 400)
         if not isinstance(body, dict):
-            return wire.error(400)
+            return wire.error(400, None)
         call = Call(upstream=upstream, generation=generation, path=path, query=query, headers=headers, body=body)
         return answer(upstream, call, wire)
 

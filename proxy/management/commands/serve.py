@@ -7,20 +7,22 @@ from typing import Any
 
 import uvicorn
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
+
+from core.commands import GatewayCommand, positive_int_argument
 
 APP = "gateway_project.asgi:application"
 
 
-class Command(BaseCommand):
+class Command(GatewayCommand):
     help = "Serves the gateway with uvicorn (several worker processes with --workers)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--port", type=positive_int_argument, default=8000)
         parser.add_argument(
             "--workers",
-            type=int,
+            type=positive_int_argument,
             default=None,
             help="worker processes (default: one per core with REDIS_URL set; 1 without, since caches, "
             "invalidations and rate limits are then per process)",

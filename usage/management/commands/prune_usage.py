@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from proxy.spool import spool_depth
+from budgets.spool import spool_depth
 from usage.retention import ARCHIVE_ROWS, DELETE_BATCH, PruneError, usage_prune, usage_prune_check, usage_prune_count
 
 # Test hook (tests/usage/test_prune_usage.py): the command stops for good after its first step of this kind

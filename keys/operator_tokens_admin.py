@@ -1,0 +1,88 @@
+"""Admin for operators' personal API tokens: made for an operator, shown once, listed by their first characters."""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from knox.models import AuthToken
+
+from core.admin import ServiceModelAdmin
+from keys.operator_tokens import operator_token_create, operator_token_delete
+
+_RAW_TOKEN = "gateway_raw_operator_token"
+
+
+class OperatorTokenForm(forms.ModelForm):
+    user = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(is_staff=True, is_active=True),
+        help_text="The operator whose permissions the token carries.",
+    )
+    expires_at = forms.DateTimeField(required=False, help_text="Empty: until deleted.")
+
+    class Meta:
+        model = AuthToken
+        fields = ("user",)
+
+    def clean_expires_at(self) -> Any:
+        expires_at = self.cleaned_data.get("expires_at")
+        if expires_at is not None and expires_at <= timezone.now():
+            raise forms.ValidationError("An expiry in the past: the token could never be used.")
+        return expires_at
+
+
+admin.site.unregister(AuthToken)  # knox's own admin would list digests and make tokens no one can see
+
+
+@admin.register(AuthToken)
+class OperatorTokenAdmin(ServiceModelAdmin):
+    form = OperatorTokenForm
+    list_display = ("token", "user", "created", "expiry")
+    list_select_related = ("user",)
+    search_fields = ("user__username", "token_key")
+    audited_by_services = True
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a token is made or deleted, never edited
+
+    @admin.display(description="Token", ordering="token_key")
+    def token(self, obj: AuthToken) -> str:
+        return format_html('<code class="gw-prefix">{}…</code>', obj.token_key)
+
+    def save_model(self, request: HttpRequest, obj: AuthToken, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        token, raw = operator_token_create(
+            user=data["user"], expires_at=data.get("expires_at"), actor=self.actor(request)
+        )
+        obj.pk = token.pk
+        setattr(request, _RAW_TOKEN, raw)
+
+    def delete_model(self, request: HttpRequest, obj: AuthToken) -> None:
+        operator_token_delete(token=obj, actor=self.actor(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[AuthToken]) -> None:
+        for token in queryset:
+            operator_token_delete(token=token, actor=self.actor(request))
+
+    def response_add(self, request: HttpRequest, obj: AuthToken, post_url_continue: str | None = None) -> HttpResponse:
+        raw = getattr(request, _RAW_TOKEN, None)
+        if raw is None:
+            return super().response_add(request, obj, post_url_continue)
+        changelist = reverse("admin:knox_authtoken_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Copy your new API token",
+            "raw_token": raw,
+            "token_user": AuthToken.objects.select_related("user").get(pk=obj.pk).user,
+            "changelist_url": changelist,
+        }
+        response = TemplateResponse(request, "admin/knox/authtoken/token_created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response

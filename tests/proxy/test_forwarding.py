@@ -8,28 +8,22 @@ import sys
 import pytest
 
 from core.errors import InvalidRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from core.providers import provider_registry, resolve_model
+from core.providers import resolve_model
 from proxy.forwarding import (
     Completion,
     Route,
     Stream,
     Usage,
     forward,
-    forwarding_close,
     known_models,
     validate_body,
 )
+from tests.proxy.helpers import PROVIDER_KEYS, PROVIDER_MODELS, TRANSLATED
 
 # Forwarding against the test upstream, with no account, key or row: the suite's engine plays no part.
-pytestmark = pytest.mark.engine_independent
+pytestmark = [pytest.mark.engine_independent, pytest.mark.usefixtures("closed_session")]
 
-KEYS = {"openai": "sk-openai-test", "anthropic": "sk-ant-test", "custom": "sk-custom-test", "azure": "sk-azure-test"}
-MODELS = {
-    "openai": "gpt-4o",
-    "anthropic": "claude-haiku-4-5",
-    "custom": "custom/my-model",
-    "azure": "azure/my-deployment",
-}
+KEYS, MODELS = PROVIDER_KEYS, PROVIDER_MODELS
 TEXT = "The quick brown fox jumps."
 BODIES = {
     Route.CHAT: {"messages": [{"role": "user", "content": "Say something."}]},
@@ -49,31 +43,9 @@ PATHS = {
 ALL = [(route, provider) for route in Route for provider in ("openai", "anthropic")]
 # Messages for an Azure deployment: LiteLLM bridges them through chat completions.
 WITH_AZURE = [*ALL, (Route.MESSAGES, "azure")]
+# Same-format and translated calls alike (tests/proxy/test_translated.py tests what only translated ones do).
+EVERY = [*WITH_AZURE, *(pair for pair in TRANSLATED if pair not in WITH_AZURE)]
 AZURE_PATH = "/openai/deployments/my-deployment/chat/completions"
-
-
-@pytest.fixture(autouse=True)
-async def closed_session():
-    """Each test runs on its own event loop: close that loop's shared fast-path session with it."""
-    yield
-    await forwarding_close()
-
-
-@pytest.fixture
-def providers(upstream, monkeypatch):
-    """The registry pointed at the test upstream for openai, anthropic and a custom provider."""
-    monkeypatch.setenv("OPENAI_API_KEY", KEYS["openai"])
-    monkeypatch.setenv("OPENAI_API_BASE", f"{upstream.url}/v1")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEYS["anthropic"])
-    monkeypatch.setenv("ANTHROPIC_API_BASE", upstream.url)  # LiteLLM appends /v1/messages
-    monkeypatch.setenv("CUSTOM_LLM_PROVIDER", "custom")
-    monkeypatch.setenv("CUSTOM_API_KEY", KEYS["custom"])
-    monkeypatch.setenv("CUSTOM_API_BASE", f"{upstream.url}/custom/v1")
-    monkeypatch.setenv("AZURE_API_KEY", KEYS["azure"])
-    monkeypatch.setenv("AZURE_API_BASE", upstream.url)  # LiteLLM appends /openai/deployments/<name>/...
-    provider_registry.cache_clear()
-    yield upstream
-    provider_registry.cache_clear()
 
 
 def body_for(route, provider, **extra):
@@ -121,33 +93,52 @@ def body_text(route, body) -> str:
 
 
 def set_usage(upstream, provider):
-    """Cache read/write and reasoning where the provider's wire format can carry them."""
+    """Every count each provider's wire format can carry."""
+    counts = {"input_tokens": 11, "output_tokens": 9}
     if provider == "anthropic":
-        upstream.set(input_tokens=11, output_tokens=9, cache_read_tokens=4, cache_write_tokens=6)
-    else:
-        upstream.set(input_tokens=11, output_tokens=9, cache_read_tokens=4, reasoning_tokens=3)
+        counts.update(cache_read_tokens=4, cache_write_tokens=6)
+    elif provider != "cohere":
+        counts.update(cache_read_tokens=4, reasoning_tokens=3)
+    upstream.set(**counts)
 
 
-def expected_usage(route, provider) -> Usage:
+def expected_usage(provider) -> Usage:
     if provider == "anthropic":
         return Usage(input_tokens=11, output_tokens=9, cache_read_tokens=4, cache_write_tokens=6)
+    if provider == "cohere":
+        return Usage(input_tokens=11, output_tokens=9)  # billed units, not the template-padded `tokens`
     # Messages for OpenAI and Azure models: LiteLLM's bridges drop the reasoning count; ours keep it.
     return Usage(input_tokens=11, output_tokens=9, cache_read_tokens=4, reasoning_tokens=3)
 
 
-@pytest.mark.parametrize(("route", "provider"), WITH_AZURE)
-async def test_json_answer_is_in_the_route_format_with_canonical_usage(providers, route, provider):
+def shown_usage(route, provider, usage) -> dict:
+    """The counts a client sees in the answer: the ones billed, in its own format."""
+    prompt = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
+    if route is Route.CHAT:
+        return {"prompt_tokens": prompt, "completion_tokens": usage.output_tokens}
+    if route is Route.RESPONSES:
+        return {"input_tokens": prompt, "output_tokens": usage.output_tokens}
+    return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+
+
+@pytest.mark.parametrize(("route", "provider"), EVERY)
+async def test_json_answer_is_in_the_route_format_with_the_providers_own_usage_as_billed(providers, route, provider):
     set_usage(providers, provider)
     providers.set(text=TEXT)
     result = await call(route, provider)
     assert isinstance(result, Completion)
     assert body_text(route, result.body) == TEXT
-    assert result.usage == expected_usage(route, provider)
-    json.dumps(result.body)  # serialisable as it is
+    assert result.usage == expected_usage(provider)
+    usage = result.body["usage"]
+    assert {name: usage[name] for name in shown_usage(route, provider, result.usage)} == shown_usage(
+        route, provider, result.usage
+    )
+    assert "cost" not in usage
+    json.dumps(result.body)
 
 
-@pytest.mark.parametrize(("route", "provider"), WITH_AZURE)
-async def test_stream_is_in_the_route_format_with_canonical_usage(providers, route, provider):
+@pytest.mark.parametrize(("route", "provider"), EVERY)
+async def test_stream_is_in_the_route_format_with_the_providers_own_usage(providers, route, provider):
     set_usage(providers, provider)
     providers.set(text=TEXT, chunks=4)
     stream = await call(route, provider, stream=True)
@@ -155,8 +146,16 @@ async def test_stream_is_in_the_route_format_with_canonical_usage(providers, rou
     frames = await collect(stream)
     assert all(frame.endswith(b"\n\n") for frame in frames)
     assert streamed_text(route, frames) == TEXT
-    assert stream.usage_reported
-    assert stream.usage == expected_usage(route, provider)
+    assert stream.completed and stream.usage == expected_usage(provider)
+    if route is Route.CHAT:
+        assert events(frames)[-1] == (None, "[DONE]")
+        assert not any(isinstance(d, dict) and d.get("usage") for _, d in events(frames))  # not asked for
+    elif route is Route.MESSAGES:
+        assert [event for event, _ in events(frames)][-2:] == ["message_delta", "message_stop"]
+        assert events(frames)[-2][1]["usage"]["output_tokens"] == 9
+    else:
+        assert events(frames)[-1][1]["type"] == "response.completed"
+        assert events(frames)[-1][1]["response"]["usage"]["output_tokens"] == 9
 
 
 @pytest.mark.parametrize(("route", "provider"), ALL)
@@ -302,7 +301,7 @@ async def test_service_unavailable_is_502(providers):
     assert caught.value.status() == 502
 
 
-@pytest.mark.parametrize(("route", "provider"), WITH_AZURE)
+@pytest.mark.parametrize(("route", "provider"), [*WITH_AZURE, (Route.CHAT, "gemini"), (Route.CHAT, "cohere")])
 @pytest.mark.parametrize("stream", [False, True])
 async def test_a_hanging_provider_times_out(providers, route, provider, stream):
     providers.set(hang=True)
@@ -311,7 +310,7 @@ async def test_a_hanging_provider_times_out(providers, route, provider, stream):
         await collect(result)
 
 
-@pytest.mark.parametrize(("route", "provider"), WITH_AZURE)
+@pytest.mark.parametrize(("route", "provider"), EVERY)
 async def test_dropped_stream_raises_ours_and_keeps_an_estimate(providers, route, provider):
     providers.set(text="abcdefghijklmnop", chunks=4, drop_after=2)
     stream = await call(route, provider, stream=True)
@@ -320,9 +319,12 @@ async def test_dropped_stream_raises_ours_and_keeps_an_estimate(providers, route
         async for frame in stream:
             frames.append(frame)
     assert streamed_text(route, frames) == "abcdefgh"
-    assert not stream.usage_reported
-    assert stream.usage.output_tokens == 2  # 8 characters received, ~4 a token
-    assert stream.usage.input_tokens > 0
+    assert not stream.completed and stream.usage.input_tokens > 0
+    if (route, provider) in WITH_AZURE:  # no count arrived before the cut: an estimate
+        assert not stream.usage_reported
+        assert stream.usage.output_tokens == 2  # 8 characters received, ~4 a token
+    else:  # Gemini counts in every chunk: its count so far
+        assert stream.usage.output_tokens >= 2
 
 
 async def test_anthropic_stream_cut_short_keeps_the_reported_input(providers):
@@ -333,7 +335,7 @@ async def test_anthropic_stream_cut_short_keeps_the_reported_input(providers):
     assert stream.usage == Usage(input_tokens=30, output_tokens=2, cache_read_tokens=5)
 
 
-@pytest.mark.parametrize(("route", "provider"), WITH_AZURE)
+@pytest.mark.parametrize(("route", "provider"), EVERY)
 async def test_frames_are_forwarded_as_they_arrive(providers, route, provider):
     providers.set(text="abcdefghijklmnop", chunks=4, hold_after=1)
     stream = await call(route, provider, stream=True)

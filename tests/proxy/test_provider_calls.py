@@ -189,7 +189,9 @@ ANTHROPIC_ERRORS = {429: anthropic.RateLimitError, 400: anthropic.BadRequestErro
 def test_provider_errors_reach_each_sdk_in_its_format(gateway, customer, every_provider, priced, route, provider):
     upstream = every_provider
     for status in (429, 400, 401, 503):
-        upstream.set(error_status=status, error_headers={"retry-after": "7"} if status == 429 else {})
+        said = f"Quota {status} for key {KEYS.get(provider, 'sk-upstream')}, try later."
+        retry = {"retry-after": "7"} if status == 429 else {}
+        upstream.set(error_status=status, error_headers=retry, error_message=said)
         expected = (ANTHROPIC_ERRORS if route == "messages" else OPENAI_ERRORS).get(status)
         if expected is None:  # a provider's 5xx is the gateway's 502
             expected = anthropic.InternalServerError if route == "messages" else openai.InternalServerError
@@ -204,7 +206,10 @@ def test_provider_errors_reach_each_sdk_in_its_format(gateway, customer, every_p
             assert set(error.body) >= {"message", "type", "code"}
         if status == 429:
             assert error.response.headers["retry-after"] == "7"
-        assert "Test upstream error" not in str(error.body) and KEYS.get(provider, "sk-upstream") not in str(error.body)
+        # The provider's own words reach the client (proxy.provider_errors), its key never does.
+        message = error.body["error"]["message"] if route == "messages" else error.body["message"]
+        assert f"Quota {status} for key [redacted], try later" in message, message
+        assert KEYS.get(provider, "sk-upstream") not in str(error.body)
         row = gateway.usage(error.response.headers["x-request-id"])
         assert row.status_code == gateway_status and row.cost_usd == 0
     assert customer.refresh().reserved_usd == Decimal(0)

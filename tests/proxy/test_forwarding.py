@@ -262,6 +262,22 @@ async def test_azure_messages_stream_keeps_anthropic_events(providers):
     assert providers.count == 1
 
 
+@pytest.mark.parametrize(("route", "provider"), [(Route.CHAT, "anthropic"), (Route.MESSAGES, "openai")])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_litellms_call_path_passes_on_the_providers_words_not_its_own(
+    providers, settings, route, provider, stream
+):
+    """The escape hatch (and Messages bodies LiteLLM rewrites): the provider's words, unwrapped from LiteLLM's text."""
+    settings.GATEWAY_FAST_PATH = False
+    said = f"Slow down, key {KEYS[provider]}."
+    providers.set(error_status=429, error_headers={"retry-after": "7"}, error_message=said)
+    with pytest.raises(UpstreamError) as caught:
+        await collect(await call(route, provider, stream=stream))
+    assert caught.value.status() == 429 and caught.value.headers == {"retry-after": "7"}
+    assert caught.value.message.endswith("(HTTP 429): Slow down, key [redacted]."), caught.value.message
+    assert "Exception" not in caught.value.message and "litellm" not in caught.value.message
+
+
 @pytest.mark.parametrize(("route", "provider"), WITH_AZURE)
 @pytest.mark.parametrize("stream", [False, True])
 async def test_server_error_is_unavailable_without_retries(providers, route, provider, stream):

@@ -30,8 +30,9 @@ def providers_at(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Mapping[
 
 
 @pytest.fixture
-def providers(upstream, providers_at):
-    """Every built-in provider and a custom one at the test upstream, each base as an operator would write it."""
+def provider_upstream(upstream, providers_at):
+    """Every built-in provider and a custom one at the test upstream, each base as an operator would write it
+    (for forward() in-process; tests/gateway.py's `providers` serves the in-process gateway)."""
     providers_at(
         {
             "OPENAI_API_KEY": PROVIDER_KEYS["openai"],

@@ -5,7 +5,7 @@ from decimal import Decimal
 from pricing.services import cost_upsert
 from proxy.request_params import Route
 
-# The keys and models of the `providers` fixture (tests/proxy/conftest.py), every provider at the test upstream.
+# The keys and models of the `provider_upstream` fixture (tests/proxy/conftest.py), every provider at the test upstream.
 PROVIDER_KEYS = {
     "openai": "sk-openai-test",
     "anthropic": "sk-ant-test",

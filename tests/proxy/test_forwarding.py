@@ -122,9 +122,11 @@ def shown_usage(route, provider, usage) -> dict:
 
 
 @pytest.mark.parametrize(("route", "provider"), EVERY)
-async def test_json_answer_is_in_the_route_format_with_the_providers_own_usage_as_billed(providers, route, provider):
-    set_usage(providers, provider)
-    providers.set(text=TEXT)
+async def test_json_answer_is_in_the_route_format_with_the_providers_own_usage_as_billed(
+    provider_upstream, route, provider
+):
+    set_usage(provider_upstream, provider)
+    provider_upstream.set(text=TEXT)
     result = await call(route, provider)
     assert isinstance(result, Completion)
     assert body_text(route, result.body) == TEXT
@@ -138,9 +140,9 @@ async def test_json_answer_is_in_the_route_format_with_the_providers_own_usage_a
 
 
 @pytest.mark.parametrize(("route", "provider"), EVERY)
-async def test_stream_is_in_the_route_format_with_the_providers_own_usage(providers, route, provider):
-    set_usage(providers, provider)
-    providers.set(text=TEXT, chunks=4)
+async def test_stream_is_in_the_route_format_with_the_providers_own_usage(provider_upstream, route, provider):
+    set_usage(provider_upstream, provider)
+    provider_upstream.set(text=TEXT, chunks=4)
     stream = await call(route, provider, stream=True)
     assert isinstance(stream, Stream)
     frames = await collect(stream)
@@ -159,9 +161,9 @@ async def test_stream_is_in_the_route_format_with_the_providers_own_usage(provid
 
 
 @pytest.mark.parametrize(("route", "provider"), ALL)
-async def test_the_right_key_reaches_the_right_path(providers, route, provider):
+async def test_the_right_key_reaches_the_right_path(provider_upstream, route, provider):
     await call(route, provider)
-    received = providers.last
+    received = provider_upstream.last
     assert received.path == PATHS[provider, route]
     if provider == "anthropic":
         assert received.headers["x-api-key"] == KEYS["anthropic"]
@@ -172,43 +174,43 @@ async def test_the_right_key_reaches_the_right_path(providers, route, provider):
 
 
 @pytest.mark.parametrize("route", [Route.CHAT, Route.RESPONSES])
-async def test_custom_provider_gets_its_own_base_and_key(providers, route):
+async def test_custom_provider_gets_its_own_base_and_key(provider_upstream, route):
     result = await call(route, "custom")
-    assert providers.last.path == f"/custom/v1/{'chat/completions' if route is Route.CHAT else 'responses'}"
-    assert providers.last.headers["authorization"] == f"Bearer {KEYS['custom']}"
-    assert providers.last.body["model"] == "my-model"
+    assert provider_upstream.last.path == f"/custom/v1/{'chat/completions' if route is Route.CHAT else 'responses'}"
+    assert provider_upstream.last.headers["authorization"] == f"Bearer {KEYS['custom']}"
+    assert provider_upstream.last.body["model"] == "my-model"
     assert result.usage.input_tokens == 12
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_custom_provider_messages_go_to_its_responses_endpoint_with_reasoning(providers, stream):
-    providers.set(input_tokens=11, output_tokens=9, cache_read_tokens=4, reasoning_tokens=3, text=TEXT)
+async def test_custom_provider_messages_go_to_its_responses_endpoint_with_reasoning(provider_upstream, stream):
+    provider_upstream.set(input_tokens=11, output_tokens=9, cache_read_tokens=4, reasoning_tokens=3, text=TEXT)
     result = await call(Route.MESSAGES, "custom", stream=stream)
     if stream:
         assert streamed_text(Route.MESSAGES, await collect(result)) == TEXT
     else:
         assert body_text(Route.MESSAGES, result.body) == TEXT
         assert result.body["usage"] == {"input_tokens": 11, "output_tokens": 9, "cache_read_input_tokens": 4}
-    assert providers.last.path == "/custom/v1/responses"
-    assert providers.last.headers["authorization"] == f"Bearer {KEYS['custom']}"
-    assert providers.last.body["model"] == "my-model"
+    assert provider_upstream.last.path == "/custom/v1/responses"
+    assert provider_upstream.last.headers["authorization"] == f"Bearer {KEYS['custom']}"
+    assert provider_upstream.last.body["model"] == "my-model"
     assert result.usage == Usage(input_tokens=11, output_tokens=9, cache_read_tokens=4, reasoning_tokens=3)
 
 
-async def test_bridged_messages_stream_keeps_anthropic_events_and_usage(providers):
-    set_usage(providers, "openai")
+async def test_bridged_messages_stream_keeps_anthropic_events_and_usage(provider_upstream):
+    set_usage(provider_upstream, "openai")
     stream = await call(Route.MESSAGES, "openai", stream=True, system="Be brief.", temperature=0.5)
     parsed = events(await collect(stream))
     kinds = [event for event, _ in parsed]
     assert kinds[0] == "message_start" and kinds[-2:] == ["message_delta", "message_stop"]
     assert parsed[-2][1]["usage"] == {"input_tokens": 11, "output_tokens": 9, "cache_read_input_tokens": 4}
-    assert providers.last.body["instructions"] == "Be brief."
-    assert providers.last.body["temperature"] == 0.5
-    assert providers.last.body["stream"] is True
+    assert provider_upstream.last.body["instructions"] == "Be brief."
+    assert provider_upstream.last.body["temperature"] == 0.5
+    assert provider_upstream.last.body["stream"] is True
 
 
-async def test_bridged_messages_stream_closed_early_leaves_an_estimate(providers):
-    providers.set(text="abcdefghijklmnop", chunks=4, hold_after=2, reasoning_tokens=3)
+async def test_bridged_messages_stream_closed_early_leaves_an_estimate(provider_upstream):
+    provider_upstream.set(text="abcdefghijklmnop", chunks=4, hold_after=2, reasoning_tokens=3)
     stream = await call(Route.MESSAGES, "openai", stream=True)
     frames = []
     async for frame in stream:
@@ -216,33 +218,33 @@ async def test_bridged_messages_stream_closed_early_leaves_an_estimate(providers
         if streamed_text(Route.MESSAGES, frames) == "abcdefgh":
             break
     await stream.aclose()
-    providers.switches.release.set()
+    provider_upstream.switches.release.set()
     assert not stream.usage_reported
     assert stream.usage.output_tokens == 2
     assert stream.usage.reasoning_tokens == 0
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_azure_messages_are_bridged_through_chat_with_reasoning(providers, stream):
-    set_usage(providers, "azure")
-    providers.set(text=TEXT)
+async def test_azure_messages_are_bridged_through_chat_with_reasoning(provider_upstream, stream):
+    set_usage(provider_upstream, "azure")
+    provider_upstream.set(text=TEXT)
     result = await call(Route.MESSAGES, "azure", stream=stream)
     if stream:
         parsed = events(await collect(result))
         assert parsed[-2][1]["usage"] == {"input_tokens": 11, "output_tokens": 9, "cache_read_input_tokens": 4}
-        assert providers.last.body["stream_options"] == {"include_usage": True}
+        assert provider_upstream.last.body["stream_options"] == {"include_usage": True}
     else:
         assert result.body["usage"] == {"input_tokens": 11, "output_tokens": 9, "cache_read_input_tokens": 4}
         assert result.body["type"] == "message" and result.body["model"] == "my-deployment"
     assert result.usage == Usage(input_tokens=11, output_tokens=9, cache_read_tokens=4, reasoning_tokens=3)
-    assert providers.last.path == AZURE_PATH
-    assert providers.last.headers["api-key"] == KEYS["azure"]
-    assert "authorization" not in providers.last.headers
-    assert providers.last.body["model"] == "my-deployment"
+    assert provider_upstream.last.path == AZURE_PATH
+    assert provider_upstream.last.headers["api-key"] == KEYS["azure"]
+    assert "authorization" not in provider_upstream.last.headers
+    assert provider_upstream.last.body["model"] == "my-deployment"
 
 
-async def test_azure_messages_stream_keeps_anthropic_events(providers):
-    providers.set(text=TEXT, chunks=4, reasoning_tokens=2)
+async def test_azure_messages_stream_keeps_anthropic_events(provider_upstream):
+    provider_upstream.set(text=TEXT, chunks=4, reasoning_tokens=2)
     stream = await call(Route.MESSAGES, "azure", stream=True, system="Be brief.", temperature=0.5)
     parsed = events(await collect(stream))
     assert [event for event, _ in parsed] == [
@@ -257,20 +259,20 @@ async def test_azure_messages_stream_keeps_anthropic_events(providers):
     assert parsed[0][1]["message"]["model"] == "my-deployment"
     assert parsed[-2][1]["delta"]["stop_reason"] == "end_turn"
     assert stream.usage == Usage(input_tokens=12, output_tokens=7, reasoning_tokens=2)
-    assert providers.last.body["messages"][0] == {"role": "system", "content": "Be brief."}
-    assert providers.last.body["temperature"] == 0.5
-    assert providers.count == 1
+    assert provider_upstream.last.body["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert provider_upstream.last.body["temperature"] == 0.5
+    assert provider_upstream.count == 1
 
 
 @pytest.mark.parametrize(("route", "provider"), [(Route.CHAT, "anthropic"), (Route.MESSAGES, "openai")])
 @pytest.mark.parametrize("stream", [False, True])
 async def test_litellms_call_path_passes_on_the_providers_words_not_its_own(
-    providers, settings, route, provider, stream
+    provider_upstream, settings, route, provider, stream
 ):
     """The escape hatch (and Messages bodies LiteLLM rewrites): the provider's words, unwrapped from LiteLLM's text."""
     settings.GATEWAY_FAST_PATH = False
     said = f"Slow down, key {KEYS[provider]}."
-    providers.set(error_status=429, error_headers={"retry-after": "7"}, error_message=said)
+    provider_upstream.set(error_status=429, error_headers={"retry-after": "7"}, error_message=said)
     with pytest.raises(UpstreamError) as caught:
         await collect(await call(route, provider, stream=stream))
     assert caught.value.status() == 429 and caught.value.headers == {"retry-after": "7"}
@@ -280,29 +282,29 @@ async def test_litellms_call_path_passes_on_the_providers_words_not_its_own(
 
 @pytest.mark.parametrize(("route", "provider"), WITH_AZURE)
 @pytest.mark.parametrize("stream", [False, True])
-async def test_server_error_is_unavailable_without_retries(providers, route, provider, stream):
-    providers.set(error_status=500)
+async def test_server_error_is_unavailable_without_retries(provider_upstream, route, provider, stream):
+    provider_upstream.set(error_status=500)
     with pytest.raises(UpstreamUnavailable) as caught:
         result = await call(route, provider, stream=stream)
         await collect(result)
-    assert providers.count == 1
+    assert provider_upstream.count == 1
     # The provider's own words, inside ours (proxy.provider_errors), never LiteLLM's wrapping.
     assert caught.value.message.endswith("failed to answer (HTTP 500): Test upstream error 500.")
 
 
 @pytest.mark.parametrize(("route", "provider"), WITH_AZURE)
-async def test_rate_limit_keeps_status_and_retry_after_without_retries(providers, route, provider):
-    providers.set(error_status=429, error_headers={"retry-after": "7"})
+async def test_rate_limit_keeps_status_and_retry_after_without_retries(provider_upstream, route, provider):
+    provider_upstream.set(error_status=429, error_headers={"retry-after": "7"})
     with pytest.raises(UpstreamError) as caught:
         await call(route, provider)
-    assert providers.count == 1
+    assert provider_upstream.count == 1
     assert caught.value.status() == 429
     assert caught.value.headers == {"retry-after": "7"}
 
 
 @pytest.mark.parametrize("status", [400, 401, 404])
-async def test_client_errors_keep_the_provider_status(providers, status):
-    providers.set(error_status=status)
+async def test_client_errors_keep_the_provider_status(provider_upstream, status):
+    provider_upstream.set(error_status=status)
     with pytest.raises(UpstreamError) as caught:
         await call(Route.CHAT, "openai")
     assert caught.value.status() == status
@@ -310,8 +312,8 @@ async def test_client_errors_keep_the_provider_status(providers, status):
     assert caught.value.message.endswith(f"refused the request (HTTP {status}): Test upstream error {status}.")
 
 
-async def test_service_unavailable_is_502(providers):
-    providers.set(error_status=503)
+async def test_service_unavailable_is_502(provider_upstream):
+    provider_upstream.set(error_status=503)
     with pytest.raises(UpstreamUnavailable) as caught:
         await call(Route.MESSAGES, "anthropic")
     assert caught.value.status() == 502
@@ -319,16 +321,16 @@ async def test_service_unavailable_is_502(providers):
 
 @pytest.mark.parametrize(("route", "provider"), [*WITH_AZURE, (Route.CHAT, "gemini"), (Route.CHAT, "cohere")])
 @pytest.mark.parametrize("stream", [False, True])
-async def test_a_hanging_provider_times_out(providers, route, provider, stream):
-    providers.set(hang=True)
+async def test_a_hanging_provider_times_out(provider_upstream, route, provider, stream):
+    provider_upstream.set(hang=True)
     with pytest.raises(UpstreamTimeout):
         result = await call(route, provider, stream=stream, timeout=0.5)
         await collect(result)
 
 
 @pytest.mark.parametrize(("route", "provider"), EVERY)
-async def test_dropped_stream_raises_ours_and_keeps_an_estimate(providers, route, provider):
-    providers.set(text="abcdefghijklmnop", chunks=4, drop_after=2)
+async def test_dropped_stream_raises_ours_and_keeps_an_estimate(provider_upstream, route, provider):
+    provider_upstream.set(text="abcdefghijklmnop", chunks=4, drop_after=2)
     stream = await call(route, provider, stream=True)
     frames = []
     with pytest.raises(UpstreamUnavailable):
@@ -343,8 +345,8 @@ async def test_dropped_stream_raises_ours_and_keeps_an_estimate(providers, route
         assert stream.usage.output_tokens >= 2
 
 
-async def test_anthropic_stream_cut_short_keeps_the_reported_input(providers):
-    providers.set(text="abcdefghijklmnop", chunks=4, drop_after=2, input_tokens=30, cache_read_tokens=5)
+async def test_anthropic_stream_cut_short_keeps_the_reported_input(provider_upstream):
+    provider_upstream.set(text="abcdefghijklmnop", chunks=4, drop_after=2, input_tokens=30, cache_read_tokens=5)
     stream = await call(Route.MESSAGES, "anthropic", stream=True)
     with pytest.raises(UpstreamUnavailable):
         await collect(stream)
@@ -352,20 +354,20 @@ async def test_anthropic_stream_cut_short_keeps_the_reported_input(providers):
 
 
 @pytest.mark.parametrize(("route", "provider"), EVERY)
-async def test_frames_are_forwarded_as_they_arrive(providers, route, provider):
-    providers.set(text="abcdefghijklmnop", chunks=4, hold_after=1)
+async def test_frames_are_forwarded_as_they_arrive(provider_upstream, route, provider):
+    provider_upstream.set(text="abcdefghijklmnop", chunks=4, hold_after=1)
     stream = await call(route, provider, stream=True)
     frames = []
     iterator = aiter(stream)
     while streamed_text(route, frames) != "abcd":  # the upstream is holding back the rest
         frames.append(await asyncio.wait_for(anext(iterator), timeout=5))
-    providers.switches.release.set()
+    provider_upstream.switches.release.set()
     frames += [frame async for frame in iterator]
     assert streamed_text(route, frames) == "abcdefghijklmnop"
 
 
-async def test_client_stopping_early_leaves_an_estimate(providers):
-    providers.set(text="abcdefghijklmnop", chunks=4, hold_after=2)
+async def test_client_stopping_early_leaves_an_estimate(provider_upstream):
+    provider_upstream.set(text="abcdefghijklmnop", chunks=4, hold_after=2)
     stream = await call(Route.CHAT, "openai", stream=True)
     frames = []
     async for frame in stream:
@@ -377,18 +379,18 @@ async def test_client_stopping_early_leaves_an_estimate(providers):
     assert stream.usage.output_tokens == 2
 
 
-async def test_chat_stream_without_include_usage_has_no_usage_chunk(providers):
+async def test_chat_stream_without_include_usage_has_no_usage_chunk(provider_upstream):
     stream = await call(Route.CHAT, "openai", stream=True)
     frames = await collect(stream)
     assert not any(isinstance(d, dict) and "usage" in d for _, d in events(frames))
     assert events(frames)[-1] == (None, "[DONE]")
-    assert providers.last.body["stream_options"] == {"include_usage": True}
+    assert provider_upstream.last.body["stream_options"] == {"include_usage": True}
     assert stream.usage_reported
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
-async def test_chat_stream_with_include_usage_has_one_usage_chunk(providers, provider):
-    providers.set(input_tokens=20, cache_read_tokens=5)
+async def test_chat_stream_with_include_usage_has_one_usage_chunk(provider_upstream, provider):
+    provider_upstream.set(input_tokens=20, cache_read_tokens=5)
     stream = await call(Route.CHAT, provider, stream=True, stream_options={"include_usage": True})
     parsed = [d for _, d in events(await collect(stream)) if isinstance(d, dict)]
     with_usage = [d for d in parsed if "usage" in d]
@@ -419,12 +421,12 @@ async def test_chat_stream_with_include_usage_has_one_usage_chunk(providers, pro
         "timeout",
     ],
 )
-async def test_litellm_only_params_are_refused(providers, param):
+async def test_litellm_only_params_are_refused(provider_upstream, param):
     body = body_for(Route.CHAT, "openai", **{param: "x"})
     with pytest.raises(InvalidRequest) as caught:
         await forward(route=Route.CHAT, target=resolve_model("gpt-4o"), body=body, stream=False, timeout=5)
     assert param in caught.value.message
-    assert providers.count == 0
+    assert provider_upstream.count == 0
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,8 @@ pytestmark = [pytest.mark.engine_independent, pytest.mark.usefixtures("closed_se
 
 
 @pytest.mark.parametrize("provider", ["anthropic", "gemini", "cohere", "azure"])
-async def test_chat_stream_with_include_usage_ends_with_the_billed_usage_chunk(providers, provider):
-    set_usage(providers, provider)
+async def test_chat_stream_with_include_usage_ends_with_the_billed_usage_chunk(provider_upstream, provider):
+    set_usage(provider_upstream, provider)
     stream = await call(Route.CHAT, provider, stream=True, stream_options={"include_usage": True})
     parsed = [d for _, d in events(await collect(stream)) if isinstance(d, dict)]
     with_usage = [d for d in parsed if d.get("usage")]
@@ -39,7 +39,7 @@ async def test_chat_stream_with_include_usage_ends_with_the_billed_usage_chunk(p
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_gemini_gets_its_own_path_key_and_body(providers, stream):
+async def test_gemini_gets_its_own_path_key_and_body(provider_upstream, stream):
     body = {
         "model": "gemini-2.5-flash",
         "messages": [{"role": "system", "content": "Be brief."}, *BODIES[Route.CHAT]["messages"]],
@@ -48,7 +48,7 @@ async def test_gemini_gets_its_own_path_key_and_body(providers, stream):
     result = await forward(route=Route.CHAT, target=resolve_model(body["model"]), body=body, stream=stream, timeout=10)
     if stream:
         await collect(result)
-    received = providers.last
+    received = provider_upstream.last
     method = "streamGenerateContent" if stream else "generateContent"
     assert received.path == f"/v1beta/models/gemini-2.5-flash:{method}"
     assert received.query == ({"alt": "sse"} if stream else {})
@@ -60,11 +60,11 @@ async def test_gemini_gets_its_own_path_key_and_body(providers, stream):
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_cohere_gets_v2_chat_with_its_bearer_key(providers, stream):
+async def test_cohere_gets_v2_chat_with_its_bearer_key(provider_upstream, stream):
     result = await call(Route.CHAT, "cohere", stream=stream, temperature=0.3, max_tokens=40)
     if stream:
         await collect(result)
-    received = providers.last
+    received = provider_upstream.last
     assert received.path == "/v2/chat"
     assert received.headers["authorization"] == f"Bearer {KEYS['cohere']}"
     assert received.body["model"] == "command-r"
@@ -74,11 +74,11 @@ async def test_cohere_gets_v2_chat_with_its_bearer_key(providers, stream):
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_azure_gets_the_deployment_path_version_and_api_key(providers, stream):
+async def test_azure_gets_the_deployment_path_version_and_api_key(provider_upstream, stream):
     result = await call(Route.CHAT, "azure", stream=stream)
     if stream:
         await collect(result)
-    received = providers.last
+    received = provider_upstream.last
     assert received.path == "/openai/deployments/my-deployment/chat/completions"
     assert received.query == {"api-version": AZURE_VERSION}
     assert received.headers["api-key"] == KEYS["azure"]
@@ -87,42 +87,47 @@ async def test_azure_gets_the_deployment_path_version_and_api_key(providers, str
         assert received.body["stream_options"] == {"include_usage": True}
 
 
-async def test_azure_responses_are_same_format_on_its_responses_path(providers):
-    set_usage(providers, "azure")
+async def test_azure_responses_are_same_format_on_its_responses_path(provider_upstream):
+    set_usage(provider_upstream, "azure")
     body = {"model": MODELS["azure"], **BODIES[Route.RESPONSES]}
     result = await forward(
         route=Route.RESPONSES, target=resolve_model(body["model"]), body=body, stream=False, timeout=10
     )
     assert result.raw is not None  # the provider's own bytes
     assert result.usage == expected_usage("azure")
-    assert providers.last.path.endswith("/responses") and providers.last.headers["api-key"] == KEYS["azure"]
-    assert providers.last.body["model"] == "my-deployment"
+    assert (
+        provider_upstream.last.path.endswith("/responses")
+        and provider_upstream.last.headers["api-key"] == KEYS["azure"]
+    )
+    assert provider_upstream.last.body["model"] == "my-deployment"
 
 
 @pytest.mark.parametrize(("model", "included"), [("gpt-4o", False), ("gpt-4o-mini", False), ("o3-mini", True)])
-async def test_encrypted_reasoning_is_asked_for_only_where_the_model_reasons(providers, model, included):
+async def test_encrypted_reasoning_is_asked_for_only_where_the_model_reasons(provider_upstream, model, included):
     body = {"model": model, **BODIES[Route.MESSAGES]}
     await forward(route=Route.MESSAGES, target=resolve_model(model), body=body, stream=False, timeout=10)
-    assert ("reasoning.encrypted_content" in (providers.last.body.get("include") or [])) is included
+    assert ("reasoning.encrypted_content" in (provider_upstream.last.body.get("include") or [])) is included
 
 
 @pytest.mark.parametrize(("route", "provider"), TRANSLATED)
 @pytest.mark.parametrize("stream", [False, True])
-async def test_provider_errors_map_as_same_format_ones(providers, route, provider, stream):
-    providers.set(error_status=429, error_headers={"retry-after": "7"})
+async def test_provider_errors_map_as_same_format_ones(provider_upstream, route, provider, stream):
+    provider_upstream.set(error_status=429, error_headers={"retry-after": "7"})
     with pytest.raises(UpstreamError) as caught:
         await call(route, provider, stream=stream)
     assert caught.value.status() == 429 and caught.value.headers == {"retry-after": "7"}
-    providers.set(error_status=500, error_headers={})
+    provider_upstream.set(error_status=500, error_headers={})
     with pytest.raises(UpstreamUnavailable):
         await call(route, provider, stream=stream)
-    assert providers.count == 2  # no retries
+    assert provider_upstream.count == 2  # no retries
 
 
 @pytest.mark.parametrize("provider", ["gemini", "cohere", "azure", "anthropic"])
 @pytest.mark.parametrize("status", [400, 401])
-async def test_client_errors_keep_the_status_and_the_providers_words_without_its_key(providers, provider, status):
-    providers.set(error_status=status, error_message=f"No: key {KEYS[provider]} is refused.")
+async def test_client_errors_keep_the_status_and_the_providers_words_without_its_key(
+    provider_upstream, provider, status
+):
+    provider_upstream.set(error_status=status, error_message=f"No: key {KEYS[provider]} is refused.")
     with pytest.raises(UpstreamError) as caught:
         await call(Route.CHAT, provider)
     assert caught.value.status() == status
@@ -130,24 +135,26 @@ async def test_client_errors_keep_the_status_and_the_providers_words_without_its
 
 
 @pytest.mark.parametrize("provider", ["gemini", "cohere", "azure"])
-async def test_context_window_refusals_are_recognised(providers, provider):
-    providers.set(context_models={resolve_model(MODELS[provider]).model})
+async def test_context_window_refusals_are_recognised(provider_upstream, provider):
+    provider_upstream.set(context_models={resolve_model(MODELS[provider]).model})
     with pytest.raises(ContextWindowExceeded):
         await call(Route.CHAT, provider)
 
 
-async def test_an_unsupported_parameter_is_the_clients_400_and_nothing_is_sent(providers):
+async def test_an_unsupported_parameter_is_the_clients_400_and_nothing_is_sent(provider_upstream):
     with pytest.raises(InvalidRequest) as caught:
         await call(Route.CHAT, "cohere", logit_bias={"50256": -100})
     assert "cohere" in caught.value.message
-    assert providers.count == 0
+    assert provider_upstream.count == 0
 
 
 @pytest.mark.parametrize("block", ["prompt", "response"])
 @pytest.mark.parametrize("route", list(Route))
 @pytest.mark.parametrize("stream", [False, True])
-async def test_a_gemini_safety_block_is_the_routes_own_refusal_and_bills_the_prompt(providers, block, route, stream):
-    providers.set(safety_block=block, input_tokens=15)
+async def test_a_gemini_safety_block_is_the_routes_own_refusal_and_bills_the_prompt(
+    provider_upstream, block, route, stream
+):
+    provider_upstream.set(safety_block=block, input_tokens=15)
     result = await call(route, "gemini", stream=stream)
     if stream:
         last = [data for _, data in events(await collect(result)) if isinstance(data, dict)]
@@ -164,12 +171,12 @@ async def test_a_gemini_safety_block_is_the_routes_own_refusal_and_bills_the_pro
     assert result.usage == Usage(input_tokens=15, output_tokens=0)
 
 
-async def test_azure_content_filter_refusal_is_a_400_and_a_filtered_answer_a_200(providers):
-    providers.set(safety_block="prompt")
+async def test_azure_content_filter_refusal_is_a_400_and_a_filtered_answer_a_200(provider_upstream):
+    provider_upstream.set(safety_block="prompt")
     with pytest.raises(UpstreamError) as caught:
         await call(Route.CHAT, "azure")
     assert caught.value.status() == 400
-    providers.set(safety_block="response")
+    provider_upstream.set(safety_block="response")
     result = await call(Route.CHAT, "azure")
     assert result.body["choices"][0]["finish_reason"] == "content_filter"
     assert result.usage.input_tokens == 12
@@ -191,8 +198,8 @@ async def test_azure_content_filter_refusal_is_a_400_and_a_filtered_answer_a_200
         ("AZURE_API_BASE", "/openai", "azure/my-deployment", "/openai/deployments/my-deployment/chat/completions"),
     ],
 )
-async def test_each_base_is_honoured_as_documented(providers, providers_at, variable, base, model, path):
-    providers_at({variable: f"{providers.url}{base}"})
+async def test_each_base_is_honoured_as_documented(provider_upstream, providers_at, variable, base, model, path):
+    providers_at({variable: f"{provider_upstream.url}{base}"})
     body = {"model": model, **BODIES[Route.CHAT]}
     await forward(route=Route.CHAT, target=resolve_model(model), body=body, stream=False, timeout=10)
-    assert providers.last.path == path
+    assert provider_upstream.last.path == path

@@ -14,6 +14,7 @@ from core.api_auth import ManagementAPIView
 from core.api_errors import error_responses, path_text, validate_input
 from keys.models import APIKey
 from keys.selectors import key_get
+from usage.models import UsageLog
 from usage.reports import UsageScope, model_names, usage_total
 from usage.selectors import usage_rows
 from usage.serializers import UsageFilter, UsageListFilter, UsageOutput, UsagePageOutput, UsageTotalsOutput

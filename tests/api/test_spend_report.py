@@ -10,10 +10,10 @@ import pytest
 from django.utils import timezone
 
 from accounts.services import account_create
+from budgets.services import usage_book_many
 from keys.services import key_create
 from pricing.selectors import TokenCounts
 from usage.services import UsageEntry
-from budgets.services import usage_book_many
 
 URL = "/api/reports/spend/"
 DAY = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday

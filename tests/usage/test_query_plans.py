@@ -17,11 +17,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts.services import account_create
+from budgets.services import usage_book_many
 from keys.services import key_create
 from pricing.selectors import TokenCounts
 from usage.reports import UsageScope, usage_total
 from usage.services import UsageEntry
-from budgets.services import usage_book_many
 
 pytestmark = [
     pytest.mark.django_db,

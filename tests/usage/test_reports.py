@@ -9,12 +9,12 @@ from decimal import Decimal
 import pytest
 
 from accounts.services import account_create
+from budgets.services import usage_book_many
 from keys.services import key_create
 from pricing.selectors import TokenCounts
 from usage.models import UsageLog
 from usage.reports import UsageScope, model_names, period_start, usage_summed, usage_total
 from usage.services import UsageEntry
-from budgets.services import usage_book_many
 
 pytestmark = pytest.mark.django_db
 START = datetime(2026, 9, 28, 13, 17, tzinfo=UTC)

@@ -21,12 +21,12 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
+from budgets.services import usage_book_many
 from keys.models import APIKey
 from tests.chaos.processes import REPO, database_url
 from tests.engine import on_mongodb
 from usage.models import PruneLease, UsageLog
 from usage.services import UsageEntry
-from budgets.services import usage_book_many
 
 # The command runs in processes of its own; each start takes seconds, more on the MongoDB stand-in.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]

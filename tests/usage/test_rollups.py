@@ -11,13 +11,13 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, connection
 
 from accounts.services import account_create
+from budgets.services import usage_book_many
 from keys.services import key_create
 from pricing.selectors import TokenCounts
 from tests.engine import on_mongodb
 from usage.models import Span, UsageLog, UsageRollup
 from usage.rollups import rollups_check, rollups_rebuild
 from usage.services import UsageEntry
-from budgets.services import usage_book_many
 
 pytestmark = pytest.mark.django_db
 

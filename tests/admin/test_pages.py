@@ -69,15 +69,19 @@ def test_usage_list_shows_totals_of_the_filtered_rows(admin_client, shop):
     assert "3 results" in page
 
 
-def test_money_keeps_three_significant_digits_under_a_cent():
+def test_money_keeps_three_significant_digits_under_a_cent_and_never_shows_a_rounded_zero():
     from core.admin import usd
 
-    assert [usd(Decimal(v)) for v in ("0", "0.0000012345", "0.0042", "0.01", "1234.5")] == [
-        "$0.00",
+    values = ("0", "0.0000012345", "0.0042", "0.000090", "0.01", "0.0545", "1234.5", "-0.0000012345")
+    assert [usd(Decimal(v)) for v in values] == [
+        "$0",  # exactly nothing: "$0.00" would be the same text as a rounded micro-cost
         "$0.00000123",
-        "$0.00420",
+        "$0.0042",
+        "$0.00009",
         "$0.01",
+        "$0.05",
         "$1,234.50",
+        "-$0.00000123",
     ]
 
 

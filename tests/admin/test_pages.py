@@ -95,3 +95,16 @@ def test_the_account_page_offers_add_key_and_the_price_filter_only_callable_prov
     assert f"{reverse('admin:keys_apikey_add')}?account={shop.account.pk}" in page
     prices = admin_client.get(reverse("admin:pricing_modelcost_changelist")).content.decode()
     assert "?provider=openai" not in prices  # no provider is configured in this test
+
+
+def test_an_operator_token_is_named_by_its_first_characters_not_its_digest(admin_client, admin_user):
+    from core.audit import actor_for_user
+    from keys.operator_tokens import operator_token_create
+
+    token, _ = operator_token_create(
+        user=admin_user, expires_at=None, actor=actor_for_user(user=admin_user, via="admin")
+    )
+    for view in ("change", "history"):
+        page = admin_client.get(reverse(f"admin:knox_authtoken_{view}", args=[token.pk])).content.decode()
+        # The digest is the token's primary key, so its pages' addresses hold it; their text does not.
+        assert f"{token.token_key}… ({admin_user.username})" in page and f"{token.digest} :" not in page, view

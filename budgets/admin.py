@@ -4,23 +4,32 @@ Every change goes through budgets.services (so every instance's cached plan is d
 inlines show each budget's current window: spent, held, what is left and when it starts over.
 """
 
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Account, Team
+from accounts.selectors import team_and_below
 from budgets.models import Budget, BudgetPeriod
 from budgets.selectors import budget_window
 from budgets.services import budget_create, budget_delete, budget_update, team_create, team_update
 from core.admin import PlainDecimalField, ServiceModelAdmin, badge, usd
 from core.audit import Actor
 from core.money import MoneyField
+from usage.charts import spend_chart_svg
+from usage.reports import UsageScope, usage_total
+from usage.selectors import spend_by_day
 
+CHART_DAYS = 30
 _EDITABLE = ("name", "limit_usd", "period", "interval_seconds", "timezone", "anchor", "thresholds")
 
 
@@ -144,6 +153,28 @@ class AccountInline(admin.TabularInline):
         return usd(obj.spent_usd)
 
 
+def _team_dashboard(team: Team) -> dict[str, Any]:
+    """Cards and the spend chart (per account, teams inside it included) above the team's form."""
+    ids = team_and_below(team=team)
+    now = timezone.now()
+    recent = usage_total(scope=UsageScope(team_ids=ids, since=now - timedelta(days=CHART_DAYS)))
+    cards = [
+        {
+            "label": "Accounts",
+            "value": f"{Account.objects.filter(team_id__in=ids).count():,}",
+            "note": "teams inside included",
+        },
+        {"label": f"Last {CHART_DAYS} days", "value": usd(recent.cost_usd), "note": f"{recent.requests:,} requests"},
+    ]
+    series = spend_by_day(team_ids=ids, by="account", days=CHART_DAYS)
+    report = reverse("admin:usage_usagelog_report") + "?" + urlencode({"team": team.slug, "group_by": "account"})
+    return {
+        "gw_cards": cards,
+        "gw_chart": spend_chart_svg(series=series, today=now.date(), days=CHART_DAYS),
+        "gw_report_url": report,
+    }
+
+
 @admin.register(Team)
 class TeamAdmin(BudgetSavingAdmin):
     audited_by_services = True
@@ -169,6 +200,13 @@ class TeamAdmin(BudgetSavingAdmin):
     @admin.display(description="Budgets", ordering="budget_count")
     def budget_count(self, obj: Any) -> int:
         return int(obj.budget_count)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        team = self.get_object(request, unquote(object_id))
+        context = {**(extra_context or {}), **(_team_dashboard(team) if team else {})}
+        return super().change_view(request, object_id, form_url, context)
 
     def save_model(self, request: HttpRequest, obj: Team, form: Any, change: bool) -> None:
         data = form.cleaned_data

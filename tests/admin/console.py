@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accounts.models import Account
-from accounts.services import account_create
-from budgets.services import budget_reserve, usage_book
+from budgets.ledger import usage_book
+from budgets.services import account_open, budget_create, team_create
 from core.audit import actor_for_user
 from keys.models import APIKey
 from keys.operator_tokens import operator_token_create
@@ -20,6 +20,7 @@ from pricing.selectors import TokenCounts
 from pricing.services import cost_upsert
 from routing.health import health_record
 from routing.services import deployment_create, policy_set
+from tests.budgets.ledger_helpers import reserve
 from usage.services import UsageEntry
 
 # Names as long as real ones get: dated snapshots, cloud prefixes, regions.
@@ -32,7 +33,7 @@ MODELS = {
 }
 # Micro-costs: what one short call on a cheap model costs. None rounds to a cent.
 COSTS = ("0.0000042", "0.00031", "0.0000187", "0.000009", "0.0012")
-TEAMS = (
+ACCOUNTS = (
     ("acme-corporation-research-and-development-eu-west-1", "Acme Corporation — Research & Development (EU West)"),
     ("globex-international-customer-support-automation", "Globex International — Customer Support Automation"),
     ("initech-payments-fraud-detection-batch-pipeline", "Initech Payments — Fraud Detection Batch Pipeline"),
@@ -115,12 +116,17 @@ def console_seed() -> Console:
             cache_write_per_mtok=Decimal("0.09375"),
             cache_read_per_mtok=Decimal("0.0075"),
         )
+    # Teams nest: the company, its platform group inside it.
+    company = team_create(slug="acme-holdings-international-group", name="Acme Holdings International Group")
+    platform = team_create(slug="acme-platform-engineering-emea", name="Platform Engineering (EMEA)", parent=company)
+    budget_create(owner=company, limit_usd=Decimal(250), period="month", name="company-wide monthly cap")
     accounts = []
-    for index, (user_id, name) in enumerate(TEAMS):
+    for index, (user_id, name) in enumerate(ACCOUNTS):
         budget = None if index == 3 else Decimal(5) * (index + 1)
-        account = account_create(
-            user_id=user_id, name=name, email=f"platform-team@{user_id}.example", budget_usd=budget
-        )
+        email = f"platform-team@{user_id}.example"
+        team = platform if index == 0 else company if index == 1 else None
+        account = account_open(user_id=user_id, name=name, email=email, budget_usd=budget, team=team)
+        budget_create(owner=account, limit_usd=Decimal("0.5"), period="day", name="daily")
         key = key_create(
             account=account,
             name=f"{user_id}-production-batch-worker",
@@ -129,12 +135,13 @@ def console_seed() -> Console:
             tpm_limit=2_000_000,
             expires_at=timezone.now() + timedelta(days=365),
         ).key
+        budget_create(owner=key, limit_usd=Decimal("0.0125"), period="week", name="batch worker's week")
         key_create(account=account, name="notebook")
         _traffic(account, key, scale=index + 1)
         accounts.append((account, key))
     account, key = accounts[0]
     # A request in flight: the Reserved card shows a micro-amount too.
-    budget_reserve(account_id=account.pk, request_id=uuid.uuid4(), amount=Decimal("0.0000073"))
+    assert reserve(account.pk, uuid.uuid4(), Decimal("0.0000073"))
     _routing()
     password = "correct-horse-battery-staple"
     operator = get_user_model().objects.create_superuser("ops", "ops@example.test", password)

@@ -108,3 +108,17 @@ def test_an_operator_token_is_named_by_its_first_characters_not_its_digest(admin
         page = admin_client.get(reverse(f"admin:knox_authtoken_{view}", args=[token.pk])).content.decode()
         # The digest is the token's primary key, so its pages' addresses hold it; their text does not.
         assert f"{token.token_key}… ({admin_user.username})" in page and f"{token.digest} :" not in page, view
+
+
+def test_the_team_page_shows_its_accounts_spend_per_day_and_links_the_report(admin_client, shop):
+    from accounts.models import Account
+    from budgets.services import team_create
+
+    team = team_create(slug="ml")
+    Account.objects.filter(pk__in=[shop.account.pk, shop.other.pk]).update(team=team)
+    page = admin_client.get(reverse("admin:accounts_team_change", args=[team.pk])).content.decode()
+    assert 'class="gw-cards"' in page and "$1.55" in page  # both accounts' last 30 days: 0.0545 + 1.5
+    assert "<svg" in page and 'class="bar"' in page
+    assert "acme" in page and "globex" in page  # the legend names each account
+    assert reverse("admin:usage_usagelog_report") + "?team=ml" in page
+    assert admin_client.get(reverse("admin:accounts_team_changelist")).status_code == 200

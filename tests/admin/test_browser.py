@@ -147,13 +147,14 @@ def test_every_admin_page_fits_1280_px_with_its_sidebar_and_no_zero_for_a_cost(t
 
 
 def test_the_columns_that_matter_are_on_screen(tab, live_server, console, shots):
-    """Cost, latency, status, limits and health: inside the window of their lists, never cut off."""
+    """Cost, latency, status, limits, health and what a budget has left: inside the window of their lists."""
     for path, columns in (
         ("usage/usagelog/", ("cost", "latency", "status")),
         ("keys/apikey/", ("status", "limits")),
         ("routing/deployment/", ("status", "errors")),
         ("accounts/account/", ("status", "remaining", "spent", "budget")),
         ("pricing/modelcost/", ("input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "source_badge")),
+        ("budgets/budget/", ("limit", "spent", "left", "resets")),
     ):
         tab.goto(f"{live_server.url}/admin/{path}")
         tab.screenshot(path=str(shots / f"{path.strip('/').replace('/', '-')}.png"))  # the first screen only

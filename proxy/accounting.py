@@ -93,6 +93,7 @@ def _entry(
         upstream_model=call.upstream_model,
         lease_id=str(lease.id) if lease else "",
         lease_draw_usd=admission.hold_usd if admission and lease else ZERO,
+        budget_refs=admission.budget_refs if admission and request_id is None else (),
     )
 
 

@@ -41,6 +41,9 @@ class UsageEntry:
     upstream_model: str = ""  # routed calls: the deployment's model (what the row is priced by)
     lease_id: str = ""  # admitted from a budget lease (budgets.leases): the lease, and the worst case drawn from it
     lease_draw_usd: Decimal = ZERO
+    # The budget windows the call's hold (or lease) was taken in, where its cost is booked: (budget id, window
+    # start ISO or None for lifetime) pairs (budgets.ledger).
+    budget_refs: tuple[tuple[str, str | None], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -56,6 +59,7 @@ class UsageEntry:
         data["cost_usd"] = Decimal(data["cost_usd"])
         data["lease_draw_usd"] = Decimal(data.get("lease_draw_usd", "0"))  # absent from entries spooled before leases
         data["tokens"] = TokenCounts(**data["tokens"])
+        data["budget_refs"] = tuple((str(budget), start) for budget, start in data.get("budget_refs", ()))
         return cls(**data)
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import openai
 import pytest
 
-from budgets.services import usage_book
+from budgets.ledger import usage_book
 from budgets.writer import Written, write_batch
 from tests.proxy.helpers import expected_cost, set_price
 from usage.models import UsageLog

@@ -18,7 +18,8 @@ from core.admin import PlainDecimalField, ServiceModelAdmin, badge, usd
 from core.money import MoneyField
 from keys.models import APIKey
 from usage.charts import spend_chart_svg
-from usage.selectors import spend_by_day, usage_list, usage_totals
+from usage.reports import UsageScope, usage_total
+from usage.selectors import spend_by_day
 
 CHART_DAYS = 30
 _UPDATABLE = ("name", "email", "budget_usd", "is_active")
@@ -154,7 +155,7 @@ class AccountAdmin(ServiceModelAdmin):
     def _dashboard(self, account: Account) -> dict[str, Any]:
         """Summary cards and the spend chart shown above the account's form."""
         now = timezone.now()
-        recent = usage_totals(queryset=usage_list(account_id=account.pk, since=now - timedelta(days=CHART_DAYS)))
+        recent = usage_total(scope=UsageScope(account_id=account.pk, since=now - timedelta(days=CHART_DAYS)))
         left = account.remaining_usd
         cards = [
             {"label": "Budget", "value": usd(account.budget_usd, empty="Unlimited"), "note": "spending limit"},

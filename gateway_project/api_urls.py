@@ -14,7 +14,8 @@ from keys.api import KeyDetail, KeyListCreate
 from pricing.api import CostDetail, CostListUpsert
 from proxy.api import ProviderList
 from routing.api import DeploymentDetail, DeploymentListCreate, PolicyDetail, PolicyListSet
-from usage.api import UsageByAccount
+from usage.api import UsageByAccount, UsageList
+from usage.report_api import SpendReportView
 
 _PROTECTED = {
     "authentication_classes": ManagementAPIView.authentication_classes,
@@ -27,7 +28,8 @@ class ApiRoot(ManagementAPIView):
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
-        names = ("accounts", "keys", "costs", "providers", "deployments", "policies", "audit", "schema", "docs")
+        names = ["accounts", "keys", "costs", "usage-all", "spend-report", "providers", "deployments", "policies"]
+        names += ["audit", "schema", "docs"]
         return Response({name: reverse(f"api-{name}", request=request) for name in names})
 
 
@@ -39,7 +41,9 @@ ROUTES: list[URLPattern | URLResolver] = [
     path("costs/", CostListUpsert.as_view(), name="api-costs"),
     # A path converter: model names such as "anthropic/claude-3-5-haiku" contain "/".
     path("costs/<path:model>/", CostDetail.as_view(), name="api-cost"),
+    path("usage/", UsageList.as_view(), name="api-usage-all"),
     path("usage/user/<str:user_id>/", UsageByAccount.as_view(), name="api-usage"),
+    path("reports/spend/", SpendReportView.as_view(), name="api-spend-report"),
     path("providers/", ProviderList.as_view(), name="api-providers"),
     path("routing/deployments/", DeploymentListCreate.as_view(), name="api-deployments"),
     path("routing/deployments/<str:deployment_id>/", DeploymentDetail.as_view(), name="api-deployment"),

@@ -1,7 +1,5 @@
-"""Admin for usage rows: read-only, filterable, with totals of the filtered rows and a streaming CSV export."""
+"""Admin for usage rows: read-only, filterable without scanning the table, totals from rollups, streaming CSV."""
 
-import csv
-from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import admin
@@ -13,8 +11,20 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from core.admin import badge, usd
+from usage.admin_filters import (
+    COUNT_CAP,
+    AccountFilter,
+    ModelFilter,
+    ProviderFilter,
+    StatusFilter,
+    UsagePaginator,
+    admin_scope,
+    search_lookup,
+)
+from usage.exports import csv_lines
 from usage.models import UsageLog
-from usage.selectors import UsageTotals, usage_totals
+from usage.report_admin import spend_report_view
+from usage.reports import UsageTotals
 
 CSV_COLUMNS = (
     ("id", "id"),
@@ -37,37 +47,6 @@ CSV_COLUMNS = (
 )
 
 
-class _Echo:
-    """A file-like object whose write() hands the line back, so csv.writer can feed a streaming response."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: Any) -> Any:
-    """The value as a CSV cell; text a spreadsheet would run as a formula gets a leading quote.
-
-    Model names are written by any key holder, so a row can carry `=HYPERLINK(...)`.
-    """
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def csv_lines(queryset: QuerySet[UsageLog]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow([name for name, _ in CSV_COLUMNS])
-    rows = queryset.values_list(*(source for _, source in CSV_COLUMNS)).iterator(chunk_size=2000)
-    for row in rows:
-        yield writer.writerow([csv_cell(value) for value in row])
-
-
 def totals_cards(totals: UsageTotals) -> list[dict[str, str]]:
     return [
         {"label": "Requests", "value": f"{totals.requests:,}", "note": "matching the filters"},
@@ -85,20 +64,6 @@ def totals_cards(totals: UsageTotals) -> list[dict[str, str]]:
     ]
 
 
-class StatusFilter(admin.SimpleListFilter):
-    title = "status"
-    parameter_name = "status"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("2xx", "Success (2xx)"), ("4xx", "Refused (4xx)"), ("5xx", "Failed (5xx)")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[UsageLog]) -> QuerySet[UsageLog]:
-        if self.value() in ("2xx", "4xx", "5xx"):
-            low = int(str(self.value())[0]) * 100
-            return queryset.filter(status_code__gte=low, status_code__lt=low + 100)
-        return queryset
-
-
 @admin.register(UsageLog)
 class UsageLogAdmin(admin.ModelAdmin):
     list_display = (
@@ -114,18 +79,15 @@ class UsageLogAdmin(admin.ModelAdmin):
         "latency",
         "streamed",
     )
-    list_filter = (
-        ("account", admin.RelatedOnlyFieldListFilter),
-        ("model", admin.AllValuesFieldListFilter),
-        ("provider", admin.AllValuesFieldListFilter),
-        StatusFilter,
-        "streamed",
-        "created_at",
-    )
-    search_fields = ("=id", "model", "account__user_id", "api_key__prefix")
-    date_hierarchy = "created_at"
+    list_filter = (AccountFilter, ModelFilter, ProviderFilter, StatusFilter, "streamed", "created_at")
+    # Resolved to one indexed column by search_lookup (get_search_results), never a LIKE over the table.
+    search_fields = ("=id",)
+    search_help_text = "A request id, a user id, a key prefix or a model name."
     list_select_related = ("account",)
     list_per_page = 50
+    # Newest first only: any other order sorts the whole table (millions of rows) for one page.
+    sortable_by = ("when",)
+    show_full_result_count = False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -136,15 +98,25 @@ class UsageLogAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[UsageLog], search_term: str
+    ) -> tuple[QuerySet[UsageLog], bool]:
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(**search_lookup(search_term)), False
+
+    def get_paginator(self, request: HttpRequest, queryset: Any, per_page: int, *args: Any, **kwargs: Any) -> Any:
+        return UsagePaginator(queryset, per_page, scope=admin_scope(request.GET.dict()), **kwargs)
+
     @admin.display(description="When (UTC)", ordering="created_at")
     def when(self, obj: UsageLog) -> str:
         return f"{obj.created_at:%Y-%m-%d %H:%M:%S}"
 
-    @admin.display(description="In", ordering="input_tokens")
+    @admin.display(description="In")
     def tokens_in(self, obj: UsageLog) -> str:
         return f"{obj.input_tokens:,}"
 
-    @admin.display(description="Out", ordering="output_tokens")
+    @admin.display(description="Out")
     def tokens_out(self, obj: UsageLog) -> str:
         return f"{obj.output_tokens:,}"
 
@@ -152,34 +124,42 @@ class UsageLogAdmin(admin.ModelAdmin):
     def cache(self, obj: UsageLog) -> str:
         return f"{obj.cache_read_tokens:,} / {obj.cache_write_tokens:,}"
 
-    @admin.display(description="Account", ordering="account__user_id")
+    @admin.display(description="Account")
     def account_link(self, obj: UsageLog) -> str:
         url = reverse("admin:accounts_account_change", args=[obj.account_id])
         return format_html('<a href="{}">{}</a>', url, obj.account.user_id)
 
-    @admin.display(description="Status", ordering="status_code")
+    @admin.display(description="Status")
     def status(self, obj: UsageLog) -> str:
         tone = "ok" if obj.status_code < 400 else "warn" if obj.status_code < 500 else "bad"
         return badge(f"{obj.status_code} {obj.error_code}".strip(), tone)
 
-    @admin.display(description="Cost", ordering="cost_usd")
+    @admin.display(description="Cost")
     def cost(self, obj: UsageLog) -> str:
         return usd(obj.cost_usd)
 
-    @admin.display(description="Latency", ordering="latency_ms")
+    @admin.display(description="Latency")
     def latency(self, obj: UsageLog) -> str:
         return f"{obj.latency_ms:,} ms"
 
     def get_urls(self) -> list[URLPattern]:
         export = path("export/", self.admin_site.admin_view(self.export_csv), name="usage_usagelog_export")
-        return [export, *super().get_urls()]
+        report = path("report/", self.admin_site.admin_view(self.spend_report), name="usage_usagelog_report")
+        return [export, report, *super().get_urls()]
+
+    def spend_report(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return spend_report_view(request, {**self.admin_site.each_context(request), "opts": self.model._meta})
 
     def export_csv(self, request: HttpRequest) -> StreamingHttpResponse:
         """The rows the changelist shows for the same query string (filters, search, dates), all pages."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         rows = self.get_changelist_instance(request).get_queryset(request).select_related(None)
-        response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
+        values = rows.values_list(*(source for _, source in CSV_COLUMNS)).iterator(chunk_size=2000)
+        lines = csv_lines([name for name, _ in CSV_COLUMNS], values)
+        response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response["Content-Disposition"] = f'attachment; filename="usage-{stamp}.csv"'
         return response
@@ -188,6 +168,14 @@ class UsageLogAdmin(admin.ModelAdmin):
         response = super().changelist_view(request, extra_context)
         context = getattr(response, "context_data", None)
         if context and "cl" in context:
-            context["gw_cards"] = totals_cards(usage_totals(queryset=context["cl"].queryset))
+            totals = getattr(context["cl"].paginator, "totals", None)  # read once, for the count as well
+            if totals is not None:
+                context["gw_cards"] = totals_cards(totals)
+            else:
+                context["gw_note"] = (
+                    f"Totals are kept for filters on account, model, provider, status and dates; "
+                    f"with this filter the count stops at {COUNT_CAP:,} rows."
+                )
             context["gw_export_query"] = request.GET.urlencode()
+            context["gw_report_url"] = reverse("admin:usage_usagelog_report")
         return response

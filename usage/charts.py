@@ -53,10 +53,10 @@ def _fold(series: dict[str, dict[date, Decimal]], keep: int) -> list[tuple[str, 
     for _, days in ranked[keep:]:
         for day, cost in days.items():
             other[day] = other.get(day, ZERO) + cost
-    return [*ranked[:keep], ("other models", other)]
+    return [*ranked[:keep], ("others", other)]
 
 
-def _axes(top: Decimal, first: date, days: int, slot: float) -> list[str]:
+def _axes(top: Decimal, periods: list[date], slot: float, unit: str) -> list[str]:
     plot_h = HEIGHT - TOP - BOTTOM
     parts = []
     for i in range(5):
@@ -66,23 +66,21 @@ def _axes(top: Decimal, first: date, days: int, slot: float) -> list[str]:
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
             f'<text x="{LEFT - 8}" y="{y + 4:.1f}" class="ytick">{escape(_usd_tick(value))}</text>'
         )
-    for i in range(days):
-        if i % 5 == 0 or i == days - 1:
+    every = max(1, len(periods) // 6)
+    for i, when in enumerate(periods):
+        if i % every == 0 or i == len(periods) - 1:
             x = LEFT + slot * (i + 0.5)
-            label = (first + timedelta(days=i)).strftime("%b %-d")
+            label = when.strftime("%b %Y" if unit == "month" else "%b %-d")
             parts.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 18}" class="xtick">{label}</text>')
     middle = f"{TOP + plot_h / 2:.0f}"
-    parts.append(f'<text x="14" y="{middle}" class="axis" transform="rotate(-90 14 {middle})">USD per day</text>')
+    parts.append(f'<text x="14" y="{middle}" class="axis" transform="rotate(-90 14 {middle})">USD per {unit}</text>')
     return parts
 
 
-def _bars(
-    folded: list[tuple[str, dict[date, Decimal]]], top: Decimal, first: date, days: int, slot: float
-) -> list[str]:
+def _bars(folded: list[tuple[str, dict[date, Decimal]]], top: Decimal, periods: list[date], slot: float) -> list[str]:
     plot_h = HEIGHT - TOP - BOTTOM
     parts = []
-    for i in range(days):
-        day = first + timedelta(days=i)
+    for i, day in enumerate(periods):
         base = Decimal(0)
         for index, (model, costs) in enumerate(folded):
             cost = costs.get(day, ZERO)
@@ -121,20 +119,31 @@ def _legend(folded: list[tuple[str, dict[date, Decimal]]]) -> tuple[list[str], i
 def spend_chart_svg(*, series: dict[str, dict[date, Decimal]], today: date, days: int = 30) -> SafeString:
     """Stacked bars of spend per day and model for the `days` days up to `today`, with axes and a legend."""
     first = today - timedelta(days=days - 1)
-    folded = _fold(
-        {m: {d: c for d, c in costs.items() if first <= d <= today} for m, costs in series.items()}, len(PALETTE)
+    periods = [first + timedelta(days=i) for i in range(days)]
+    return period_chart_svg(
+        series=series, periods=periods, unit="day", empty=f"No spend in the last {days} days", what="model"
     )
-    totals = [sum((costs.get(first + timedelta(days=i), ZERO) for _, costs in folded), ZERO) for i in range(days)]
+
+
+def period_chart_svg(
+    *, series: dict[str, dict[date, Decimal]], periods: list[date], unit: str, empty: str, what: str
+) -> SafeString:
+    """Stacked bars of spend per period (day, week or month, each named by its first day) and series."""
+    kept = set(periods)
+    folded = _fold(
+        {name: {d: c for d, c in costs.items() if d in kept} for name, costs in series.items()}, len(PALETTE)
+    )
+    totals = [sum((costs.get(when, ZERO) for _, costs in folded), ZERO) for when in periods]
     top = _nice_ceiling(max(totals, default=ZERO))
-    slot = (WIDTH - LEFT - RIGHT) / days
+    slot = (WIDTH - LEFT - RIGHT) / max(len(periods), 1)
     legend, legend_h = _legend(folded)
-    body = [*_axes(top, first, days, slot), *_bars(folded, top, first, days, slot), *legend]
+    body = [*_axes(top, periods, slot, unit), *_bars(folded, top, periods, slot), *legend]
     if not any(totals):
-        body.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" class="empty">No spend in the last {days} days</text>')
+        body.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" class="empty">{escape(empty)}</text>')
     total_h = HEIGHT + legend_h
     head = format_html(
         '<svg class="gw-chart" role="img" aria-label="{}" viewBox="0 0 {} {}" xmlns="http://www.w3.org/2000/svg">',
-        f"Spend per day over the last {days} days, by model",
+        f"Spend per {unit}, by {what}",
         WIDTH,
         total_h,
     )

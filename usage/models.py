@@ -1,4 +1,4 @@
-"""One usage row per authenticated proxy request, refused and failed ones included."""
+"""One usage row per authenticated proxy request, refused and failed ones included; and their rollups."""
 
 import uuid
 
@@ -38,10 +38,12 @@ class UsageLog(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "usage log"
+        # Every list is newest first with the id breaking ties (the API's cursor, the admin's order): with
+        # the id in the index, a page is read straight off it, never sorted (SQLite sorted each time).
         indexes = [
-            models.Index(fields=["account", "-created_at"], name="usage_account_newest"),
-            models.Index(fields=["model", "created_at"], name="usage_model_period"),
-            models.Index(fields=["created_at"], name="usage_created"),
+            models.Index(fields=["account", "-created_at", "-id"], name="usage_account_time"),
+            models.Index(fields=["model", "created_at", "id"], name="usage_model_time"),
+            models.Index(fields=["created_at", "id"], name="usage_time"),
         ]
 
     def __str__(self) -> str:
@@ -72,3 +74,68 @@ class PruneLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder or 'nobody'}"
+
+
+class Span(models.TextChoices):
+    """How long a rollup's bucket is (UTC): every row is counted once in each span."""
+
+    HOUR = "h", "hour"
+    DAY = "d", "day"
+    MONTH = "m", "month"
+
+
+# The columns a rollup is grouped by besides its bucket: what a report can group or filter on.
+# A team (issue 18) is an attribute of the account, so it is reached through `account`, not stored.
+ROLLUP_DIMENSIONS = ("account_id", "api_key_id", "model", "provider", "route", "status_class")
+ROLLUP_SUMS = (
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+)
+
+
+class UsageRollup(models.Model):
+    """Sums of the usage rows that share a bucket (one hour, day or month, UTC) and every dimension.
+
+    Written in the transaction that writes the rows (usage.rollups), so they are exact at every
+    moment, the current bucket included. Reads always SUM them: a bucket split over two rollup rows
+    (possible only for rows without a key, whose NULL the unique constraint does not match on
+    SQL engines) still adds up.
+    """
+
+    span = models.CharField(max_length=1, choices=Span.choices)
+    bucket = models.DateTimeField(help_text="The start of the hour, day or month (UTC).")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="rollups", db_index=False)
+    # No constraint: keys are never deleted (revoked instead); the rollup keeps the id of the key it counted.
+    api_key = models.ForeignKey(
+        APIKey, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+", db_index=False
+    )
+    model = models.CharField(max_length=200)
+    provider = models.CharField(max_length=64, blank=True)
+    route = models.CharField(max_length=64)
+    status_class = models.PositiveSmallIntegerField(help_text="The status code's hundreds: 2 for 2xx, 4 for 4xx.")
+    requests = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    cost_usd = money_field(default=ZERO)
+
+    class Meta:
+        verbose_name = "usage rollup"
+        constraints = [
+            # Leads with (span, bucket): also the index of the reports across accounts.
+            models.UniqueConstraint(
+                fields=["span", "bucket", "account", "api_key", "model", "provider", "route", "status_class"],
+                name="usage_rollup_bucket",
+            )
+        ]
+        indexes = [models.Index(fields=["account", "span", "bucket"], name="usage_rollup_account")]
+
+    def __str__(self) -> str:
+        return f"{self.span} {self.bucket:%Y-%m-%d %H:00} {self.model}"

@@ -1,73 +1,32 @@
-"""Reads of usage: an account's rows, totals over a filtered set, spend per day and model."""
+"""Reads of usage: rows in a scope, newest first; an account's spend per day and model (from rollups)."""
 
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from core.money import ZERO
-from usage.models import UsageLog
-
-_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
-
-
-@dataclass(frozen=True)
-class UsageTotals:
-    requests: int
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cache_write_tokens: int
-    reasoning_tokens: int
-    cost_usd: Decimal
+from usage.models import Span, UsageLog
+from usage.reports import UsageScope, usage_summed
+from usage.rollups import span_start
 
 
-def usage_list(
-    *,
-    account_id: Any,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    model: str | None = None,
-    key_id: Any = None,
-) -> QuerySet[UsageLog]:
-    qs = UsageLog.objects.filter(account_id=account_id)
-    if since is not None:
-        qs = qs.filter(created_at__gte=since)
-    if until is not None:
-        qs = qs.filter(created_at__lt=until)
-    if model:
-        qs = qs.filter(model=model)
-    if key_id is not None:
-        qs = qs.filter(api_key_id=key_id)
-    return qs.order_by("-created_at")
-
-
-def usage_totals(*, queryset: QuerySet[UsageLog]) -> UsageTotals:
-    sums = queryset.order_by().aggregate(
-        requests=Count("id"), cost_usd=Sum("cost_usd"), **{name: Sum(name) for name in _TOKEN_FIELDS}
-    )
-    return UsageTotals(
-        requests=sums["requests"] or 0,
-        cost_usd=sums["cost_usd"] or ZERO,
-        **{name: sums[name] or 0 for name in _TOKEN_FIELDS},
-    )
+def usage_rows(*, scope: UsageScope) -> QuerySet[UsageLog]:
+    """The rows in `scope`, newest first (the id breaks ties), through the rows' time indexes."""
+    rows = UsageLog.objects.filter(**scope.row_filter())
+    if scope.since is not None:
+        rows = rows.filter(created_at__gte=scope.since)
+    if scope.until is not None:
+        rows = rows.filter(created_at__lt=scope.until)
+    return rows.order_by("-created_at", "-id")
 
 
 def spend_by_day(*, account_id: Any, days: int = 30) -> dict[str, dict[date, Decimal]]:
-    """{model: {day: cost}} over the last `days` days (UTC), for the account page's chart."""
-    since = timezone.now() - timedelta(days=days)
-    rows = (
-        UsageLog.objects.filter(account_id=account_id, created_at__gte=since)
-        .annotate(day=TruncDate("created_at"))
-        .values("model", "day")
-        .annotate(cost=Sum("cost_usd"))
-        .order_by("day", "model")
-    )
+    """{model: {day: cost}} over the last `days` UTC days, today included, for the account page's chart."""
+    since = span_start(timezone.now(), Span.DAY) - timedelta(days=days - 1)
+    groups = usage_summed(scope=UsageScope(account_id=account_id, since=since), group_by=("model",), period="day")
     result: dict[str, dict[date, Decimal]] = {}
-    for row in rows:
-        result.setdefault(row["model"], {})[row["day"]] = row["cost"] or ZERO
+    for (day, model), totals in groups.items():
+        result.setdefault(model, {})[day.date()] = totals.cost_usd
     return result

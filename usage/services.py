@@ -1,4 +1,4 @@
-"""Writes usage rows (their budgets are settled in the same transaction by budgets.services.usage_book_many)."""
+"""Writes usage rows and their rollups (their budgets are settled in the same transaction: budgets.ledger)."""
 
 import uuid
 from collections.abc import Sequence
@@ -12,6 +12,7 @@ from core.ledger_tx import ledger_atomic
 from core.money import ZERO
 from pricing.selectors import TokenCounts
 from usage.models import UsageLog
+from usage.rollups import rollups_add
 
 # PositiveIntegerField's ceiling on every engine; a count beyond it is a broken upstream, kept at the cap.
 _COUNT_MAX = 2**31 - 1
@@ -94,15 +95,16 @@ def _row(entry: UsageEntry) -> UsageLog:
 
 @ledger_atomic(savepoint=False)
 def usage_record(*, entry: UsageEntry) -> UsageLog:
-    """Writes one row (its own transaction, or the caller's)."""
+    """Writes one row and adds it to its rollups (its own transaction, or the caller's)."""
     row = _row(entry)
     row.save(force_insert=True)
+    rollups_add(rows=[row])
     return row
 
 
-@ledger_atomic(savepoint=False)  # its own transaction, or the caller's (budgets.services), never a savepoint
+@ledger_atomic(savepoint=False)  # its own transaction, or the caller's (budgets.ledger), never a savepoint
 def usage_record_many(*, entries: Sequence[UsageEntry], idempotent: bool = False) -> list[UsageEntry]:
-    """Rows for a batch; returns the entries written.
+    """Rows for a batch and their rollups; returns the entries written.
 
     `idempotent` skips entries whose row already exists (replaying the spool: a write that
     failed on our side may have committed on the server's).
@@ -111,5 +113,6 @@ def usage_record_many(*, entries: Sequence[UsageEntry], idempotent: bool = False
         existing = set(UsageLog.objects.filter(id__in=[e.request_id for e in entries]).values_list("id", flat=True))
         entries = [entry for entry in entries if entry.request_id not in existing]
     if entries:
-        UsageLog.objects.bulk_create([_row(entry) for entry in entries])
+        rows = UsageLog.objects.bulk_create([_row(entry) for entry in entries])
+        rollups_add(rows=rows)  # the rows just inserted: a replayed entry skipped above adds nothing
     return list(entries)

@@ -14,7 +14,6 @@ from budgets.services import usage_book
 from keys.services import key_create
 from pricing.selectors import TokenCounts
 from pricing.services import cost_upsert
-from usage.models import UsageLog
 from usage.services import UsageEntry
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -91,7 +90,7 @@ def test_a_new_key_is_shown_once_then_only_its_prefix(priced, page, live_server,
 
 
 def _usage(account_id, key_id, model: str, cost: str, days_ago: int) -> None:
-    row = usage_book(
+    usage_book(
         entry=UsageEntry(
             request_id=uuid.uuid4(),
             account_id=account_id,
@@ -103,10 +102,10 @@ def _usage(account_id, key_id, model: str, cost: str, days_ago: int) -> None:
             tokens=TokenCounts(input_tokens=2000, output_tokens=500, cache_read_tokens=300),
             cost_usd=Decimal(cost),
             latency_ms=350,
+            # Spread over the month as real traffic would be.
+            created_at=(timezone.now() - timedelta(days=days_ago)).isoformat(),
         )
     )
-    # usage_book stamps "now"; spread the rows over the month as real traffic would be.
-    UsageLog.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(days=days_ago))
 
 
 MODELS = {"gpt-5": "0.42", "claude-sonnet-4-5": "0.77", "gpt-5-mini": "0.08"}

@@ -29,11 +29,9 @@ def _record(account, key, *, model="gpt-4o", cost="0.001", tokens=(10, 5, 2, 1),
         cost_usd=Decimal(cost),
         latency_ms=42,
         streamed=True,
+        created_at=(timezone.now() - timedelta(minutes=age_minutes)).isoformat(),
     )
-    row = usage_book(entry=entry)
-    UsageLog.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(minutes=age_minutes))
-    row.refresh_from_db()
-    return row
+    return usage_book(entry=entry)
 
 
 @pytest.fixture
@@ -184,3 +182,41 @@ def test_no_usage_is_an_empty_page_with_zero_totals(api, account):
     assert body["next"] is None
     assert body["totals"]["requests"] == 0
     assert body["totals"]["cost_usd"] == "0.0000000000"
+
+
+@pytest.mark.parametrize("name", ["modle", "user_id", "limit", "status"])
+def test_an_unknown_query_parameter_is_a_400_naming_it(api, rows, name):
+    r = api.get(_url(), {name: "x"})
+    assert r.status_code == 400
+    assert r.json() == {name: ["Unknown query parameter."]}
+
+
+def test_the_model_filter_matches_names_as_prices_do(api, account, key, rows):
+    odd = _record(account, key, model=" GPT-4o ", cost="0.5")
+    body = api.get(_url(), {"model": "gpt-4O  "}).json()
+    assert str(odd.id) in [r["id"] for r in body["results"]]
+    assert body["totals"]["requests"] == 4  # three "gpt-4o" and the one spelled " GPT-4o "
+    assert api.get(_url(), {"model": "gpt-4"}).json()["totals"]["requests"] == 0
+
+
+def test_the_usage_of_every_account_is_one_route_with_filters(api, account, key, rows):
+    bob = account_create(user_id="bob")
+    bobs = _record(bob, key_create(account=bob).key, model="claude-3-5-haiku", cost="2")
+    body = api.get("/api/usage/").json()
+    assert body["results"][0]["id"] == str(bobs.id)
+    assert body["totals"]["requests"] == 6
+    body = api.get("/api/usage/", {"model": "Claude-3-5-Haiku", "user_id": "bob", "status": "2xx"}).json()
+    assert [r["id"] for r in body["results"]] == [str(bobs.id)]
+    assert body["totals"]["cost_usd"] == "2.0000000000"
+    assert api.get("/api/usage/", {"status": "4xx"}).json()["totals"]["requests"] == 0
+    assert api.get("/api/usage/", {"provider": "openai", "route": "messages"}).json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"user_id": "nobody"}, "user_id"), ({"status": "2XX"}, "status"), ({"key_id": "1" * 20}, "key_id")],
+)
+def test_the_usage_of_every_account_rejects_bad_filters(api, rows, params, field):
+    r = api.get("/api/usage/", params)
+    assert r.status_code == 400
+    assert field in r.json()

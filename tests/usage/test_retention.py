@@ -21,11 +21,12 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
+from budgets.services import usage_book_many
 from keys.models import APIKey
 from tests.chaos.processes import REPO, database_url
 from tests.engine import on_mongodb
 from usage.models import PruneLease, UsageLog
-from usage.services import UsageEntry, usage_record_many
+from usage.services import UsageEntry
 
 # The command runs in processes of its own; each start takes seconds, more on the MongoDB stand-in.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
@@ -233,7 +234,7 @@ def test_the_hot_paths_writes_go_on_while_a_prune_runs(rows: dict[str, dict[str,
             entry = UsageEntry(request_id=uuid.uuid4(), account_id=account.pk, key_id=None, route="chat",
                                model="m", provider="openai", status_code=200, cost_usd=Decimal("0.001"))  # fmt: skip
             started = time.monotonic()
-            usage_record_many(entries=[entry])  # a call's row and its settlement, as the writer commits them
+            usage_book_many(entries=[entry])  # a call's row and its settlement, as the writer commits them
             waits.append(time.monotonic() - started)
             during += pruning
     finally:

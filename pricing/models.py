@@ -18,6 +18,17 @@ class ModelCost(models.Model):
     # Empty means the provider publishes no cache price; see pricing.selectors.cost_calculate.
     cache_write_per_mtok = usd_field(null=True, blank=True)
     cache_read_per_mtok = usd_field(null=True, blank=True)
+    # Billing modes a client chooses (pricing.selectors.cost_calculate). Empty: no known price, so a budgeted
+    # account may not ask for the mode (priority tier, 1-hour cache writes, audio), and a flex call costs standard.
+    input_priority_per_mtok = usd_field(null=True, blank=True)
+    output_priority_per_mtok = usd_field(null=True, blank=True)
+    cache_read_priority_per_mtok = usd_field(null=True, blank=True)
+    input_flex_per_mtok = usd_field(null=True, blank=True)
+    output_flex_per_mtok = usd_field(null=True, blank=True)
+    cache_read_flex_per_mtok = usd_field(null=True, blank=True)
+    cache_write_1h_per_mtok = usd_field(null=True, blank=True)
+    input_audio_per_mtok = usd_field(null=True, blank=True)
+    output_audio_per_mtok = usd_field(null=True, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
     updated_at = models.DateTimeField(auto_now=True)
 

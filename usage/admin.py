@@ -34,6 +34,7 @@ CSV_COLUMNS = (
     ("cost_usd", "cost_usd"),
     ("latency_ms", "latency_ms"),
     ("streamed", "streamed"),
+    ("usage_estimated", "usage_estimated"),
 )
 
 
@@ -120,6 +121,7 @@ class UsageLogAdmin(admin.ModelAdmin):
         ("provider", admin.AllValuesFieldListFilter),
         StatusFilter,
         "streamed",
+        "usage_estimated",
         "created_at",
     )
     search_fields = ("=id", "model", "account__user_id", "api_key__prefix")
@@ -164,7 +166,8 @@ class UsageLogAdmin(admin.ModelAdmin):
 
     @admin.display(description="Cost", ordering="cost_usd")
     def cost(self, obj: UsageLog) -> str:
-        return usd(obj.cost_usd)
+        # An estimate (proxy.usage_rules) is marked: the provider's own counts were missing or absurd.
+        return f"≈ {usd(obj.cost_usd)}" if obj.usage_estimated else usd(obj.cost_usd)
 
     @admin.display(description="Latency", ordering="latency_ms")
     def latency(self, obj: UsageLog) -> str:

@@ -4,6 +4,20 @@ from django.db import models
 
 from core.money import usd_field
 
+# The prices of the billing modes a client chooses (pricing.selectors.cost_calculate, proxy.billing_modes):
+# a service tier's, one-hour cache writes', audio's. Empty means no known price.
+MODE_PRICES = (
+    "input_priority_per_mtok",
+    "output_priority_per_mtok",
+    "cache_read_priority_per_mtok",
+    "input_flex_per_mtok",
+    "output_flex_per_mtok",
+    "cache_read_flex_per_mtok",
+    "cache_write_1h_per_mtok",
+    "input_audio_per_mtok",
+    "output_audio_per_mtok",
+)
+
 
 class ModelCost(models.Model):
     class Source(models.TextChoices):

@@ -8,25 +8,14 @@ from django.db.models import Q, QuerySet
 
 from core.cache import MISSING, cache_get_or_load, cache_peek
 from core.money import MONEY_MAX, ZERO, ceil_usd, quantize_usd
-from pricing.models import ModelCost
+from pricing.models import MODE_PRICES, ModelCost
 from pricing.services import PRICE_CACHE
 
 MILLION = Decimal(1_000_000)
 
 
-# Billing modes with prices of their own (pricing.ModelCost): the tiers and the extra columns.
+# The service tiers with prices of their own (pricing.models.MODE_PRICES).
 TIERS = ("priority", "flex")
-MODE_PRICES = (
-    "input_priority_per_mtok",
-    "output_priority_per_mtok",
-    "cache_read_priority_per_mtok",
-    "input_flex_per_mtok",
-    "output_flex_per_mtok",
-    "cache_read_flex_per_mtok",
-    "cache_write_1h_per_mtok",
-    "input_audio_per_mtok",
-    "output_audio_per_mtok",
-)
 
 
 @dataclass(frozen=True)

@@ -19,23 +19,12 @@ from core.audit import (
     system_actor,
 )
 from core.cache import cache_invalidate, cache_invalidate_many
-from pricing.models import ModelCost
+from pricing.models import MODE_PRICES, ModelCost
 
 PRICE_CACHE = "price"
 Outcome = Literal["created", "updated", "unchanged"]
 LoadOutcome = Literal["created", "updated", "unchanged", "kept"]
-_BILLING_MODES = (  # pricing.selectors.MODE_PRICES: a service tier's, one-hour cache writes', audio's
-    "input_priority_per_mtok",
-    "output_priority_per_mtok",
-    "cache_read_priority_per_mtok",
-    "input_flex_per_mtok",
-    "output_flex_per_mtok",
-    "cache_read_flex_per_mtok",
-    "cache_write_1h_per_mtok",
-    "input_audio_per_mtok",
-    "output_audio_per_mtok",
-)
-_PRICES = ("input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok", *_BILLING_MODES)
+_PRICES = ("input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok", *MODE_PRICES)
 # The sources a price load owns and may refresh; a price any operator set (MANUAL) is theirs until they give it back.
 LOADED_SOURCES = frozenset({ModelCost.Source.LITELLM, ModelCost.Source.OVERRIDE})
 

@@ -23,6 +23,7 @@ import logging
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -33,6 +34,7 @@ from django.conf import settings
 from core.errors import (
     ContextWindowExceeded,
     GatewayError,
+    InvalidRequest,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -45,7 +47,14 @@ from proxy.passthrough import Endpoint
 from proxy.provider_errors import explained, provider_said
 from proxy.request_params import Route, validate_body
 from proxy.stream_adapters import Adapter, BridgedMessagesAdapter, make_adapter
-from proxy.usage_normalise import Usage, chat_usage, estimate_input_tokens, messages_usage, responses_usage
+from proxy.usage_normalise import (
+    Usage,
+    chat_usage,
+    estimate_input_tokens,
+    messages_usage,
+    responses_usage,
+    with_answer_tier,
+)
 
 __all__ = ["Completion", "Route", "Stream", "Usage", "forward", "forwarding_close", "known_models", "validate_body"]
 
@@ -66,8 +75,38 @@ def litellm_module() -> ModuleType:
     import litellm
 
     litellm.suppress_debug_info = True  # else a banner is printed on every failure
-    # 1.106.2 has no telemetry switch; no callbacks are ever registered here.
+    # 1.106.2 has no telemetry switch. The one callback registered only marks a call as sent (`Attempt`).
+    litellm.input_callback.append(contact_hook())
     return litellm
+
+
+@dataclass
+class Attempt:
+    """One forwarding attempt on LiteLLM's path: whether LiteLLM got as far as sending it to the provider.
+
+    A failure before that is the request's own (a shape LiteLLM cannot translate), never the provider's:
+    a 400 for the client, and no mark against a deployment's health (proxy.routed).
+    """
+
+    contacted: bool = False
+
+
+# The attempt being forwarded in this context; LiteLLM's helper threads and tasks copy the context, so they see it.
+ATTEMPT: ContextVar[Attempt | None] = ContextVar("gateway_forward_attempt", default=None)
+
+
+@functools.cache
+def contact_hook() -> Any:
+    """A LiteLLM input callback: LiteLLM calls `log_pre_api_call` just before its request to the provider."""
+    from litellm.integrations.custom_logger import CustomLogger
+
+    class ContactHook(CustomLogger):  # type: ignore[misc]
+        def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
+            attempt = ATTEMPT.get()
+            if attempt is not None:
+                attempt.contacted = True
+
+    return ContactHook()
 
 
 @functools.cache
@@ -156,7 +195,12 @@ class Stream:
     @property
     def completed(self) -> bool:
         """The provider's terminal event and its usage have both arrived: the call can be recorded."""
-        return self._adapter.finished and self._adapter.reported is not None
+        return self._adapter.complete
+
+    @property
+    def answer_text(self) -> str:
+        """The answer's text as streamed so far (for an estimate when the provider sends no usage)."""
+        return self._adapter.answer_text()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._frames()
@@ -208,6 +252,17 @@ async def forward(
     validate_body(route, body)
     if settings.GATEWAY_FAST_PATH and same_format(route, target, body):
         return await forward_direct(route=route, target=target, body=body, stream=stream, timeout=timeout)
+    token = ATTEMPT.set(Attempt())
+    try:
+        return await forward_litellm(route=route, target=target, body=body, stream=stream, timeout=timeout)
+    finally:
+        ATTEMPT.reset(token)
+
+
+async def forward_litellm(
+    *, route: Route, target: Target, body: dict[str, Any], stream: bool, timeout: float
+) -> Completion | Stream:
+    """LiteLLM's path: its translation for cross-format calls, its bridges for Messages to other providers."""
     if route is Route.MESSAGES and is_bridged(target.litellm_model):
         return await forward_bridged(target=target, body=body, stream=stream, timeout=timeout)
     if route is Route.MESSAGES and is_chat_bridged(target.litellm_model):
@@ -250,7 +305,8 @@ async def forward_direct(
     if not stream:
         raw, answer = await passthrough.complete(call)
         usage = answer.get("usage")
-        return Completion(body=answer, usage=NORMALISE[route](usage if isinstance(usage, Mapping) else {}), raw=raw)
+        normalised = NORMALISE[route](usage if isinstance(usage, Mapping) else {})
+        return Completion(body=answer, usage=with_answer_tier(normalised, answer), raw=raw)
     source = await passthrough.open_stream(call)
     return Stream(source, passthrough.raw_adapter(route, body, estimate_input_tokens(body)), target.provider)
 
@@ -424,7 +480,7 @@ def completion(route: Route, result: Any) -> Completion:
         usage.pop("cost", None)  # LiteLLM's own price guess; ours comes from the database
     usage = usage if isinstance(usage, Mapping) else {}
     normalise = {Route.CHAT: chat_usage, Route.RESPONSES: responses_usage, Route.MESSAGES: messages_usage}[route]
-    return Completion(body=body, usage=normalise(usage))
+    return Completion(body=body, usage=with_answer_tier(normalise(usage), body))
 
 
 def as_dict(result: Any) -> dict[str, Any]:
@@ -443,11 +499,19 @@ def provider_error(exc: Exception, provider: str) -> GatewayError:
     if isinstance(exc, GatewayError):
         return exc
     litellm = litellm_module()
+    status = getattr(exc, "status_code", None)
+    attempt = ATTEMPT.get()
+    if attempt is not None and not attempt.contacted and not (isinstance(status, int) and 400 <= status < 500):
+        # LiteLLM's own text here is about its internals (`'str' object has no attribute 'get'`): not shown.
+        logger.warning("LiteLLM refused a request for %s before sending it: %s", provider, type(exc).__name__)
+        return InvalidRequest(
+            f"The request could not be sent to the provider '{provider}': one of its parameters has a shape "
+            "the gateway cannot translate. Check the parameters against the route's documentation."
+        )
     said = litellm_said(exc)
     logger.warning("provider %s failed: %s: %s", provider, type(exc).__name__, said or "(no message)")
     if isinstance(exc, litellm.Timeout | httpx.TimeoutException | TimeoutError):
         return UpstreamTimeout(f"The provider '{provider}' did not answer in time.")
-    status = getattr(exc, "status_code", None)
     if isinstance(exc, litellm.ContextWindowExceededError):
         sentence = f"The provider '{provider}' says the input is longer than the model's context window."
         message = explained(sentence, said)
@@ -526,3 +590,27 @@ def model_limits(provider: str, model: str) -> ModelLimits:
 
 def _positive(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+@functools.cache
+def largest_context_window() -> int:
+    """The largest context window in LiteLLM's bundled map: no call to any model it knows reads more."""
+    windows = (
+        _positive(info.get("max_input_tokens"))
+        for info in litellm_module().model_cost.values()
+        if isinstance(info, Mapping)
+    )
+    return max((window for window in windows if window), default=DEFAULT_CONTEXT_WINDOW)
+
+
+# What `largest_context_window` falls back to should the map have no windows at all (Llama 4 Scout's 10M).
+DEFAULT_CONTEXT_WINDOW = 10_485_760
+# The encoding estimates are made with, whatever the model: OpenAI's o200k_base, which LiteLLM bundles (no download).
+ESTIMATE_ENCODING_MODEL = "gpt-4o"
+
+
+def token_count(text: str) -> int:
+    """Tokens in `text` by LiteLLM's token counter (o200k_base). CPU-bound: call it off the event loop."""
+    if not text:
+        return 0
+    return int(litellm_module().token_counter(model=ESTIMATE_ENCODING_MODEL, text=text))

@@ -6,18 +6,23 @@ usage, latency, errors, hangs, dropped or held streams) through the `upstream` f
 reads back what the upstream received (path, headers, JSON body).
 
 Token usage is set canonically (uncached input, output incl. reasoning, cache read, cache
-write, reasoning) and rendered by each provider's own convention:
+write, reasoning; audio and 1-hour cache writes as parts of those) and rendered by each provider's
+own convention:
 - OpenAI (chat and responses): `prompt_tokens` / `input_tokens` INCLUDE cached tokens
   (`cached_tokens` = cache reads). OpenAI has no cache-write field, so cache writes are
   billed as ordinary input there: they are added to the input count.
 - Anthropic: `input_tokens` EXCLUDES `cache_read_input_tokens` and
   `cache_creation_input_tokens`; there is no separate reasoning field.
+It can also misreport usage (none at all, none in Anthropic's `message_delta`, an interim chat usage
+chunk, absurd counts such as 1e30), queue `background` responses, answer as many output tokens as
+one output cap asks, and report a service tier.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import socket
 import threading
@@ -42,8 +47,8 @@ class Switches:
 
     text: str = "Hello from the test upstream."
     chunks: int = 3  # content chunks in a stream
-    input_tokens: int = 12  # uncached input (canonical)
-    output_tokens: int = 7  # includes reasoning tokens
+    input_tokens: int | float = 12  # uncached input (canonical); a float such as 1e30 is sent as written
+    output_tokens: int | float = 7  # includes reasoning tokens
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
@@ -59,6 +64,15 @@ class Switches:
     model_errors: dict[str, int] = field(default_factory=dict)
     # ...or with the provider's "input too long for the context window" 400.
     context_models: set[str] = field(default_factory=set)
+    # Misreported usage: "none" sends no usage anywhere (JSON, stream frames), "no_delta" leaves it out of
+    # Anthropic's `message_delta` only, "interim" sends a chat usage chunk of 1 output token before the
+    # `finish_reason` chunk (the real one follows it).
+    usage_mode: str = "normal"
+    honour_cap: str | None = None  # answer as many output tokens as this body field asks (`max_tokens`, ...)
+    service_tier: str | None = None  # the tier the answer reports; None: the one the body asks for, if any
+    audio_input_tokens: int = 0  # part of input_tokens (OpenAI `prompt_tokens_details.audio_tokens`)
+    audio_output_tokens: int = 0  # part of output_tokens (`completion_tokens_details.audio_tokens`)
+    cache_write_1h_tokens: int = 0  # part of cache_write_tokens (Anthropic `cache_creation.ephemeral_1h_input_tokens`)
 
 
 @dataclass(frozen=True)
@@ -167,7 +181,7 @@ async def paced(
         yield frame
 
 
-def openai_usage_numbers(s: Switches) -> tuple[int, int]:
+def openai_usage_numbers(s: Switches) -> tuple[int | float, int | float]:
     """OpenAI counts cached reads inside the prompt; cache writes are plain input there."""
     return s.input_tokens + s.cache_read_tokens + s.cache_write_tokens, s.output_tokens
 
@@ -181,13 +195,17 @@ def chat_usage(s: Switches) -> dict[str, Any]:
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": s.cache_read_tokens, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": s.reasoning_tokens, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": s.cache_read_tokens, "audio_tokens": s.audio_input_tokens},
+        "completion_tokens_details": {"reasoning_tokens": s.reasoning_tokens, "audio_tokens": s.audio_output_tokens},
     }
 
 
+def with_tier(answer: dict[str, Any], s: Switches) -> dict[str, Any]:
+    return {**answer, "service_tier": s.service_tier} if s.service_tier else answer
+
+
 def chat_json(s: Switches, model: str) -> dict[str, Any]:
-    return {
+    answer = {
         "id": "chatcmpl-upstream",
         "object": "chat.completion",
         "created": int(time.time()),
@@ -202,10 +220,14 @@ def chat_json(s: Switches, model: str) -> dict[str, Any]:
         ],
         "usage": chat_usage(s),
     }
+    if s.usage_mode == "none":
+        del answer["usage"]
+    return with_tier(answer, s)
 
 
 def chat_frames(s: Switches, model: str, include_usage: bool) -> tuple[list[bytes], list[int]]:
     base = {"id": "chatcmpl-upstream", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+    base = with_tier(base, s)
     if include_usage:
         base["usage"] = None
 
@@ -217,8 +239,10 @@ def chat_frames(s: Switches, model: str, include_usage: bool) -> tuple[list[byte
     for piece in split_text(s.text, s.chunks):
         content_at.append(len(frames))
         frames.append(chunk({"content": piece}))
+    if include_usage and s.usage_mode == "interim":
+        frames.append(sse({**base, "choices": [], "usage": chat_usage(dataclasses.replace(s, output_tokens=1))}))
     frames.append(chunk({}, "stop"))
-    if include_usage:
+    if include_usage and s.usage_mode != "none":
         frames.append(sse({**base, "choices": [], "usage": chat_usage(s)}))
     frames.append(sse("[DONE]"))
     return frames, content_at
@@ -228,16 +252,23 @@ def chat_frames(s: Switches, model: str, include_usage: bool) -> tuple[list[byte
 
 
 def anthropic_usage(s: Switches) -> dict[str, Any]:
-    return {
+    usage: dict[str, Any] = {
         "input_tokens": s.input_tokens,
         "cache_creation_input_tokens": s.cache_write_tokens,
         "cache_read_input_tokens": s.cache_read_tokens,
         "output_tokens": s.output_tokens,
     }
+    if s.cache_write_1h_tokens:
+        one_hour = s.cache_write_1h_tokens
+        usage["cache_creation"] = {
+            "ephemeral_5m_input_tokens": s.cache_write_tokens - one_hour,
+            "ephemeral_1h_input_tokens": one_hour,
+        }
+    return with_tier(usage, s)
 
 
 def messages_json(s: Switches, model: str) -> dict[str, Any]:
-    return {
+    answer = {
         "id": "msg_upstream",
         "type": "message",
         "role": "assistant",
@@ -247,11 +278,19 @@ def messages_json(s: Switches, model: str) -> dict[str, Any]:
         "stop_sequence": None,
         "usage": anthropic_usage(s),
     }
+    if s.usage_mode == "none":
+        del answer["usage"]
+    return answer
 
 
 def messages_frames(s: Switches, model: str) -> tuple[list[bytes], list[int]]:
     start = {**messages_json(s, model), "content": [], "stop_reason": None}
     start["usage"] = {**anthropic_usage(s), "output_tokens": 1}
+    if s.usage_mode == "none":
+        del start["usage"]
+    end: dict[str, Any] = {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}}
+    if s.usage_mode not in ("none", "no_delta"):
+        end["usage"] = {"output_tokens": s.output_tokens}
     frames = [
         sse({"type": "message_start", "message": start}, "message_start"),
         sse(
@@ -267,14 +306,7 @@ def messages_frames(s: Switches, model: str) -> tuple[list[bytes], list[int]]:
         frames.append(sse(delta, "content_block_delta"))
     frames += [
         sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
-        sse(
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": s.output_tokens},
-            },
-            "message_delta",
-        ),
+        sse(end, "message_delta"),
         sse({"type": "message_stop"}, "message_stop"),
     ]
     return frames, content_at
@@ -303,7 +335,7 @@ def output_message(text: str, status: str) -> dict[str, Any]:
 
 def responses_json(s: Switches, model: str, status: str = "completed") -> dict[str, Any]:
     done = status == "completed"
-    return {
+    answer = {
         "id": "resp_upstream",
         "object": "response",
         "created_at": int(time.time()),
@@ -324,10 +356,11 @@ def responses_json(s: Switches, model: str, status: str = "completed") -> dict[s
         "tools": [],
         "top_p": 1.0,
         "truncation": "disabled",
-        "usage": responses_usage(s) if done else None,
+        "usage": responses_usage(s) if done and s.usage_mode != "none" else None,
         "user": None,
         "metadata": {},
     }
+    return with_tier(answer, s)
 
 
 def responses_frames(s: Switches, model: str) -> tuple[list[bytes], list[int]]:
@@ -398,9 +431,20 @@ def error_response(status: int, anthropic: bool, headers: dict[str, str], messag
 # --- the app -------------------------------------------------------------------------------
 
 
+def answering(s: Switches, body: dict[str, Any]) -> Switches:
+    """This request's switches: the output cap honoured, the tier the body asked for reported."""
+    cap = body.get(s.honour_cap) if s.honour_cap else None
+    tier = s.service_tier or body.get("service_tier")
+    output = cap if isinstance(cap, int) else s.output_tokens
+    return dataclasses.replace(s, output_tokens=output, service_tier=tier if isinstance(tier, str) else None)
+
+
 def reply(upstream: Upstream, generation: int, path: str, body: dict[str, Any]) -> Response:
-    s, model = upstream.switches, str(body.get("model", ""))
+    s, model = answering(upstream.switches, body), str(body.get("model", ""))
     stream = bool(body.get("stream"))
+    if path.endswith("/responses") and body.get("background"):
+        # OpenAI's background mode: answered at once, the work (and its usage) comes later.
+        return JSONResponse({**responses_json(s, model, "queued"), "background": True})
     if path.endswith("/messages"):
         frames, at = messages_frames(s, model) if stream else ([], [])
         payload: dict[str, Any] = messages_json(s, model)

@@ -41,6 +41,7 @@ class UsageEntry:
     upstream_model: str = ""  # routed calls: the deployment's model (what the row is priced by)
     lease_id: str = ""  # admitted from a budget lease (budgets.leases): the lease, and the worst case drawn from it
     lease_draw_usd: Decimal = ZERO
+    usage_estimated: bool = False  # the counts are the gateway's estimate, not the provider's (proxy.usage_rules)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -86,6 +87,7 @@ def _row(entry: UsageEntry) -> UsageLog:
         cost_usd=entry.cost_usd,
         latency_ms=_count(entry.latency_ms),
         streamed=entry.streamed,
+        usage_estimated=entry.usage_estimated,
         attempt_of=uuid.UUID(entry.attempt_of) if entry.attempt_of else None,
         attempt=min(max(entry.attempt, 1), 1000),
         upstream_model=_text(entry.upstream_model, 200),

@@ -13,8 +13,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.models import Account
-from accounts.services import account_create, account_deactivate, account_update
-from core.admin import PlainDecimalField, ServiceModelAdmin, badge, usd
+from accounts.services import account_deactivate, account_update
+from budgets.admin import AccountBudgetInline, BudgetSavingAdmin
+from budgets.services import account_budget_set, account_open
+from core.admin import PlainDecimalField, badge, usd
 from core.money import MoneyField
 from keys.models import APIKey
 from usage.charts import spend_chart_svg
@@ -22,7 +24,29 @@ from usage.reports import UsageScope, usage_total
 from usage.selectors import spend_by_day
 
 CHART_DAYS = 30
-_UPDATABLE = ("name", "email", "budget_usd", "is_active")
+_UPDATABLE = ("name", "email", "is_active", "team")
+
+
+class AccountForm(forms.ModelForm):
+    """The account's fields, and its lifetime budget (`budget_usd`, kept by budgets.services)."""
+
+    budget_usd = PlainDecimalField(
+        required=False,
+        max_digits=19,
+        decimal_places=10,
+        widget=forms.NumberInput(attrs={"step": "any"}),
+        label="Lifetime budget (USD)",
+        help_text="Empty: no lifetime budget. Periods (daily, monthly, …) are budgets below.",
+    )
+
+    class Meta:
+        model = Account
+        fields = ("user_id", "name", "email", "team", "is_active")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["budget_usd"] = self.instance.budget_usd
 
 
 def key_status(key: APIKey) -> str:
@@ -61,18 +85,19 @@ class KeyInline(admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(ServiceModelAdmin):
+class AccountAdmin(BudgetSavingAdmin):
     list_display = ("user_id", "name", "budget", "spent", "remaining", "status", "key_count", "created_at")
     search_fields = ("user_id", "name", "email")
     list_filter = ("is_active",)
     date_hierarchy = "created_at"
     readonly_fields = ("spent", "reserved", "remaining", "created_at", "updated_at")
+    form = AccountForm
     fieldsets = (
-        (None, {"fields": ("user_id", "name", "email", "is_active")}),
-        ("Budget", {"fields": ("budget_usd", "spent", "reserved", "remaining")}),
+        (None, {"fields": ("user_id", "name", "email", "team", "is_active")}),
+        ("Lifetime budget", {"fields": ("budget_usd", "spent", "reserved", "remaining")}),
         ("History", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
-    inlines = (KeyInline,)
+    inlines = (AccountBudgetInline, KeyInline)
     formfield_overrides = {
         # No min_value: a negative budget is refused by account_create/account_update, shown on the form.
         MoneyField: {"form_class": PlainDecimalField, "widget": forms.NumberInput(attrs={"step": "any"})}
@@ -81,7 +106,7 @@ class AccountAdmin(ServiceModelAdmin):
     audited_by_services = True
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
-        return super().get_queryset(request).annotate(key_count=Count("keys"))
+        return super().get_queryset(request).annotate(key_count=Count("keys")).prefetch_related("budgets")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # user_id is how the API and the keys name the account: fixed once created.
@@ -90,7 +115,7 @@ class AccountAdmin(ServiceModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # usage rows and the ledger hang off accounts: deactivate instead
 
-    @admin.display(description="Budget", ordering="budget_usd")
+    @admin.display(description="Budget")
     def budget(self, obj: Account) -> str:
         return usd(obj.budget_usd, empty="Unlimited")
 
@@ -133,13 +158,16 @@ class AccountAdmin(ServiceModelAdmin):
             if fields:
                 # The stored account, not the form's copy (already holding the new values): the history shows old → new.
                 account_update(account=Account.objects.get(pk=obj.pk), actor=self.actor(request), **fields)
+            if "budget_usd" in form.changed_data:
+                account_budget_set(account=obj, budget_usd=data["budget_usd"], actor=self.actor(request))
             return
-        created = account_create(
+        created = account_open(
             user_id=data["user_id"],
             name=data.get("name", ""),
             email=data.get("email", ""),
             budget_usd=data.get("budget_usd"),
             is_active=data.get("is_active", True),
+            team=data.get("team"),
             actor=self.actor(request),
         )
         obj.pk = created.pk

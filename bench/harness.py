@@ -45,7 +45,7 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     add("--warmup", type=float, default=3, help="seconds of warm-up at the highest connection count (default 3)")
     add("--connections", default=None, help="comma-separated wrk connection counts (default 1,50; 1,10 with --smoke)")
     add("--workers", type=int, default=1, help="worker processes for every target (default 1)")
-    add("--keys", default="budget", help="our gateway's accounts to run: budget and/or unlimited")
+    add("--keys", default="budget", help="our gateway's accounts to run: budget, unlimited and/or levels")
     add("--stream", action="store_true", help="wrk asks for SSE (stream: true) instead of JSON")
     add("--stream-requests", type=int, default=30, help="sequential paced streams per target (default 30)")
     add("--chunks", type=int, default=10, help="content frames in a paced stream (default 10)")
@@ -70,8 +70,8 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     args.keys = [k.strip() for k in args.keys.split(",") if k.strip()]
     default_targets = "gateway,gateway-old,litellm,portkey" if args.old_root else "gateway,litellm,portkey"
     args.targets = [t.strip() for t in (args.targets or default_targets).split(",") if t.strip()]
-    if not set(args.keys) <= {"budget", "unlimited"} or not args.keys:
-        parser.error("--keys takes budget and/or unlimited")
+    if not set(args.keys) <= {"budget", "unlimited", "levels"} or not args.keys:
+        parser.error("--keys takes budget, unlimited and/or levels")
     if not set(args.targets) <= {*GATEWAYS, *PEERS}:
         parser.error("--targets takes gateway, gateway-old, litellm and/or portkey")
     if "gateway-old" in args.targets and not args.old_root:
@@ -171,6 +171,8 @@ class Session:
         database = self.tmp / code.database
         try:
             for account in self.args.keys:
+                if account not in keys:  # an older checkout without budget levels
+                    continue
                 target.key, target.label = keys[account], f"{ours} ({account} account)"
                 result = self.measure(target, model, database)
                 self.results.append(result)

@@ -118,17 +118,18 @@ def _rows_present(database_url: str, ids: list[str]) -> set[str]:
 def _ledger(database_url: str, user_id: str) -> dict[str, Any]:
     with psycopg.connect(database_url) as connection:
         found = connection.execute(
-            "SELECT a.budget_usd, a.spent_usd, a.reserved_usd,"
+            "SELECT b.limit_usd, a.spent_usd, a.reserved_usd, b.spent_usd, b.reserved_usd,"
             " (SELECT COALESCE(SUM(cost_usd), 0) FROM usage_usagelog u WHERE u.account_id = a.id),"
             " (SELECT COUNT(*) FROM accounts_hold h WHERE h.account_id = a.id)"
-            " FROM accounts_account a WHERE a.user_id = %s",
+            " FROM accounts_account a JOIN budgets_budget b ON b.account_id = a.id AND b.period = 'lifetime'"
+            " WHERE a.user_id = %s",
             [user_id],
         ).fetchone()
     if found is None:
-        raise BenchError(f"no account {user_id}")
-    budget, spent, reserved, rows, holds = found  # integer units of 1e-10 USD
+        raise BenchError(f"no account {user_id} with a lifetime budget")
+    budget, spent, reserved, budget_spent, budget_reserved, rows, holds = found  # integer units of 1e-10 USD
     usd = {"budget": budget, "spent": spent, "reserved": reserved, "rows_sum": rows}
-    ok = spent <= budget and spent == rows and reserved == 0 and holds == 0
+    ok = spent <= budget and spent == rows == budget_spent and reserved == budget_reserved == 0 and holds == 0
     return {**{k: str(Decimal(v).scaleb(-10)) for k, v in usd.items()}, "holds": holds, "ok": ok}
 
 

@@ -1,7 +1,8 @@
 """Prepares the benchmark's throwaway database through the project's own services; prints the keys as JSON.
 
 Run in its own process with the bench environment (`DATABASE_URL` pointing at a temp SQLite
-file): migrates, creates a budgeted and an unlimited account with one key each, and prices
+file): migrates, creates a budgeted and an unlimited account with one key each (and, where budget levels
+exist, a key whose key, account and team have a daily and a lifetime budget each), and prices
 for the benchmark model and the Claude model of the cross-format calls, so admission, the
 budget hold and pricing all run as in production. It uses only services that commit eb247a6
 already had: the harness runs it on an older checkout's code too (`--old-root`).
@@ -10,6 +11,7 @@ already had: the harness runs it on an older checkout's code too (`--old-root`).
 import json
 import os
 from decimal import Decimal
+from typing import Any
 
 import django
 
@@ -22,9 +24,13 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from accounts.services import account_create
     from keys.services import key_create
     from pricing.services import cost_upsert
+
+    try:  # budget windows and levels: this checkout
+        from budgets.services import account_open as account_create
+    except ImportError:  # an older checkout (--old-root): accounts with a budget_usd
+        from accounts.services import account_create  # type: ignore[attr-defined,no-redef,assignment]
 
     call_command("migrate", verbosity=0, interactive=False)
     cost_upsert(model=MODEL, provider="openai", input_per_mtok=Decimal("0.15"), output_per_mtok=Decimal("0.60"))
@@ -36,7 +42,25 @@ def main() -> None:
         "budget": key_create(account=budgeted, name="bench").raw,
         "unlimited": key_create(account=unlimited, name="bench").raw,
     }
+    if levels := _levels(key_create):
+        keys["levels"] = levels
     print(json.dumps({"model": MODEL, "cross_model": CROSS_MODEL, "keys": keys}))
+
+
+def _levels(key_create: Any) -> str | None:
+    """A key, its account and its team, each with two budgets (daily and lifetime): every call holds on six
+    windows. None on a checkout without budget levels."""
+    try:
+        from budgets.services import account_open, budget_create, team_create
+    except ImportError:
+        return None
+    team = team_create(slug="bench-team")
+    account = account_open(user_id="bench-levels", team=team)
+    key = key_create(account=account, name="bench")
+    for owner in (team, account, key.key):
+        budget_create(owner=owner, limit_usd=Decimal("1000000"), period="day")
+        budget_create(owner=owner, limit_usd=Decimal("1000000"))
+    return str(key.raw)
 
 
 if __name__ == "__main__":

@@ -1,23 +1,25 @@
-"""Budget leases: a worker holds a slice of a budgeted account once, then admits many calls from it in memory.
+"""Budget leases: a worker holds a slice of a call's budgets once, then admits many calls from it in memory.
 
 A per-call hold is a database write before every call can start (the budgeted account's share
-of the added latency, bench/). A lease is an ordinary hold (budgets.models.Hold, counted in
-`reserved_usd`) of GATEWAY_BUDGET_LEASE_CALLS times a call's worst case, taken only while at
-least _HEADROOM times the lease is left of the budget, so leases never tie up much of what
-other workers and instances could use. Each call admitted from it draws its own worst case
-(proxy.admission, budgets.holds) in process memory, and its usage row's transaction moves that amount out of
-the lease as it books the cost (budgets.services.budget_settle). So `reserved_usd` stays the
-sum of the holds, spent + reserved never passes the budget, and the worst case bounds each call
-exactly as with a hold of its own.
+of the added latency, bench/). A lease is an ordinary hold (budgets.models.Hold, counted in each
+of its budget windows' `reserved_usd` and the account's) of GATEWAY_BUDGET_LEASE_CALLS times a
+call's worst case on every budget of the call's plan (its key's, account's and teams'), taken
+only while at least _HEADROOM times the lease is left in each, so leases never tie up much of
+what other workers and instances could use. Each call admitted from it draws its own worst case
+(proxy.admission, budgets.holds) in process memory, and its usage row's transaction moves that
+amount out of the lease as it books the cost in the lease's windows (budgets.ledger.budget_settle).
+So every window's `reserved_usd` stays the sum of the holds on it, spent + reserved never passes
+a limit, and the worst case bounds each call exactly as with a hold of its own.
 
 A lease admits calls for at most _window() seconds (its calls then end well before the sweeper
-would take it for a dead worker's), while what is left covers the call, and while the account's
-cached state (id, user, active flag, budget) is the one it was taken under: an operator's edit
-reaches every instance's cache (core.cache), and the next call closes the lease. Closed, or idle for
-_IDLE seconds, it is released once its last call's row is queued: the release is written after
-that row (budgets.writer.UsageWriter), returning what no call used. A worker that dies leaves
-its lease to the sweeper, like any hold. Near the end of a budget no lease fits and calls take
-holds of their own again, so the last cents are shared exactly as before.
+would take it for a dead worker's), never past the end of the first of its budget windows (a
+call belongs to the window that admitted it), while what is left covers the call, and while the
+plan (every budget's limit and window, the account's state) is the one it was taken under: an
+operator's edit reaches every instance's cache (core.cache), and the next call closes the lease.
+Closed, or idle for _IDLE seconds, it is released once its last call's row is queued: the release
+is written after that row (budgets.writer.UsageWriter), returning what no call used. A worker
+that dies leaves its lease to the sweeper, like any hold. Near the end of a budget no lease fits
+and calls take holds of their own again, so the last cents are shared exactly as before.
 """
 
 import asyncio
@@ -31,7 +33,9 @@ from typing import Any
 
 from django.conf import settings
 
-from accounts.selectors import AccountState
+from budgets.clock import budget_now
+from budgets.ledger import HoldRequest, HoldResult, LineRef
+from budgets.selectors import BudgetPlan
 from budgets.writer import usage_writer
 from core.money import USD_QUANTUM, ZERO
 from core.tasks import call_deadline, spawn
@@ -49,9 +53,10 @@ def _window() -> float:
 @dataclass(eq=False)
 class Lease:
     id: uuid.UUID
-    state: AccountState  # the account as cached when it was taken: an edit (budget, active flag) closes the lease
+    plan: BudgetPlan  # the budgets as cached when it was taken: an edit (a limit, a window, the account) closes it
     amount: Decimal
-    until: float  # loop time after which it admits no more calls
+    until: float  # loop time after which it admits no more calls: its window, or the first budget window's end
+    refs: tuple[LineRef, ...] = ()  # the budget windows it holds in, where its calls' costs are booked
     drawn: Decimal = ZERO
     inflight: int = 0  # calls admitted from it whose rows are not queued yet
     idle_since: float = 0.0
@@ -60,82 +65,87 @@ class Lease:
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)
 
 
-# Takes a hold of (account id, hold id, amount, margin) through the hold batcher; resolves to whether it fit.
-Reserve = Callable[[Any, uuid.UUID, Decimal, Decimal], "asyncio.Future[bool]"]
+# Takes a hold through the hold batcher (budgets.holds); resolves to whether it fit, and where.
+Reserve = Callable[[HoldRequest], "asyncio.Future[HoldResult]"]
 
 
 class LeaseBook:
-    """This event loop's leases, one open per account at most. Event-loop thread only."""
+    """This event loop's leases, one open per budget plan at most (keyed by `BudgetPlan.lease_key`). Event-loop
+    thread only."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.open: dict[Any, Lease] = {}
         self.taking: dict[Any, asyncio.Future[None]] = {}
         self.refused_until: dict[Any, float] = {}
-        self.seen: dict[Any, float] = {}  # when each account last called, by loop time
+        self.seen: dict[Any, float] = {}  # when each plan last called, by loop time
 
-    def draw(self, account: AccountState, amount: Decimal) -> Lease | None:
-        """The account's open lease with `amount` drawn from it, or None (no lease, or it cannot cover the call)."""
-        lease = self.open.get(account.id)
+    def draw(self, plan: BudgetPlan, amount: Decimal) -> Lease | None:
+        """The plan's open lease with `amount` drawn from it, or None (no lease, or it cannot cover the call)."""
+        lease = self.open.get(plan.lease_key)
         if lease is None:
             return None
-        if lease.state != account or self.loop.time() >= lease.until:
-            self._close(lease)  # the account was edited, or the lease is past its window
+        if lease.plan != plan or self.loop.time() >= lease.until:
+            self._close(lease)  # a budget or the account was edited, or the lease is past its window
             return None
         if lease.drawn + amount > lease.amount:
             return None  # a hold of its own, or a new lease, which replaces this one; smaller calls may still fit
-        self.seen[account.id] = self.loop.time()
+        self.seen[plan.lease_key] = self.loop.time()
         lease.drawn += amount
         lease.inflight += 1
         return lease
 
-    def wanted(self, account: AccountState, amount: Decimal) -> bool:
-        """Whether a lease should serve this call: the account's budget is far above the call's worst case,
-        and it called within the last _IDLE seconds (a lone call takes a hold: a lease would cost two writes)."""
-        now, calls, budget = self.loop.time(), settings.BUDGET_LEASE_CALLS, account.budget_usd
-        previous, self.seen[account.id] = self.seen.get(account.id), now
+    def wanted(self, plan: BudgetPlan, amount: Decimal) -> bool:
+        """Whether a lease should serve this call: every budget's limit is far above the call's worst case,
+        and the plan was called within the last _IDLE seconds (a lone call takes a hold: a lease costs two writes)."""
+        key, now, calls = plan.lease_key, self.loop.time(), settings.BUDGET_LEASE_CALLS
+        previous, self.seen[key] = self.seen.get(key), now
         return (
             calls > 0
-            and budget is not None
-            and amount * calls * _HEADROOM <= budget
+            and bool(plan.lines)
+            and amount * calls * _HEADROOM <= min(line.limit_usd for line in plan.lines)
             and previous is not None
             and now - previous < _IDLE
-            and self.refused_until.get(account.id, 0.0) <= now
+            and self.refused_until.get(key, 0.0) <= now
         )
 
-    async def take(self, account: AccountState, amount: Decimal, reserve: Reserve) -> Lease | None:
-        """Takes a lease for the account (or waits for the one being taken) and draws `amount` from it.
+    async def take(self, plan: BudgetPlan, amount: Decimal, reserve: Reserve) -> Lease | None:
+        """Takes a lease for the plan (or waits for the one being taken) and draws `amount` from it.
 
         None: the budget has no room for a lease (the caller takes a hold of its own). The lease is
         taken by a task of its own, so a caller cancelled meanwhile leaves no lease unaccounted for.
         """
-        pending = self.taking.get(account.id)
+        key = plan.lease_key
+        pending = self.taking.get(key)
         if pending is None:
-            pending = self.taking[account.id] = self.loop.create_future()
+            pending = self.taking[key] = self.loop.create_future()
             lease_amount = max(amount * settings.BUDGET_LEASE_CALLS, USD_QUANTUM)  # as budget_reserve_many holds it
-            spawn(self._take(account, lease_amount, reserve, pending))
+            spawn(self._take(plan, lease_amount, reserve, pending))
         await asyncio.shield(pending)
-        return self.draw(account, amount)
+        return self.draw(plan, amount)
 
-    async def _take(
-        self, account: AccountState, amount: Decimal, reserve: Reserve, done: "asyncio.Future[None]"
-    ) -> None:
-        lease = Lease(id=uuid.uuid4(), state=account, amount=amount, until=0.0)
-        admitted = False
+    async def _take(self, plan: BudgetPlan, amount: Decimal, reserve: Reserve, done: "asyncio.Future[None]") -> None:
+        key = plan.lease_key
+        lease = Lease(id=uuid.uuid4(), plan=plan, amount=amount, until=0.0)
+        result = None
         try:
             with contextlib.suppress(Exception):  # the callers' own holds meet the same fault and report it
-                admitted = await reserve(account.id, lease.id, amount, amount * (_HEADROOM - 1))
+                request = HoldRequest(plan.account.id, lease.id, amount, plan.lines, margin=amount * (_HEADROOM - 1))
+                result = await reserve(request)
         finally:
             # Cancelled (shutdown) after the write, a lease is left to the sweeper; the callers go on either way.
-            del self.taking[account.id]
-            if admitted:
+            del self.taking[key]
+            if result is not None and result.admitted:
+                lease.refs = result.refs
                 lease.until = self.loop.time() + _window()
-                if (previous := self.open.get(account.id)) is not None:
+                if result.until is not None:  # no call is admitted from it into the next budget window
+                    lease.until = min(lease.until, self.loop.time() + (result.until - budget_now()).total_seconds())
+                if (previous := self.open.get(key)) is not None:
                     self._close(previous)
-                self.open[account.id] = lease
+                self.open[key] = lease
                 self._idle(lease)  # released if no call draws from it
             else:
-                self.refused_until[account.id] = self.loop.time() + _REFUSED_PAUSE
+                self.refused_until[key] = self.loop.time() + _REFUSED_PAUSE
             done.set_result(None)
 
     def done(self, lease: Lease) -> None:
@@ -172,8 +182,8 @@ class LeaseBook:
         if lease.closed:
             return
         lease.closed = True
-        if self.open.get(lease.state.id) is lease:
-            del self.open[lease.state.id]
+        if self.open.get(lease.plan.lease_key) is lease:
+            del self.open[lease.plan.lease_key]
         if not lease.inflight:
             self._release(lease)  # else with its last call (`done`)
 

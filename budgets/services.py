@@ -1,156 +1,255 @@
-"""The budget ledger: holds for requests in flight (reserve), settlement with the usage rows, releases.
+"""Writes to budgets and teams: what operators create, change and delete (the money itself: budgets.ledger).
 
-Every function here is one ledger transaction (core.ledger_tx): on SQL engines Django's atomic, on
-MongoDB a MongoDB transaction, so a failure between two writes leaves none of them.
+Every write drops the cached plans it changes on every instance (core.cache, after commit), so
+the next call is admitted against the new limits; budget leases taken under the old ones close
+at that call (budgets.leases).
 """
 
-import uuid
-from collections.abc import Sequence
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F
-from django.utils import timezone
+from django.core.exceptions import ValidationError
+from django.db import transaction
 
-from accounts.models import Account
-from budgets.models import Hold
-from core.ledger_tx import ledger_atomic
-from core.money import USD_QUANTUM, ZERO, units_value
-from usage.models import UsageLog
-from usage.services import UsageEntry, usage_record, usage_record_many
+from accounts.models import Account, Team
+from accounts.services import account_create
+from budgets.ledger import BudgetLine
+from budgets.models import DEFAULT_THRESHOLDS, Budget
+from budgets.windows import Period, spec_errors
+from core.audit import Actor, audit_added, audit_changed, audit_deleted, field_changes, system_actor
+from core.cache import cache_invalidate
+from core.money import MONEY_MAX
+from keys.models import APIKey
 
-
-def budget_reserve(*, account_id: Any, request_id: uuid.UUID, amount: Decimal) -> bool:
-    """Holds `amount` for a request in flight if it fits in what is left of the budget.
-
-    One transaction: a conditional UPDATE (spent + reserved + amount <= budget, so no two
-    requests on any instance can both pass on the last cent of a read value) and the hold's
-    own row, so a crash after it leaves a row the sweeper can release. The amount is a worst
-    case (proxy.admission), which is why `spent_usd` can never pass `budget_usd`.
-    """
-    return budget_reserve_many(holds=[(account_id, request_id, amount)])[0]
+KEY_BUDGETS = "budgets-key"
+ACCOUNT_BUDGETS = "budgets-account"
+TEAM_BUDGETS = "budgets-team"
+_MAX_TEAM_DEPTH = 8
+_UPDATABLE = frozenset({"name", "limit_usd", "period", "interval_seconds", "timezone", "anchor", "thresholds"})
 
 
-@ledger_atomic()
-def budget_reserve_many(*, holds: Sequence[tuple[Any, ...]]) -> list[bool]:
-    """`budget_reserve` for many requests (account id, hold id, amount[, margin]) in one transaction, in order.
-
-    Each conditional UPDATE sees the ones before it, so holds on one account in one batch are
-    checked against each other exactly as if they came one by one; one commit serves them all.
-    A margin must be left over besides the amount (a budget lease, budgets.leases, is only taken
-    while much more than itself remains); it is checked, not held.
-    """
-    admitted, rows = [], []
-    for account_id, hold_id, amount, *margin in holds:
-        amount = max(amount, USD_QUANTUM)  # at least one unit: an account at its budget admits nothing
-        needed = units_value(amount + (margin[0] if margin else ZERO))
-        updated = (
-            Account.objects.filter(pk=account_id, is_active=True, budget_usd__isnull=False)
-            .alias(committed=F("spent_usd") + F("reserved_usd") + needed)
-            .filter(committed__lte=F("budget_usd"))
-            .update(reserved_usd=F("reserved_usd") + units_value(amount))
-        )
-        admitted.append(updated == 1)
-        if updated:
-            rows.append(Hold(id=hold_id, account_id=account_id, amount_usd=amount))
-    Hold.objects.bulk_create(rows)
-    return admitted
-
-
-Settlement = tuple[uuid.UUID, Any, Decimal]  # request id, account id, cost
-Draw = tuple[uuid.UUID, Any, Decimal]  # lease id, account id, the worst case the call drew from the lease
-
-
-@ledger_atomic(savepoint=False)  # its own transaction, or the caller's (the usage row's), never a savepoint
-def budget_settle(*, settlements: Sequence[Settlement], draws: Sequence[Draw] = ()) -> None:
-    """Books each request's cost and releases what it held, in one transaction.
-
-    `settlements` are (request id, account id, cost). The hold is looked up by the request id,
-    not trusted from the caller, so a request whose hold the sweeper already released (or
-    that never got one) only adds its cost; `reserved_usd` moves by exactly what the holds lose.
-    A call admitted from a budget lease (budgets.leases) has no hold of its own: its `draws` entry
-    (lease id, account id, amount drawn) takes the amount out of the lease, if the lease is still
-    there; a lease already released returned it then.
-    Sequences, not any iterables: on MongoDB a transaction that conflicts is run again with the same arguments.
-    """
-    drawn: dict[uuid.UUID, tuple[Any, Decimal]] = {}  # lease id: its account, the amount its calls drew
-    for lease_id, account_id, amount in draws:
-        drawn[lease_id] = (account_id, drawn.get(lease_id, (account_id, ZERO))[1] + amount)
-    holds = dict(
-        Hold.objects.select_for_update()
-        .filter(id__in=[request_id for request_id, _, _ in settlements] + list(drawn))
-        .values_list("id", "amount_usd")
-    )
-    if own := [request_id for request_id, _, _ in settlements if request_id in holds]:
-        Hold.objects.filter(id__in=own).delete()
-    ledger: dict[Any, tuple[Decimal, Decimal]] = {}
-    for request_id, account_id, cost in settlements:
-        released, spent = ledger.get(account_id, (ZERO, ZERO))
-        ledger[account_id] = (released + holds.get(request_id, ZERO), spent + cost)
-    for lease_id, (account_id, amount) in drawn.items():
-        if lease_id not in holds:
-            continue
-        moved = min(amount, holds[lease_id])
-        Hold.objects.filter(id=lease_id).update(amount_usd=F("amount_usd") - units_value(moved))
-        released, spent = ledger.get(account_id, (ZERO, ZERO))
-        ledger[account_id] = (released + moved, spent)
-    # Accounts in one order in every transaction: two instances settling batches that share accounts
-    # otherwise deadlock on PostgreSQL (seen with three instances behind nginx, bench/instances.py).
-    for account_id, (released, spent) in sorted(ledger.items(), key=lambda item: str(item[0])):
-        if released or spent:
-            Account.objects.filter(pk=account_id).update(
-                spent_usd=F("spent_usd") + units_value(spent), reserved_usd=F("reserved_usd") - units_value(released)
-            )
-
-
-@ledger_atomic()
-def hold_release(*, hold_id: Any) -> bool:
-    """Releases one hold whose request will never settle; False if it was settled or released meanwhile."""
-    hold = Hold.objects.select_for_update().filter(pk=hold_id).values("account_id", "amount_usd").first()
-    if hold is None or Hold.objects.filter(pk=hold_id).delete()[0] != 1:
-        return False
-    Account.objects.filter(pk=hold["account_id"]).update(
-        reserved_usd=F("reserved_usd") - units_value(hold["amount_usd"])
-    )
-    return True
-
-
-def leases_release(*, lease_ids: Sequence[uuid.UUID]) -> int:
-    """Releases budget leases (budgets.leases) whose calls have all settled: what none of them used goes back."""
-    return sum(hold_release(hold_id=lease_id) for lease_id in lease_ids)
-
-
-def hold_release_stale(*, older_than: timedelta) -> int:
-    """Releases holds older than any request can run (a killed worker's, a lost settlement's); returns how many."""
-    cutoff = timezone.now() - older_than
-    stale = list(Hold.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:10_000])
-    return sum(hold_release(hold_id=hold_id) for hold_id in stale)
-
-
-@ledger_atomic()
-def usage_book_many(*, entries: Sequence[UsageEntry], idempotent: bool = False) -> int:
-    """Rows for a batch and their settlements (cost booked, hold released), in one transaction: both or neither.
-
-    `idempotent` skips entries whose row already exists (spool and journal replays), and settles
-    only the rows it wrote, so nothing is booked twice. Returns the rows written.
-    """
-    written = usage_record_many(entries=entries, idempotent=idempotent)
-    if written:
-        _settle(written)
-    return len(written)
-
-
-def _settle(entries: Sequence[UsageEntry]) -> None:
-    budget_settle(
-        settlements=[(entry.request_id, entry.account_id, entry.cost_usd) for entry in entries],
-        draws=[(uuid.UUID(e.lease_id), e.account_id, e.lease_draw_usd) for e in entries if e.lease_id],
+def budget_line(budget: Budget) -> BudgetLine:
+    """The cached form of a budget the hot path needs: never the live spend."""
+    return BudgetLine(
+        budget_id=str(budget.pk),
+        level=budget.level,
+        owner=budget.owner_label,
+        owner_ref=budget.owner_ref,
+        label=budget.label,
+        limit_usd=budget.limit_usd,
+        spec=budget.spec,
     )
 
 
-@ledger_atomic()
-def usage_book(*, entry: UsageEntry) -> UsageLog:
-    """One row and its settlement, in one transaction."""
-    row = usage_record(entry=entry)
-    _settle([entry])
-    return row
+def _owner_cache(budget: Budget) -> tuple[str, Any]:
+    if budget.level == Budget.Level.KEY:
+        return KEY_BUDGETS, budget.key_id
+    if budget.level == Budget.Level.ACCOUNT:
+        return ACCOUNT_BUDGETS, budget.account_id
+    return TEAM_BUDGETS, budget.team_id
+
+
+def _invalidate(budget: Budget) -> None:
+    namespace, owner = _owner_cache(budget)
+    transaction.on_commit(lambda: cache_invalidate(namespace, owner))
+
+
+def _actor(actor: Actor | None) -> Actor:
+    return actor or system_actor(via="gateway")
+
+
+def _audited(budget: Budget) -> dict[str, Any]:
+    return {
+        "owner": budget.owner_label,
+        "name": budget.name,
+        "limit_usd": budget.limit_usd,
+        "period": budget.period,
+        "interval_seconds": budget.interval_seconds,
+        "timezone": budget.timezone,
+        "anchor": budget.anchor,
+        "thresholds": budget.thresholds,
+    }
+
+
+def _check(budget: Budget) -> None:
+    errors = []
+    if budget.limit_usd is None or budget.limit_usd < 0:
+        errors.append("limit_usd must be a non-negative amount.")
+    elif budget.limit_usd > MONEY_MAX:
+        errors.append(f"limit_usd must be at most {MONEY_MAX}.")
+    if budget.period not in Period.__members__.values():
+        errors.append(f"period must be one of {', '.join(p.value for p in Period)}.")
+    else:
+        errors += spec_errors(budget.spec)
+    thresholds = budget.thresholds
+    if not isinstance(thresholds, list) or not all(
+        isinstance(t, int) and not isinstance(t, bool) and 1 <= t <= 1000 for t in thresholds
+    ):
+        errors.append("thresholds must be a list of whole percents from 1 to 1000.")
+    if errors:
+        raise ValidationError(" ".join(errors))
+
+
+def budget_create(
+    *,
+    owner: Any,
+    limit_usd: Decimal,
+    period: str = Period.LIFETIME,
+    interval_seconds: int = 0,
+    timezone: str = "UTC",
+    anchor: int | None = None,
+    thresholds: list[int] | None = None,
+    name: str = "",
+    actor: Actor | None = None,
+) -> Budget:
+    """A budget for a key (APIKey), an account (Account) or a team (Team); its first window starts at its first call."""
+    if isinstance(owner, APIKey):
+        level = Budget.Level.KEY
+    elif isinstance(owner, Account):
+        level = Budget.Level.ACCOUNT
+    elif isinstance(owner, Team):
+        level = Budget.Level.TEAM
+    else:
+        raise ValidationError("A budget belongs to an API key, an account or a team.")
+    budget = Budget(
+        level=level,
+        name=name,
+        limit_usd=limit_usd,
+        period=period,
+        interval_seconds=interval_seconds,
+        timezone=timezone,
+        anchor=(0 if period == Period.WEEK else 1) if anchor is None else anchor,
+        thresholds=list(DEFAULT_THRESHOLDS if thresholds is None else thresholds),
+        **{level: owner},
+    )
+    _check(budget)
+    with transaction.atomic():
+        budget.save()
+        audit_added(actor=_actor(actor), obj=budget, values=_audited(budget))
+        _invalidate(budget)
+    return budget
+
+
+def budget_update(*, budget: Budget, actor: Actor | None = None, **fields: Any) -> Budget:
+    """Changes a budget. A new period (or interval, zone, anchor) starts a new window at the next call; a new
+    limit applies at once, to the window in progress."""
+    unknown = set(fields) - _UPDATABLE
+    if unknown:
+        raise ValidationError(f"Cannot update {', '.join(sorted(unknown))}.")
+    changes = field_changes(budget, fields)
+    for name, value in fields.items():
+        setattr(budget, name, value)
+    _check(budget)
+    with transaction.atomic():
+        budget.save(update_fields=[*fields, "updated_at"])
+        audit_changed(actor=_actor(actor), obj=budget, changes=changes)
+        _invalidate(budget)
+    return budget
+
+
+def budget_delete(*, budget: Budget, actor: Actor | None = None) -> None:
+    """Removes a budget; holds taken under it settle as usual (their windows are gone, so nothing books there)."""
+    with transaction.atomic():
+        _invalidate(budget)
+        audit_deleted(actor=_actor(actor), obj=budget, values=_audited(budget))
+        budget.delete()
+
+
+def _check_budget_usd(budget_usd: Decimal | None) -> None:
+    if budget_usd is not None and budget_usd < 0:
+        raise ValidationError("budget_usd must not be negative.")
+    if budget_usd is not None and budget_usd > MONEY_MAX:
+        raise ValidationError(f"budget_usd must be at most {MONEY_MAX}.")
+
+
+def account_budget_set(*, account: Account, budget_usd: Decimal | None, actor: Actor | None = None) -> Budget | None:
+    """The account's lifetime budget, as `budget_usd` has always meant: set, changed, or removed (None). The
+    account's history records the change too, as `budget_usd`, where operators have always read it."""
+    _check_budget_usd(budget_usd)
+    current = account_lifetime_budget(account=account)
+    before = None if current is None else current.limit_usd
+    if before != budget_usd:
+        audit_changed(actor=_actor(actor), obj=account, changes={"budget_usd": (before, budget_usd)})
+    if budget_usd is None:
+        if current is not None:
+            budget_delete(budget=current, actor=actor)
+        return None
+    if current is not None:
+        return budget_update(budget=current, limit_usd=budget_usd, actor=actor)
+    budget = budget_create(owner=account, limit_usd=budget_usd, actor=actor)
+    # Lifetime means the account's whole life: what it spent before it had a budget counts.
+    Budget.objects.filter(pk=budget.pk).update(spent_usd=account.spent_usd)
+    budget.refresh_from_db()
+    return budget
+
+
+def account_lifetime_budget(*, account: Account) -> Budget | None:
+    return Budget.objects.filter(account=account, period=Period.LIFETIME).order_by("created_at").first()
+
+
+@transaction.atomic
+def account_open(
+    *,
+    user_id: str,
+    name: str = "",
+    email: str = "",
+    budget_usd: Decimal | None = None,
+    is_active: bool = True,
+    team: Team | None = None,
+    actor: Actor | None = None,
+) -> Account:
+    """An account, with its lifetime budget when `budget_usd` is given (None: unlimited)."""
+    _check_budget_usd(budget_usd)
+    account = account_create(
+        user_id=user_id,
+        name=name,
+        email=email,
+        is_active=is_active,
+        team=team,
+        actor=actor,
+        audit_values={"budget_usd": budget_usd},
+    )
+    if budget_usd is not None:
+        budget = budget_create(owner=account, limit_usd=budget_usd, actor=actor)
+        Budget.objects.filter(pk=budget.pk).update(spent_usd=account.spent_usd)
+    return account
+
+
+def _depth_and_cycle(team: Team, parent: Team | None) -> None:
+    seen = {team.pk}
+    depth = 1
+    while parent is not None:
+        if parent.pk in seen:
+            raise ValidationError("A team cannot be inside itself.")
+        seen.add(parent.pk)
+        depth += 1
+        if depth > _MAX_TEAM_DEPTH:
+            raise ValidationError(f"Teams nest at most {_MAX_TEAM_DEPTH} levels deep.")
+        parent = parent.parent
+
+
+def team_create(*, slug: str, name: str = "", parent: Team | None = None, actor: Actor | None = None) -> Team:
+    if Team.objects.filter(slug=slug).exists():
+        raise ValidationError(f"A team with slug {slug!r} already exists.")
+    team = Team(slug=slug, name=name, parent=parent)
+    _depth_and_cycle(team, parent)
+    with transaction.atomic():
+        team.save()
+        audit_added(actor=_actor(actor), obj=team, values={"slug": slug, "name": name, "parent": parent})
+    return team
+
+
+@transaction.atomic
+def team_update(*, team: Team, actor: Actor | None = None, **fields: Any) -> Team:
+    unknown = set(fields) - {"name", "parent"}
+    if unknown:
+        raise ValidationError(f"Cannot update {', '.join(sorted(unknown))}.")
+    if "parent" in fields:
+        _depth_and_cycle(team, fields["parent"])
+    changes = field_changes(team, fields)
+    for name, value in fields.items():
+        setattr(team, name, value)
+    team.save(update_fields=[*fields, "updated_at"])
+    audit_changed(actor=_actor(actor), obj=team, changes=changes)
+    transaction.on_commit(lambda: cache_invalidate(TEAM_BUDGETS, team.pk))
+    return team

@@ -7,7 +7,7 @@ deleted once that batch is committed or spooled. A dead process leaves its segme
 behind, unlocked, and any live process replays them.
 Spool: a batch the database cannot take (down, locked, unreachable) is appended to this
 process's spool file (flushed and fsynced). A replay task retries spooled entries in order.
-Both replay idempotently by request id (`budgets.services.usage_book_many(idempotent=True)`), so nothing
+Both replay idempotently by request id (`budgets.ledger.usage_book_many(idempotent=True)`), so nothing
 is booked twice. An entry the database refuses while others go through is moved to
 `dead.jsonl` and logged, so one bad row can never block the queue.
 """
@@ -29,7 +29,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, DataError, IntegrityError
 
-from budgets.services import usage_book_many
+from budgets.ledger import usage_book_many
 from usage.services import UsageEntry
 
 log = logging.getLogger(__name__)

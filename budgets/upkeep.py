@@ -17,7 +17,7 @@ from django.db import connections
 from django.utils import timezone
 
 from accounts.models import Account
-from budgets.services import hold_release_stale
+from budgets.ledger import hold_release_stale
 from budgets.spool import spool, spool_depth
 from budgets.writer_state import writer_state
 from core.pool import in_pool

@@ -1,7 +1,7 @@
 """The usage writer: each worker's rows and their settlements, written in batches after the answers.
 
 Rows are journaled (budgets.spool) before the answer goes out, queued here, and written in
-one ledger transaction per batch with their settlements (budgets.services.usage_book_many).
+one ledger transaction per batch with their settlements (budgets.ledger.usage_book_many).
 A batch the database cannot take goes to the durable spool and is replayed when it is back;
 one bad row is written apart so it never costs the others theirs. Budget leases are released
 behind their calls' rows (budgets.leases).
@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from budgets.services import hold_release, leases_release, usage_book_many
+from budgets.ledger import hold_release, leases_release, usage_book_many
 from budgets.spool import REFUSED, Segment, journal, spool
 from budgets.writer_state import writer_state
 from core.cache import MISSING, cache_peek, l1

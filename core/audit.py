@@ -17,6 +17,7 @@ from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from core.money import usd_text
@@ -69,6 +70,15 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+def _label(model: type[models.Model], name: str) -> str:
+    """A field's name as the admin shows it; a name that is not a column (an account's `budget_usd`, kept
+    on its lifetime budget) as written."""
+    try:
+        return str(getattr(model._meta.get_field(name), "verbose_name", name)).capitalize()
+    except FieldDoesNotExist:
+        return name.replace("_", " ").capitalize()
+
+
 def _message(flag: int, actor: Actor, model: type[models.Model], values: Mapping[str, Any]) -> str:
     ours: dict[str, Any] = {"via": actor.via}
     if actor.detail:
@@ -79,7 +89,7 @@ def _message(flag: int, actor: Actor, model: type[models.Model], values: Mapping
     if flag == ADDITION:
         parts.append({"added": {}})
     elif flag == CHANGE:
-        labels = [str(getattr(model._meta.get_field(name), "verbose_name", name)).capitalize() for name in values]
+        labels = [_label(model, name) for name in values]
         parts.append({"changed": {"fields": labels}})
     parts.append({AUDIT_KEY: ours})
     return json.dumps(parts)

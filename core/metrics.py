@@ -10,16 +10,16 @@ mode): no I/O, no lock shared between threads that matters on one event loop.
 import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess, values
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from core.calls import CallFacts
+from core.pool import in_pool
 
 # LLM calls take from tens of milliseconds to minutes.
 _LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)
@@ -182,16 +182,25 @@ def metrics_cache(*, namespace: str, result: str) -> None:
     _cache(namespace, result).inc()
 
 
-def _exposition() -> bytes:
+def _exposition(extra: Sequence[Any]) -> bytes:
     if path := multiprocess_dir():
         collected = CollectorRegistry()
         multiprocess.MultiProcessCollector(collected, path=path)
-        return generate_latest(collected)
-    _series()  # declared even before the first call, so scrapers see every series' HELP from the start
-    return generate_latest(registry())
+        body = generate_latest(collected)
+    else:
+        _series()  # declared even before the first call, so scrapers see every series' HELP from the start
+        body = generate_latest(registry())
+    if extra:  # read at scrape time by the app that owns them (e.g. budgets' gauges from the database)
+        scraped = CollectorRegistry(auto_describe=False)
+        for collector in extra:
+            scraped.register(collector)
+        body += generate_latest(scraped)
+    return body
 
 
-async def metrics_view(request: HttpRequest) -> HttpResponse:
+async def metrics_view(request: HttpRequest, *, extra: Sequence[Any] = ()) -> HttpResponse:
+    """The Prometheus scrape: this instance's workers' series, then the `extra` collectors' (prometheus_client's
+    Collector interface), which the project's URLs pass in so that core names no app."""
     # Reading the files is cheap (a few KB per worker) but it is I/O: keep it off the event loop.
-    body = await sync_to_async(_exposition, thread_sensitive=False)()
+    body = await in_pool(_exposition, extra)  # the pool's threads give back any database connection they used
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

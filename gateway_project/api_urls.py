@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from accounts.api import AccountDetail, AccountListCreate
+from budgets.api import BudgetDetail, BudgetHistory, BudgetListCreate, TeamDetail, TeamListCreate
 from core.api_auth import ManagementAPIView
 from gateway_project.audit_api import AuditList
 from keys.api import KeyDetail, KeyListCreate
@@ -28,14 +29,19 @@ class ApiRoot(ManagementAPIView):
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
-        names = ["accounts", "keys", "costs", "usage-all", "spend-report", "providers", "deployments", "policies"]
-        names += ["audit", "schema", "docs"]
+        names = ["accounts", "teams", "budgets", "keys", "costs", "usage-all", "spend-report", "providers"]
+        names += ["deployments", "policies", "audit", "schema", "docs"]
         return Response({name: reverse(f"api-{name}", request=request) for name in names})
 
 
 ROUTES: list[URLPattern | URLResolver] = [
     path("accounts/", AccountListCreate.as_view(), name="api-accounts"),
     path("accounts/<str:user_id>/", AccountDetail.as_view(), name="api-account"),
+    path("teams/", TeamListCreate.as_view(), name="api-teams"),
+    path("teams/<str:slug>/", TeamDetail.as_view(), name="api-team"),
+    path("budgets/", BudgetListCreate.as_view(), name="api-budgets"),
+    path("budgets/<str:budget_id>/", BudgetDetail.as_view(), name="api-budget"),
+    path("budgets/<str:budget_id>/history/", BudgetHistory.as_view(), name="api-budget-history"),
     path("keys/", KeyListCreate.as_view(), name="api-keys"),
     path("keys/<str:key_id>/", KeyDetail.as_view(), name="api-key"),
     path("costs/", CostListUpsert.as_view(), name="api-costs"),

@@ -11,7 +11,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import Account
+from accounts.models import Account, Team
+from budgets.models import Budget
 from core.api_auth import ListPagination, ManagementAPIView
 from core.api_errors import error_responses, query_text
 from core.audit import audit_details
@@ -26,6 +27,8 @@ KINDS: dict[str, tuple[type[models.Model], str]] = {
     "cost": (ModelCost, "model"),
     "deployment": (Deployment, "pk"),
     "policy": (RoutePolicy, "public_name"),
+    "budget": (Budget, "pk"),
+    "team": (Team, "slug"),
 }
 _ACTIONS = {ADDITION: "added", CHANGE: "changed", DELETION: "deleted"}
 
@@ -87,7 +90,7 @@ class AuditList(ManagementAPIView):
                 "object",
                 str,
                 description="`<kind>` or `<kind>/<identifier>`: kinds account (by user_id), key (by id), "
-                "cost (by model), deployment (by id), policy (by public_name).",
+                "cost (by model), deployment (by id), policy (by public_name), budget (by id), team (by slug).",
             ),
             OpenApiParameter("actor", str, description="An operator's username, or a system actor's name."),
         ],

@@ -196,6 +196,10 @@ HOLD_TTL = env_int("GATEWAY_HOLD_TTL", UPSTREAM_TIMEOUT + 120, minimum=10)
 # A worker admits calls of a budgeted account from a budget lease (budgets/leases.py) of this many times a call's
 # worst case, taken while at least 8 times the lease is left; 0 holds budget per call.
 BUDGET_LEASE_CALLS = env_int("GATEWAY_BUDGET_LEASE_CALLS", 64, minimum=0)
+# Budgets (docs/budgets.md): a callable returning "now" for budget windows, e.g. a test's clock; unset: the real time.
+BUDGET_CLOCK = env_str("GATEWAY_BUDGET_CLOCK")
+# /metrics reports the remaining budget of at most this many team and account budgets (cardinality bound).
+METRICS_BUDGET_SERIES = env_int("GATEWAY_METRICS_BUDGET_SERIES", 200, minimum=0)
 # Seconds between sweeps and spool replays in each worker.
 SWEEP_INTERVAL = env_int("GATEWAY_SWEEP_INTERVAL", 60, minimum=1)
 SPOOL_RETRY_SECONDS = env_int("GATEWAY_SPOOL_RETRY", 2, minimum=1)

@@ -5,8 +5,15 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from budgets.metrics import budget_gauges
 from core.metrics import metrics_view
 from gateway_project.health import healthz, readyz
+
+
+async def metrics(request: HttpRequest) -> HttpResponse:
+    """/metrics: every worker's series, and the budget gauges read from the database."""
+    return await metrics_view(request, extra=(budget_gauges(),))
+
 
 # The admin's logo (⇄ on indigo) as the site icon: browsers ask for /favicon.ico whatever the page says.
 _ICON = (
@@ -29,6 +36,6 @@ urlpatterns = [
     # Served without middleware or credentials (asgi.OPS_PATHS): probes and scrapers must stay cheap.
     path("healthz", healthz),
     path("readyz", readyz),
-    path("metrics", metrics_view),
+    path("metrics", metrics),
     path("favicon.ico", favicon),
 ]

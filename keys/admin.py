@@ -10,7 +10,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.admin import key_status
-from core.admin import ServiceModelAdmin, badge
+from budgets.admin import BudgetSavingAdmin, KeyBudgetInline
+from core.admin import badge
 from keys.forms import APIKeyForm
 from keys.models import APIKey
 from keys.services import key_create, key_revoke, key_update
@@ -24,7 +25,7 @@ _CHANGE_FIELDS = ("key", "account", "name", "is_active", "expires_at", "allowed_
 
 
 @admin.register(APIKey)
-class APIKeyAdmin(ServiceModelAdmin):
+class APIKeyAdmin(BudgetSavingAdmin):
     form = APIKeyForm
     list_display = ("key", "account_link", "name", "status", "expires_at", "models", "limits", "last_used_at")
     list_filter = (
@@ -38,6 +39,9 @@ class APIKeyAdmin(ServiceModelAdmin):
     list_select_related = ("account",)
     actions = ("revoke_selected",)
     audited_by_services = True
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
+        return (KeyBudgetInline,) if obj else ()  # caps are added once the key exists
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return (*_CHANGE_FIELDS, "last_used_at", "created_at") if obj else _ADD_FIELDS

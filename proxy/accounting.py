@@ -129,6 +129,7 @@ def _entry(
         lease_id=str(lease.id) if lease else "",
         lease_draw_usd=admission.hold_usd if admission and lease else ZERO,
         usage_estimated=usage.estimated or not (usage.input_reported and usage.output_reported),
+        budget_refs=admission.budget_refs if admission and request_id is None else (),
     )
 
 

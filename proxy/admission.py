@@ -19,8 +19,10 @@ from typing import Any
 
 from django.conf import settings
 
-from budgets.holds import budget_hold
+from budgets.holds import Held, budget_hold
 from budgets.leases import Lease
+from budgets.ledger import LineRef
+from budgets.selectors import BudgetPlan, budget_plan, budget_plan_peek
 from core.cache import MISSING
 from core.errors import (
     InvalidRequest,
@@ -53,6 +55,7 @@ class Admission:
     hold_usd: Decimal  # the budget held (0 for unlimited accounts)
     limits: Reservation | None  # the tpm tokens reserved, trued up at settlement
     lease: Lease | None = None  # the budget lease `hold_usd` was drawn from (budgets.leases); None: a hold of its own
+    budget_refs: tuple[LineRef, ...] = ()  # the budget windows held in: where the call's cost is booked
     # Routed calls (proxy.routed): the price of every candidate target; `target`/`price` are the attempt's own.
     prices: dict[Target, Price | None] = field(default_factory=dict)
 
@@ -114,20 +117,52 @@ async def _rate_limits(principal: Principal, body: dict[str, Any], raw_size: int
     return result
 
 
+async def _plan(principal: Principal) -> BudgetPlan:
+    """Every budget the call must fit (key, account, teams): from process memory when warm, else one hop."""
+    plan = budget_plan_peek(key_id=principal.key.id, account=principal.account)
+    if plan is None:
+        return await in_pool(budget_plan, key_id=principal.key.id, account=principal.account)
+    return plan
+
+
 async def _limits_and_hold(
-    principal: Principal, body: dict[str, Any], raw_size: int, request_id: uuid.UUID, hold: Decimal | None
-) -> tuple[Reservation | None, Lease | None]:
-    """The key's rate limits, then the budget hold (`None`: an unlimited account holds nothing)."""
+    principal: Principal,
+    plan: BudgetPlan,
+    body: dict[str, Any],
+    raw_size: int,
+    request_id: uuid.UUID,
+    hold: Decimal | None,
+) -> tuple[Reservation | None, Held | None]:
+    """The key's rate limits, then the budget hold (`None`: a call without budgets holds nothing)."""
     limits = await _rate_limits(principal, body, raw_size)
-    lease = None
+    held = None
     if hold is not None:
         try:
-            lease = await budget_hold(account=principal.account, request_id=request_id, amount=hold)
+            held = await budget_hold(plan=plan, request_id=request_id, amount=hold)
         except BaseException:
             if limits is not None:  # the call never ran: give its reserved tokens back
                 await in_pool(limits_settle, reservation=limits, tokens=0)
             raise
-    return limits, lease
+    return limits, held
+
+
+def _admission(
+    target: Target,
+    price: Price | None,
+    hold: Decimal | None,
+    limits: Reservation | None,
+    held: Held | None,
+    **extra: Any,
+) -> Admission:
+    return Admission(
+        target=target,
+        price=price,
+        hold_usd=hold or ZERO,
+        limits=limits,
+        lease=held.lease if held else None,
+        budget_refs=held.refs if held else (),
+        **extra,
+    )
 
 
 async def admit(
@@ -140,15 +175,16 @@ async def admit(
     target = resolve_model(model)
     _check_allowed(principal, model, target)
     price = await _price(target)
-    budgeted = principal.account.budget_usd is not None
+    plan = await _plan(principal)
+    budgeted = bool(plan.lines)
     if price is None and budgeted and not settings.ALLOW_UNPRICED_MODELS:
         raise ModelNotPriced(
             f"The model '{model}' has no price on this gateway, so accounts with a budget cannot use it. "
             "Ask an operator to add its price."
         )
     hold = worst_case(route, body, raw_size, target, price, request_modes(route, body)) if budgeted else None
-    limits, lease = await _limits_and_hold(principal, body, raw_size, request_id, hold)
-    return Admission(target=target, price=price, hold_usd=hold or ZERO, limits=limits, lease=lease)
+    limits, held = await _limits_and_hold(principal, plan, body, raw_size, request_id, hold)
+    return _admission(target, price, hold, limits, held)
 
 
 async def admit_routed(
@@ -171,7 +207,8 @@ async def admit_routed(
     if allowed and model not in allowed and public_name not in allowed:
         raise ModelNotAllowed(f"This API key may not use the model `{model}`.")
     prices = {target: await _price(target) for target in dict.fromkeys(targets)}
-    budgeted = principal.account.budget_usd is not None
+    plan = await _plan(principal)
+    budgeted = bool(plan.lines)
     if budgeted and not settings.ALLOW_UNPRICED_MODELS:
         unpriced = sorted({target.model for target, price in prices.items() if price is None})
         if unpriced:
@@ -183,8 +220,6 @@ async def admit_routed(
     if budgeted:
         modes = request_modes(route, body)
         hold = max(worst_case(route, body, raw_size, target, price, modes) for target, price in prices.items())
-    limits, lease = await _limits_and_hold(principal, body, raw_size, request_id, hold)
+    limits, held = await _limits_and_hold(principal, plan, body, raw_size, request_id, hold)
     first = targets[0]
-    return Admission(
-        target=first, price=prices[first], hold_usd=hold or ZERO, limits=limits, lease=lease, prices=prices
-    )
+    return _admission(first, prices[first], hold, limits, held, prices=prices)

@@ -150,13 +150,13 @@ class Customer:
 
 @pytest.fixture
 def make_customer(transactional_db: Any) -> Any:
-    from accounts.services import account_create
+    from budgets.services import account_open
     from keys.services import key_create
 
     counter = iter(range(1, 10_000))
 
     def make(budget: Decimal | None = None, **key_fields: Any) -> Customer:
-        account = account_create(user_id=f"user-{next(counter)}", name="Test", budget_usd=budget)
+        account = account_open(user_id=f"user-{next(counter)}", name="Test", budget_usd=budget)
         return Customer(account=account, key=key_create(account=account, name="test", **key_fields).raw)
 
     return make

@@ -31,6 +31,7 @@ class SpendReportForm(forms.Form):
     period = forms.ChoiceField(
         choices=[("day", "day"), ("week", "week"), ("month", "month")], initial="day", required=False
     )
+    team = forms.SlugField(required=False, max_length=100, label="Team (slug)")
     user_id = forms.CharField(required=False, max_length=128, label="Account (user id)")
     model = forms.CharField(required=False, max_length=200)
     provider = forms.CharField(required=False, max_length=64)
@@ -74,7 +75,7 @@ def spend_report_view(request: HttpRequest, context: dict[str, Any]) -> HttpResp
         data = form.cleaned_data
         since = _midnight(data["since"] or today - timedelta(days=DEFAULT_DAYS - 1))
         until = _midnight((data["to"] or today) + timedelta(days=1))
-        filters = {name: data[name] for name in ("user_id", "model", "provider") if data[name]}
+        filters = {name: data[name] for name in ("team", "user_id", "model", "provider") if data[name]}
         try:
             scope = usage_scope({**filters, "since": since, "until": until})
         except APIValidationError as exc:

@@ -42,6 +42,9 @@ class UsageEntry:
     lease_id: str = ""  # admitted from a budget lease (budgets.leases): the lease, and the worst case drawn from it
     lease_draw_usd: Decimal = ZERO
     usage_estimated: bool = False  # the counts are the gateway's estimate, not the provider's (proxy.usage_rules)
+    # The budget windows the call's hold (or lease) was taken in, where its cost is booked: (budget id, window
+    # start ISO or None for lifetime) pairs (budgets.ledger).
+    budget_refs: tuple[tuple[str, str | None], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -57,6 +60,7 @@ class UsageEntry:
         data["cost_usd"] = Decimal(data["cost_usd"])
         data["lease_draw_usd"] = Decimal(data.get("lease_draw_usd", "0"))  # absent from entries spooled before leases
         data["tokens"] = TokenCounts(**data["tokens"])
+        data["budget_refs"] = tuple((str(budget), start) for budget, start in data.get("budget_refs", ()))
         return cls(**data)
 
 

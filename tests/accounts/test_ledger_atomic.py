@@ -12,10 +12,11 @@ import pytest
 from django.db import IntegrityError
 
 from accounts.models import Account
-from accounts.services import account_create
+from budgets.ledger import usage_book_many
 from budgets.models import Hold
-from budgets.services import budget_reserve, budget_reserve_many, usage_book_many
+from budgets.services import account_open
 from core.ledger_tx import ledger_atomic
+from tests.budgets.ledger_helpers import reserve, reserve_many
 from usage.models import UsageLog
 from usage.services import UsageEntry
 
@@ -41,23 +42,23 @@ def ledger(account):
 
 
 def test_a_reserve_whose_hold_row_fails_leaves_the_account_unreserved():
-    account = account_create(user_id="a", budget_usd=Decimal("10"))
+    account = account_open(user_id="a", budget_usd=Decimal("10"))
     held = uuid.uuid4()
-    assert budget_reserve(account_id=account.pk, request_id=held, amount=Decimal("1"))
+    assert reserve(account.pk, held, Decimal("1"))
     before = ledger(account)
     fresh = uuid.uuid4()
     # Both conditional updates pass (reserved_usd goes up twice), then the hold rows are written: one repeats
     # an existing hold's id, so the insert fails after the account was already updated.
     with pytest.raises(IntegrityError):
-        budget_reserve_many(holds=[(account.pk, fresh, Decimal("2")), (account.pk, held, Decimal("3"))])
+        reserve_many([(account.pk, fresh, Decimal("2")), (account.pk, held, Decimal("3"))])
     assert ledger(account) == before == (0, Decimal("1"), {held})
 
 
 def test_a_batch_with_a_bad_row_writes_no_row_and_settles_nothing():
-    account = account_create(user_id="a", budget_usd=Decimal("10"))
+    account = account_open(user_id="a", budget_usd=Decimal("10"))
     requests = [uuid.uuid4() for _ in range(3)]
     for request_id in requests[:2]:
-        assert budget_reserve(account_id=account.pk, request_id=request_id, amount=Decimal("1"))
+        assert reserve(account.pk, request_id, Decimal("1"))
     usage_book_many(entries=[entry(account, requests[2])])  # its row exists: the batch below repeats it
     before = ledger(account)
     with pytest.raises(IntegrityError):
@@ -67,10 +68,10 @@ def test_a_batch_with_a_bad_row_writes_no_row_and_settles_nothing():
 
 
 def test_a_settlement_is_undone_when_its_transaction_fails_after_it():
-    account = account_create(user_id="a", budget_usd=Decimal("10"))
+    account = account_open(user_id="a", budget_usd=Decimal("10"))
     settled, taken = uuid.uuid4(), uuid.uuid4()
-    assert budget_reserve(account_id=account.pk, request_id=settled, amount=Decimal("1"))
-    assert budget_reserve(account_id=account.pk, request_id=taken, amount=Decimal("1"))
+    assert reserve(account.pk, settled, Decimal("1"))
+    assert reserve(account.pk, taken, Decimal("1"))
     before = ledger(account)
 
     @ledger_atomic()
@@ -78,7 +79,7 @@ def test_a_settlement_is_undone_when_its_transaction_fails_after_it():
         # The settlement completes (row written, hold deleted, spent and reserved moved), then a
         # later write of the same transaction fails: none of it may stay.
         usage_book_many(entries=[entry(account, settled)])
-        budget_reserve_many(holds=[(account.pk, taken, Decimal("1"))])
+        reserve_many([(account.pk, taken, Decimal("1"))])
 
     with pytest.raises(IntegrityError):
         settle_then_fail()

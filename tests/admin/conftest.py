@@ -7,12 +7,13 @@ from decimal import Decimal
 import pytest
 
 from accounts.models import Account
-from accounts.services import account_create
-from budgets.services import usage_book
+from budgets.ledger import usage_book
+from budgets.services import account_open
 from keys.models import APIKey
 from keys.services import key_create
 from pricing.selectors import TokenCounts
 from pricing.services import cost_upsert
+from tests.budgets.ledger_helpers import refs_of
 from usage.services import UsageEntry
 
 
@@ -37,6 +38,7 @@ def record(account: Account, key: APIKey | None, model: str, cost: str, status: 
             tokens=TokenCounts(input_tokens=1200, output_tokens=340, cache_read_tokens=50),
             cost_usd=Decimal(cost),
             latency_ms=420,
+            budget_refs=refs_of(account.pk),
             **kwargs,
         )
     )
@@ -44,8 +46,8 @@ def record(account: Account, key: APIKey | None, model: str, cost: str, status: 
 
 @pytest.fixture
 def shop(db) -> Shop:
-    account = account_create(user_id="acme", name="Acme Corp", budget_usd=Decimal(100))
-    other = account_create(user_id="globex", name="Globex")
+    account = account_open(user_id="acme", name="Acme Corp", budget_usd=Decimal(100))
+    other = account_open(user_id="globex", name="Globex")
     cost_upsert(model="gpt-5", provider="openai", input_per_mtok=Decimal("1.25"), output_per_mtok=Decimal(10))
     cost_upsert(model="claude-sonnet-4-5", provider="anthropic", input_per_mtok=Decimal(3), output_per_mtok=Decimal(15))
     cost_upsert(model="o3", provider="openai", input_per_mtok=Decimal(2), output_per_mtok=Decimal(8))

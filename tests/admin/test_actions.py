@@ -13,7 +13,7 @@ from keys.models import APIKey
 from keys.selectors import key_lookup
 from pricing.models import ModelCost
 
-NO_KEYS = {"keys-TOTAL_FORMS": "0", "keys-INITIAL_FORMS": "0"}
+NO_KEYS = {"keys-TOTAL_FORMS": "0", "keys-INITIAL_FORMS": "0", "budgets-TOTAL_FORMS": "0", "budgets-INITIAL_FORMS": "0"}
 
 
 def account_form(**fields):
@@ -85,6 +85,7 @@ def test_revoke_selected_keys_revokes_through_key_revoke(admin_client, shop):
 def test_editing_a_key_goes_through_key_update(admin_client, shop):
     url = reverse("admin:keys_apikey_change", args=[shop.key.pk])
     form = {"name": "ci", "is_active": "on", "allowed_models": "o3 gpt-5", "rpm_limit": "5", "tpm_limit": ""}
+    form |= {"budgets-TOTAL_FORMS": "0", "budgets-INITIAL_FORMS": "0"}
     assert admin_client.post(url, form).status_code == 302
     shop.key.refresh_from_db()
     assert (shop.key.allowed_models, shop.key.rpm_limit) == (["gpt-5", "o3"], 5)

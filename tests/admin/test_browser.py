@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from accounts.services import account_create
-from budgets.services import usage_book
+from budgets.ledger import usage_book
+from budgets.services import account_open
 from keys.services import key_create
 from pricing.selectors import TokenCounts
 from pricing.services import cost_upsert
@@ -114,7 +114,7 @@ MODELS = {"gpt-5": "0.42", "claude-sonnet-4-5": "0.77", "gpt-5-mini": "0.08"}
 @pytest.fixture
 def busy_account(db):
     """An account with a month of traffic on three models; made before the browser starts its event loop."""
-    account = account_create(user_id="acme", name="Acme Corp", budget_usd=Decimal(40))
+    account = account_open(user_id="acme", name="Acme Corp", budget_usd=Decimal(40))
     key = key_create(account=account, name="backend").key
     for day in range(0, 28, 2):
         for index, (model, cost) in enumerate(MODELS.items()):

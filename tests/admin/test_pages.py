@@ -91,3 +91,17 @@ def test_the_account_page_offers_add_key_and_the_price_filter_only_callable_prov
     assert f"{reverse('admin:keys_apikey_add')}?account={shop.account.pk}" in page
     prices = admin_client.get(reverse("admin:pricing_modelcost_changelist")).content.decode()
     assert "?provider=openai" not in prices  # no provider is configured in this test
+
+
+def test_the_team_page_shows_its_accounts_spend_per_day_and_links_the_report(admin_client, shop):
+    from accounts.models import Account
+    from budgets.services import team_create
+
+    team = team_create(slug="ml")
+    Account.objects.filter(pk__in=[shop.account.pk, shop.other.pk]).update(team=team)
+    page = admin_client.get(reverse("admin:accounts_team_change", args=[team.pk])).content.decode()
+    assert 'class="gw-cards"' in page and "$1.55" in page  # both accounts' last 30 days: 0.0545 + 1.5
+    assert "<svg" in page and 'class="bar"' in page
+    assert "acme" in page and "globex" in page  # the legend names each account
+    assert reverse("admin:usage_usagelog_report") + "?team=ml" in page
+    assert admin_client.get(reverse("admin:accounts_team_changelist")).status_code == 200

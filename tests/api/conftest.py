@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import Account
-from accounts.services import account_create
+from budgets.services import account_open
 
 ADMIN_TOKEN = "test-admin-token-5f1c0d9e"
 
@@ -30,4 +30,4 @@ def anon(db) -> APIClient:
 
 @pytest.fixture
 def account(db) -> Account:
-    return account_create(user_id="alice", name="Alice", email="alice@example.com", budget_usd=Decimal("10"))
+    return account_open(user_id="alice", name="Alice", email="alice@example.com", budget_usd=Decimal("10"))

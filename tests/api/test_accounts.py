@@ -171,9 +171,9 @@ def test_a_nul_character_is_refused_not_a_server_error(api, account):
 def test_remaining_subtracts_the_holds_of_requests_in_flight(api, account):
     import uuid
 
-    from budgets.services import budget_reserve
+    from tests.budgets.ledger_helpers import reserve
 
-    assert budget_reserve(account_id=account.pk, request_id=uuid.uuid4(), amount=Decimal("2.5"))
+    assert reserve(account.pk, uuid.uuid4(), Decimal("2.5"))
     body = api.get(f"/api/accounts/{account.user_id}/").json()
     assert (body["spent_usd"], body["reserved_usd"], body["remaining_usd"]) == (
         "0.0000000000",

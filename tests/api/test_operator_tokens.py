@@ -77,8 +77,19 @@ def test_a_key_change_in_the_admin_is_recorded_once_with_old_and_new_values(admi
     key = key_create(account=account, name="ci").key
     url = reverse("admin:keys_apikey_change", args=[key.pk])
     form = {"name": "deploy", "is_active": "on", "allowed_models": "", "rpm_limit": "5", "tpm_limit": ""}
+    form |= {"budgets-TOTAL_FORMS": "0", "budgets-INITIAL_FORMS": "0"}  # the key's budgets inline, left alone
     assert admin_client.post(url, form).status_code == 302
     changed = [entry for entry in admin_client.get(f"/api/audit/?object=key/{key.pk}").json()["results"]]
     assert [entry["action"] for entry in changed] == ["changed", "added"]
     assert changed[0]["changes"] == {"name": ["ci", "deploy"], "rpm_limit": [None, 5]}
     assert changed[0]["via"] == "admin"
+
+
+def test_budgets_and_teams_need_their_own_permissions(operator):
+    client, _ = client_for(operator)  # may view and change accounts, nothing about budgets or teams
+    assert client.get("/api/budgets/").status_code == 403
+    assert client.get("/api/teams/").status_code == 403
+    operator.user_permissions.add(*Permission.objects.filter(codename__in=["view_budget", "view_team"]))
+    assert client.get("/api/budgets/").status_code == 200 and client.get("/api/teams/").status_code == 200
+    created = client.post("/api/teams/", {"slug": "ml"}, format="json")
+    assert created.status_code == 403  # viewing is not adding

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from accounts.services import account_create
-from budgets.services import usage_book
+from budgets.ledger import usage_book
+from budgets.services import account_open
 from keys.services import key_create
 from pricing.selectors import TokenCounts
 from usage.models import UsageLog
@@ -139,7 +139,7 @@ def test_it_filters_by_key(api, account, rows, key):
 
 
 def test_it_shows_only_that_accounts_rows(api, rows):
-    bob = account_create(user_id="bob")
+    bob = account_open(user_id="bob")
     _record(bob, None)
     body = api.get(_url("bob")).json()
     assert body["totals"]["requests"] == 1
@@ -163,7 +163,7 @@ def test_it_rejects_invalid_filters(api, rows, params, field):
 
 
 def test_another_accounts_key_is_rejected(api, rows):
-    bob = account_create(user_id="bob")
+    bob = account_open(user_id="bob")
     bobs_key = key_create(account=bob).key
     r = api.get(_url(), {"key_id": str(bobs_key.pk)})
     assert r.status_code == 400
@@ -201,7 +201,7 @@ def test_the_model_filter_matches_names_as_prices_do(api, account, key, rows):
 
 
 def test_the_usage_of_every_account_is_one_route_with_filters(api, account, key, rows):
-    bob = account_create(user_id="bob")
+    bob = account_open(user_id="bob")
     bobs = _record(bob, key_create(account=bob).key, model="claude-3-5-haiku", cost="2")
     body = api.get("/api/usage/").json()
     assert body["results"][0]["id"] == str(bobs.id)

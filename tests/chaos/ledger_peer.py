@@ -14,15 +14,15 @@ import django
 
 
 def setup(model: str, price_per_mtok: str, budget: str) -> dict[str, Any]:
-    from accounts.services import account_create
+    from budgets.services import account_open
     from keys.services import key_create
     from pricing.services import cost_upsert
 
     price = Decimal(price_per_mtok)
     cost_upsert(model=model, input_per_mtok=price, output_per_mtok=price)
-    unlimited = account_create(user_id="unlimited")
-    budgeted = account_create(user_id="budgeted", budget_usd=Decimal(budget))
-    cold = account_create(user_id="cold")  # its key is first used while the database is away
+    unlimited = account_open(user_id="unlimited")
+    budgeted = account_open(user_id="budgeted", budget_usd=Decimal(budget))
+    cold = account_open(user_id="cold")  # its key is first used while the database is away
     return {
         "unlimited": key_create(account=unlimited, name="chaos").raw,
         "budgeted": key_create(account=budgeted, name="chaos").raw,
@@ -33,8 +33,8 @@ def setup(model: str, price_per_mtok: str, budget: str) -> dict[str, Any]:
 def ledger() -> dict[str, Any]:
     """Releases every hold left (what `release_holds --older-than 0` does), then reports accounts, holds and rows."""
     from accounts.models import Account
+    from budgets.ledger import hold_release_stale
     from budgets.models import Hold
-    from budgets.services import hold_release_stale
     from usage.models import UsageLog
 
     released = hold_release_stale(older_than=timedelta(0))

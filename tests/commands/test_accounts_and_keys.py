@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from accounts.models import Account
-from accounts.services import account_create
+from budgets.services import account_open
 from keys.models import APIKey
 from keys.selectors import key_lookup
 from pricing.services import cost_upsert
@@ -25,13 +25,13 @@ def test_create_account_prints_one_summary_line():
 
 
 def test_create_account_refuses_a_duplicate_user_id():
-    account_create(user_id="acme")
+    account_open(user_id="acme")
     with pytest.raises(CommandError, match="already exists"):
         call_command("create_account", "--user-id", "acme", stdout=StringIO())
 
 
 def test_create_key_prints_the_raw_key_alone_and_stores_no_trace_of_it():
-    account_create(user_id="acme")
+    account_open(user_id="acme")
     for model in ("gpt-5", "claude-sonnet-4-5"):  # an allow-list names models a call could use
         cost_upsert(model=model, input_per_mtok=Decimal(1), output_per_mtok=Decimal(2))
     out, err = StringIO(), StringIO()
@@ -59,7 +59,7 @@ def test_create_key_refuses_an_unknown_account():
 
 
 def test_create_key_reads_a_naive_expiry_as_utc():
-    account_create(user_id="acme")
+    account_open(user_id="acme")
     call_command("create_key", "--user-id", "acme", "--expires", "2031-02-03T04:05", stdout=StringIO())
     expires_at = APIKey.objects.get().expires_at
     assert expires_at is not None and expires_at.isoformat() == "2031-02-03T04:05:00+00:00"

@@ -22,6 +22,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.timeout(330)  # migrate (up to 120 s) and the workers' start (up to 150 s) under a loaded machine
 def test_serve_runs_the_gateway_with_several_workers(tmp_path):
     port = free_port()
     # The command is under test, not the engine: its own SQLite file whatever the suite runs on.

@@ -11,7 +11,7 @@ import pytest
 pytestmark = pytest.mark.engine_independent
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ["accounts", "keys", "pricing", "usage", "routing"]
+APPS = ["accounts", "keys", "pricing", "usage", "routing", "budgets"]
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -52,9 +52,10 @@ def test_mongo_tree_uses_object_ids():
     for app in APPS:
         text = (ROOT / "mongo_migrations" / app / "0001_initial.py").read_text()
         sql = (ROOT / app / "migrations" / "0001_initial.py").read_text()
-        if app != "usage":  # usage rows are keyed by their request id (a UUID) on every engine
+        if app not in ("usage", "budgets"):  # usage rows and holds are keyed by their request id (a UUID)
             assert "ObjectIdAutoField" in text
         assert "ObjectIdAutoField" not in sql
+    assert "ObjectIdAutoField" in (ROOT / "mongo_migrations" / "budgets" / "0002_windows.py").read_text()
 
 
 def test_settings_load_and_check_passes_with_mongo_uri_and_no_server():
@@ -81,10 +82,15 @@ def test_money_columns_keep_their_values_when_they_become_integer_units(tmp_path
             "INSERT INTO accounts_account (user_id, name, email, budget_usd, spent_usd, reserved_usd, is_active,"
             " created_at, updated_at) VALUES ('u', '', '', '12.5', '0.1234567891', '0', 1, '2026-01-01', '2026-01-01')"
         )
-    assert manage("migrate", DATABASE_URL=url).returncode == 0
+    assert manage("migrate", "accounts", "0003", DATABASE_URL=url).returncode == 0
     with sqlite3.connect(tmp_path / "old.sqlite3") as db:
         assert db.execute("SELECT budget_usd, spent_usd FROM accounts_account").fetchall() == [
             (125_000_000_000, 1_234_567_891)
+        ]
+    assert manage("migrate", DATABASE_URL=url).returncode == 0  # budget_usd becomes the lifetime budget, and back
+    with sqlite3.connect(tmp_path / "old.sqlite3") as db:
+        assert db.execute("SELECT period, limit_usd, spent_usd FROM budgets_budget").fetchall() == [
+            ("lifetime", 125_000_000_000, 1_234_567_891)
         ]
     assert manage("migrate", "accounts", "0001", DATABASE_URL=url).returncode == 0
     with sqlite3.connect(tmp_path / "old.sqlite3") as db:

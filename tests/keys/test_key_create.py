@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from accounts.services import account_create
+from budgets.services import account_open
 from keys.models import APIKey
 from keys.selectors import key_lookup
 from keys.services import PREFIX_LENGTH, key_create, key_hash, key_revoke
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def account():
-    return account_create(user_id="alice")
+    return account_open(user_id="alice")
 
 
 def test_raw_key_leaves_no_trace_in_the_database(account):

@@ -7,8 +7,9 @@ from decimal import Decimal
 import openai
 import pytest
 
-from budgets.services import usage_book
+from budgets.ledger import usage_book
 from budgets.writer import Written, write_batch
+from tests.budgets.ledger_helpers import reserve
 from tests.proxy.helpers import expected_cost, set_price
 from usage.models import UsageLog
 from usage.services import UsageEntry
@@ -62,8 +63,7 @@ def test_a_row_the_ledger_cannot_keep_is_buried_alone_its_hold_released_and_the_
 ):
     from pathlib import Path
 
-    from budgets.models import Hold
-    from budgets.services import budget_reserve
+    from budgets.models import Budget, Hold
     from budgets.spool import spool, spool_depth
     from budgets.writer_state import writer_state
 
@@ -72,7 +72,7 @@ def test_a_row_the_ledger_cannot_keep_is_buried_alone_its_hold_released_and_the_
     customer = make_customer(budget=Decimal("100"))
     ids = [uuid.uuid4() for _ in range(3)]
     for request_id in ids:
-        assert budget_reserve(account_id=customer.account.pk, request_id=request_id, amount=Decimal("1"))
+        assert reserve(customer.account.pk, request_id, "1")
     # The middle one costs more than any ledger amount (what 1e17 tokens used to cost): refused.
     entries = [
         row_entry(customer, request_id, Decimal("1e12") if index == 1 else Decimal("0.5"))
@@ -86,6 +86,7 @@ def test_a_row_the_ledger_cannot_keep_is_buried_alone_its_hold_released_and_the_
         assert str(ids[1]) in (Path(tmp_path) / "dead.jsonl").read_text()  # kept for an operator
         account = customer.refresh()
         assert not Hold.objects.exists() and account.reserved_usd == 0  # its hold is not left for the sweeper
+        assert Budget.objects.get(account=customer.account).reserved_usd == 0  # nor on its budget's window
         assert account.spent_usd == Decimal("1")
     finally:
         spool.cache_clear()

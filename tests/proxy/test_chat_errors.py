@@ -120,11 +120,11 @@ def test_body_over_the_limit_is_413(gateway, customer, upstream, settings):
 
 
 def test_exhausted_budget_is_402_before_any_provider_call(gateway, make_customer, upstream):
-    from budgets.services import budget_settle
+    from tests.budgets.ledger_helpers import settle
 
     set_price("gpt-4o-mini")
     customer = make_customer(budget=Decimal("0.01"))
-    budget_settle(settlements=[(uuid.uuid4(), customer.account.pk, Decimal("0.01"))])
+    settle([(uuid.uuid4(), customer.account.pk, Decimal("0.01"))])
     response = post(gateway, customer.key)
     assert_openai_error(response, 402, "budget_exceeded")
     assert upstream.count == 0

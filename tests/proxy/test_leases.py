@@ -12,8 +12,8 @@ import openai
 import pytest
 from django.db.models import Sum
 
-from accounts.services import account_update
 from budgets.models import Hold
+from budgets.services import account_budget_set
 from tests.deploy.servers import wait_until
 from tests.proxy.helpers import set_price
 from usage.models import UsageLog
@@ -76,7 +76,7 @@ def test_lowering_the_budget_closes_the_lease_at_once(gateway, make_customer, up
     wait_for(lambda: upstream.count == 4)  # admitted from a fresh lease, which its calls keep open
     assert Hold.objects.filter(account=customer.account).count() < 3, "three calls in flight, a hold each"
 
-    account_update(account=customer.refresh(), budget_usd=Decimal("0.0001"))  # below what is held already
+    account_budget_set(account=customer.refresh(), budget_usd=Decimal("0.0001"))  # below what is held already
     with pytest.raises(openai.APIStatusError) as refused:
         asyncio.run(calls(gateway, customer.key, 1))
     assert refused.value.status_code == 402  # not admitted from the lease taken under the old budget

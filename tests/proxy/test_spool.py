@@ -8,9 +8,10 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
+from budgets.ledger import usage_book
 from budgets.models import Hold
-from budgets.services import budget_reserve, usage_book
 from budgets.spool import Spool, spool_depth
+from tests.budgets.ledger_helpers import reserve
 from usage.models import UsageLog
 from usage.services import UsageEntry
 
@@ -40,7 +41,7 @@ def test_spooled_rows_are_replayed_once_with_their_holds_released(make_customer,
     customer = make_customer(budget=Decimal("10"))
     ids = [uuid.uuid4() for _ in range(3)]
     for request_id in ids:
-        assert budget_reserve(account_id=customer.account.pk, request_id=request_id, amount=Decimal("1"))
+        assert reserve(customer.account.pk, request_id, Decimal("1"))
     usage_book(entry=entry(customer, ids[0]))  # committed on the server although the writer saw a failure
     spool = Spool(spool_dir)
     spool.append([entry(customer, request_id) for request_id in ids])
@@ -88,7 +89,7 @@ def test_the_spool_command_shows_and_drains(make_customer, spool_dir, capsys):
 
 def test_release_holds_command_releases_only_stale_holds(make_customer, capsys):
     customer = make_customer(budget=Decimal("10"))
-    budget_reserve(account_id=customer.account.pk, request_id=uuid.uuid4(), amount=Decimal("1"))
+    reserve(customer.account.pk, uuid.uuid4(), Decimal("1"))
     call_command("release_holds")
     assert "released 0 holds" in capsys.readouterr().out
     call_command("release_holds", "--older-than", "0")
@@ -117,7 +118,7 @@ def test_a_killed_workers_journal_is_replayed_by_the_living(make_customer, spool
 
     customer = make_customer(budget=Decimal("10"))
     request_id = uuid.uuid4()
-    assert budget_reserve(account_id=customer.account.pk, request_id=request_id, amount=Decimal("1"))
+    assert reserve(customer.account.pk, request_id, Decimal("1"))
     env = {**os.environ, "GATEWAY_SPOOL_DIR": str(spool_dir), "DJANGO_SETTINGS_MODULE": "tests.settings"}
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run(

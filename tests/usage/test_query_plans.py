@@ -17,7 +17,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts.services import account_create
-from budgets.services import usage_book_many
+from budgets.ledger import usage_book_many
 from keys.services import key_create
 from pricing.selectors import TokenCounts
 from usage.reports import UsageScope, usage_total

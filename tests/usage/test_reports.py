@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from accounts.services import account_create
-from budgets.services import usage_book_many
+from budgets.ledger import usage_book_many
 from keys.services import key_create
 from pricing.selectors import TokenCounts
 from usage.models import UsageLog

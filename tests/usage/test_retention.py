@@ -21,7 +21,7 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
-from budgets.services import usage_book_many
+from budgets.ledger import usage_book_many
 from keys.models import APIKey
 from tests.chaos.processes import REPO, database_url
 from tests.engine import on_mongodb

@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, connection
 
 from accounts.services import account_create
-from budgets.services import usage_book_many
+from budgets.ledger import usage_book_many
 from keys.services import key_create
 from pricing.selectors import TokenCounts
 from tests.engine import on_mongodb

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from accounts.services import account_create
+from budgets.services import account_open
 from core.commands import GatewayCommand, usd_argument
 
 
@@ -18,7 +18,7 @@ class Command(GatewayCommand):
         parser.add_argument("--budget", type=usd_argument, default=None, help="USD; omit for unlimited.")
 
     def handle(self, *args: Any, **options: Any) -> str:
-        account = account_create(
+        account = account_open(
             user_id=options["user_id"],
             name=options["name"],
             email=options["email"],

@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandParser
 
-from budgets.services import hold_release_stale
+from budgets.ledger import hold_release_stale
 from core.commands import GatewayCommand
 
 

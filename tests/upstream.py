@@ -66,7 +66,7 @@ class Switches:
     context_models: set[str] = field(default_factory=set)
     # Misreported usage: "none" sends no usage anywhere (JSON, stream frames), "no_delta" leaves it out of
     # Anthropic's `message_delta` only, "interim" sends a chat usage chunk of 1 output token before the
-    # `finish_reason` chunk (the real one follows it).
+    # `finish_reason` chunk (the real one follows it, 0.3 s later).
     usage_mode: str = "normal"
     honour_cap: str | None = None  # answer as many output tokens as this body field asks (`max_tokens`, ...)
     service_tier: str | None = None  # the tier the answer reports; None: the one the body asks for, if any
@@ -149,6 +149,10 @@ def split_text(text: str, parts: int) -> list[str]:
     return pieces
 
 
+# A frame list entry that sends nothing: the stream pauses there (its neighbours go out in separate reads).
+PAUSE = b""
+
+
 def sse(data: dict[str, Any] | str, event: str | None = None) -> bytes:
     payload = data if isinstance(data, str) else json.dumps(data)
     head = f"event: {event}\n" if event else ""
@@ -169,6 +173,9 @@ async def paced(
     switches = upstream.switches
     sent_content = 0
     for index, frame in enumerate(frames):
+        if frame == PAUSE:
+            await asyncio.sleep(0.3)
+            continue
         if index in content_at:
             if switches.drop_after is not None and sent_content >= switches.drop_after:
                 # Let the client read the frames already sent, as on a real network: a reset
@@ -242,6 +249,10 @@ def chat_frames(s: Switches, model: str, include_usage: bool) -> tuple[list[byte
     if include_usage and s.usage_mode == "interim":
         frames.append(sse({**base, "choices": [], "usage": chat_usage(dataclasses.replace(s, output_tokens=1))}))
     frames.append(chunk({}, "stop"))
+    if include_usage and s.usage_mode == "interim":
+        # The real count comes a moment after the finish_reason, in a read of its own (as a provider may
+        # send it): the gateway must wait for it, not settle on the interim one.
+        frames.append(PAUSE)
     if include_usage and s.usage_mode != "none":
         frames.append(sse({**base, "choices": [], "usage": chat_usage(s)}))
     frames.append(sse("[DONE]"))

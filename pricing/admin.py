@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from core.admin import PlainDecimalField, ServiceModelAdmin, badge, sub
 from core.providers import provider_registry
 from pricing.models import ModelCost
+from pricing.selectors import MODE_PRICES
 from pricing.services import LOADED_SOURCES, cost_delete, cost_release, cost_upsert
 from pricing.sources import pricing_entries
 
@@ -59,13 +60,15 @@ class ModelCostAdmin(ServiceModelAdmin):
         }
     }
     fields = ("model", "provider", "input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok")
+    # Billing modes a client chooses (service tier, one-hour cache writes, audio): on the change form only.
+    mode_fields = MODE_PRICES
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # The model name is the upsert key: renaming would silently create a second price.
         return ("model", "source", "updated_at") if obj else ()
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return (*self.fields, "source", "updated_at") if obj else self.fields
+        return (*self.fields, *self.mode_fields, "source", "updated_at") if obj else (*self.fields, *self.mode_fields)
 
     @admin.display(description="Model · provider", ordering="model")
     def model_provider(self, obj: ModelCost) -> str:
@@ -85,6 +88,7 @@ class ModelCostAdmin(ServiceModelAdmin):
             output_per_mtok=obj.output_per_mtok,
             cache_write_per_mtok=obj.cache_write_per_mtok,
             cache_read_per_mtok=obj.cache_read_per_mtok,
+            **{name: getattr(obj, name) for name in MODE_PRICES},
             source=ModelCost.Source.MANUAL,
             actor=self.actor(request),
         )

@@ -27,7 +27,7 @@ from core.errors import (
 from proxy import passthrough
 from proxy.provider_errors import explained, provider_said
 from proxy.stream_adapters import Adapter
-from proxy.translation.core import litellm_module
+from proxy.translation.core import ATTEMPT, litellm_module
 from proxy.usage_normalise import Usage
 
 logger = logging.getLogger(__name__)
@@ -66,6 +66,11 @@ class Stream:
     def completed(self) -> bool:
         """The provider's terminal event and its usage have both arrived: the call can be recorded."""
         return self._adapter.finished and self._adapter.reported is not None
+
+    @property
+    def answer_text(self) -> str:
+        """The answer's text as streamed so far (for an estimate when the provider sends no usage)."""
+        return self._adapter.answer_text()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._frames()
@@ -114,6 +119,14 @@ def provider_error(exc: Exception, provider: str) -> GatewayError:
         return exc
     litellm = litellm_module()
     status = getattr(exc, "status_code", None)
+    attempt = ATTEMPT.get()
+    if attempt is not None and not attempt.contacted and not (isinstance(status, int) and 400 <= status < 500):
+        # LiteLLM's own text here is about its internals (`'str' object has no attribute 'get'`): not shown.
+        logger.warning("LiteLLM refused a request for %s before sending it: %s", provider, type(exc).__name__)
+        return InvalidRequest(
+            f"The request could not be sent to the provider '{provider}': one of its parameters has a shape "
+            "the gateway cannot translate. Check the parameters against the route's documentation."
+        )
     if isinstance(exc, litellm.ContextWindowExceededError):
         said = provider_said(litellm_body(exc))
         logger.warning("provider %s failed: %s: %s", provider, type(exc).__name__, said or "(no message)")

@@ -31,9 +31,16 @@ from proxy import passthrough, translated
 from proxy.answers import Completion, Stream, provider_error
 from proxy.request_params import Route, validate_body
 from proxy.stream_adapters import make_adapter
-from proxy.translation.core import as_dict, litellm_module
+from proxy.translation.core import ATTEMPT, Attempt, as_dict, litellm_module
 from proxy.translation.endpoints import chat_renames, original_response_id, provider_endpoint
-from proxy.usage_normalise import Usage, chat_usage, estimate_input_tokens, messages_usage, responses_usage
+from proxy.usage_normalise import (
+    Usage,
+    chat_usage,
+    estimate_input_tokens,
+    messages_usage,
+    responses_usage,
+    with_answer_tier,
+)
 
 __all__ = [
     "Completion",
@@ -70,10 +77,13 @@ async def forward(
                 route=route, target=target, body=body, stream=stream, timeout=timeout
             )
     call = entry_point(route)
+    token = ATTEMPT.set(Attempt())  # whether LiteLLM got as far as sending it (proxy.answers.provider_error)
     try:
         result = await call(**call_kwargs(route, target, body, stream, timeout))
     except Exception as exc:  # every LiteLLM/provider failure becomes one of ours
         raise provider_error(exc, target.provider) from None
+    finally:
+        ATTEMPT.reset(token)
     if stream:
         adapter = make_adapter(route, body, estimate_input_tokens(body))
         return Stream(result, adapter, target.provider)
@@ -112,7 +122,8 @@ async def forward_direct(
     if not stream:
         raw, answer = await passthrough.complete(call)
         usage = answer.get("usage")
-        return Completion(body=answer, usage=NORMALISE[route](usage if isinstance(usage, Mapping) else {}), raw=raw)
+        normalised = NORMALISE[route](usage if isinstance(usage, Mapping) else {})
+        return Completion(body=answer, usage=with_answer_tier(normalised, answer), raw=raw)
     source = await passthrough.open_stream(call)
     return Stream(source, passthrough.raw_adapter(route, body, estimate_input_tokens(body)), target.provider)
 
@@ -161,8 +172,7 @@ def completion(route: Route, result: Any) -> Completion:
     if isinstance(usage, dict):
         usage.pop("cost", None)  # LiteLLM's own price guess; ours comes from the database
     usage = usage if isinstance(usage, Mapping) else {}
-    normalise = {Route.CHAT: chat_usage, Route.RESPONSES: responses_usage, Route.MESSAGES: messages_usage}[route]
-    return Completion(body=body, usage=normalise(usage))
+    return Completion(body=body, usage=with_answer_tier(NORMALISE[route](usage), body))
 
 
 def known_models(provider: str) -> list[str]:
@@ -203,3 +213,27 @@ def model_limits(provider: str, model: str) -> ModelLimits:
 
 def _positive(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+@functools.cache
+def largest_context_window() -> int:
+    """The largest context window in LiteLLM's bundled map: no call to any model it knows reads more."""
+    windows = (
+        _positive(info.get("max_input_tokens"))
+        for info in litellm_module().model_cost.values()
+        if isinstance(info, Mapping)
+    )
+    return max((window for window in windows if window), default=DEFAULT_CONTEXT_WINDOW)
+
+
+# What `largest_context_window` falls back to should the map have no windows at all (Llama 4 Scout's 10M).
+DEFAULT_CONTEXT_WINDOW = 10_485_760
+# The encoding estimates are made with, whatever the model: OpenAI's o200k_base, which LiteLLM bundles (no download).
+ESTIMATE_ENCODING_MODEL = "gpt-4o"
+
+
+def token_count(text: str) -> int:
+    """Tokens in `text` by LiteLLM's token counter (o200k_base). CPU-bound: call it off the event loop."""
+    if not text:
+        return 0
+    return int(litellm_module().token_counter(model=ESTIMATE_ENCODING_MODEL, text=text))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import re
 import weakref
@@ -47,7 +48,7 @@ from proxy.stream_adapters import (
     ResponsesAdapter,
     choice_is_empty,
 )
-from proxy.usage_normalise import chat_usage, responses_usage
+from proxy.usage_normalise import responses_usage, with_answer_tier
 
 logger = logging.getLogger(__name__)
 
@@ -249,10 +250,7 @@ async def complete(call: Call) -> tuple[bytes, dict[str, Any]]:
         raise transport_error(exc, provider) from None
     finally:
         response.release()
-    try:
-        answer = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        answer = None
+    answer = json_loads(raw)
     if not isinstance(answer, dict):
         logger.warning("provider %s sent an answer that is not a JSON object", provider)
         raise UpstreamUnavailable("The provider's answer could not be read.")
@@ -304,16 +302,33 @@ def frame_parts(frame: bytes) -> tuple[str | None, bytes]:
     return event, b"\n".join(data)
 
 
-def frame_json(data: bytes) -> dict[str, Any] | None:
+def json_loads(data: bytes) -> Any:
+    """JSON with orjson; what it refuses, such as an integer past 64 bits (a broken usage count), with the
+    standard library, which reads any integer. None if it is not JSON at all."""
     try:
-        value = orjson.loads(data)
+        return orjson.loads(data)
     except orjson.JSONDecodeError:
-        return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            return None
+
+
+def frame_json(data: bytes) -> dict[str, Any] | None:
+    value = json_loads(data)
     return value if isinstance(value, dict) else None
 
 
 def encode(chunk: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+    return b"data: " + json_dumps(chunk) + b"\n\n"
+
+
+def json_dumps(value: Any) -> bytes:
+    """orjson's bytes; the standard library's for what orjson cannot write (an integer past 64 bits)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class RawFrames:
@@ -361,7 +376,7 @@ class RawChatAdapter(RawFrames, ChatAdapter):
         if not isinstance(usage, dict):  # `"usage": null` on every chunk once usage is asked for
             return [encode(chunk)]
         usage.pop("cost", None)  # some OpenAI-compatible servers add their own price
-        self.reported = chat_usage(usage)
+        self.note_usage(usage, chunk)
         if all(choice_is_empty(choice) for choice in choices):
             if not self.include_usage:
                 return []
@@ -387,9 +402,10 @@ class RawResponsesAdapter(RawFrames, ResponsesAdapter):
         if isinstance(kind, str) and kind.endswith(".delta"):
             self.count_text(event.get("delta"))
         if kind in RESPONSES_TERMINAL or kind in RESPONSES_FAILED:
-            usage = (event.get("response") or {}).get("usage")
+            response = event.get("response") or {}
+            usage = response.get("usage")
             if isinstance(usage, dict):
-                self.reported = responses_usage(usage)
+                self.reported = with_answer_tier(responses_usage(usage), response)
         if kind in RESPONSES_FAILED:
             self.failed = True
             return []

@@ -357,3 +357,78 @@ def test_openai_refuses_stream_options_without_stream_and_max_tokens_on_o_series
     assert httpx.post(url, json={"model": "gpt-4o", "messages": CHAT}).status_code == 401
     body = {"model": "o3-mini", "messages": CHAT, "max_tokens": 5}
     assert httpx.post(url, json=body, headers=OPENAI_KEY).json()["error"]["param"] == "max_tokens"
+
+
+# Issue 16: the upstream can misreport usage, queue background responses, honour one output cap, report a tier.
+
+
+def test_usage_can_be_left_out_of_every_answer(upstream):
+    upstream.set(usage_mode="none")
+    client = openai_client(upstream)
+    assert client.chat.completions.create(model="gpt-4o", messages=CHAT).usage is None
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o", messages=CHAT, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert all(chunk.usage is None for chunk in chunks)
+    assert client.responses.create(model="gpt-4o", input="hi").usage is None
+    body = {"model": "claude", "messages": CHAT, "max_tokens": 5}
+    raw = httpx.post(f"{upstream.url}/v1/messages", json=body, headers=ANTHROPIC_KEY)
+    assert "usage" not in raw.json()
+    stream = httpx.post(f"{upstream.url}/v1/messages", json={**body, "stream": True}, headers=ANTHROPIC_KEY)
+    assert all("usage" not in json.loads(data) for _, data in sse_events(stream.text))
+
+
+def test_message_delta_can_come_without_usage(upstream):
+    upstream.set(usage_mode="no_delta")
+    body = {"model": "claude", "messages": CHAT, "max_tokens": 5, "stream": True}
+    events = dict(sse_events(httpx.post(f"{upstream.url}/v1/messages", json=body, headers=ANTHROPIC_KEY).text))
+    assert "usage" not in json.loads(events["message_delta"])
+    assert json.loads(events["message_start"])["message"]["usage"]["input_tokens"] == 12
+
+
+def test_an_interim_usage_chunk_comes_before_the_finish_reason(upstream):
+    upstream.set(usage_mode="interim", output_tokens=9)
+    chunks = list(
+        openai_client(upstream).chat.completions.create(
+            model="gpt-4o", messages=CHAT, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    usages = [(index, chunk.usage.completion_tokens) for index, chunk in enumerate(chunks) if chunk.usage]
+    finish = next(index for index, chunk in enumerate(chunks) if chunk.choices and chunk.choices[0].finish_reason)
+    assert [tokens for _, tokens in usages] == [1, 9]
+    assert usages[0][0] < finish < usages[1][0]
+
+
+def test_absurd_counts_are_sent_as_written(upstream):
+    upstream.set(input_tokens=1e30, output_tokens=10**17)
+    body = {"model": "gpt-4o", "messages": CHAT}
+    usage = httpx.post(f"{upstream.url}/v1/chat/completions", json=body, headers=OPENAI_KEY).json()
+    assert usage["usage"]["prompt_tokens"] == 1e30 and usage["usage"]["completion_tokens"] == 10**17
+
+
+def test_background_responses_are_queued_without_usage(upstream):
+    answer = openai_client(upstream).responses.create(model="gpt-4o", input="hi", background=True)
+    assert (answer.status, answer.usage, answer.output, answer.background) == ("queued", None, [], True)
+
+
+@pytest.mark.parametrize("cap", ["max_tokens", "max_completion_tokens"])
+def test_the_upstream_honours_the_output_cap_it_is_told_to(upstream, cap):
+    upstream.set(honour_cap=cap)
+    body = {"model": "gpt-4o", "messages": CHAT, "max_tokens": 300, "max_completion_tokens": 2}
+    usage = httpx.post(f"{upstream.url}/v1/chat/completions", json=body, headers=OPENAI_KEY).json()["usage"]
+    assert usage["completion_tokens"] == body[cap]
+
+
+def test_tiers_audio_and_one_hour_writes_are_reported(upstream):
+    upstream.set(audio_input_tokens=3, audio_output_tokens=4, cache_write_tokens=10, cache_write_1h_tokens=6)
+    chat = openai_client(upstream).chat.completions.create(model="gpt-4o", messages=CHAT, service_tier="priority")
+    assert chat.service_tier == "priority"
+    assert chat.usage.prompt_tokens_details.audio_tokens == 3
+    assert chat.usage.completion_tokens_details.audio_tokens == 4
+    upstream.set(service_tier="priority")
+    message = anthropic_client(upstream).messages.create(model="claude", max_tokens=5, messages=CHAT)
+    assert message.usage.service_tier == "priority"
+    assert message.usage.cache_creation.ephemeral_1h_input_tokens == 6
+    assert message.usage.cache_creation.ephemeral_5m_input_tokens == 4

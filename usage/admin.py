@@ -45,6 +45,7 @@ CSV_COLUMNS = (
     ("cost_usd", "cost_usd"),
     ("latency_ms", "latency_ms"),
     ("streamed", "streamed"),
+    ("usage_estimated", "usage_estimated"),
 )
 
 
@@ -70,7 +71,15 @@ class UsageLogAdmin(admin.ModelAdmin):
     # What an operator looks for first (cost, latency, outcome) on the left; two-line cells keep the
     # table inside 1280 px beside the navigation sidebar (tests/admin/test_browser.py measures it).
     list_display = ("when", "cost", "latency", "status", "model_provider", "account_link", "tokens")
-    list_filter = (AccountFilter, ModelFilter, ProviderFilter, StatusFilter, "streamed", "created_at")
+    list_filter = (
+        AccountFilter,
+        ModelFilter,
+        ProviderFilter,
+        StatusFilter,
+        "streamed",
+        "usage_estimated",
+        "created_at",
+    )
     # Resolved to one indexed column by search_lookup (get_search_results), never a LIKE over the table.
     search_fields = ("=id",)
     search_help_text = "A request id, a user id, a key prefix or a model name."
@@ -112,7 +121,8 @@ class UsageLogAdmin(admin.ModelAdmin):
 
     @admin.display(description="Cost")
     def cost(self, obj: UsageLog) -> str:
-        return usd(obj.cost_usd)
+        # An estimate (proxy.usage_rules) is marked: the provider's own counts were missing or absurd.
+        return f"≈ {usd(obj.cost_usd)}" if obj.usage_estimated else usd(obj.cost_usd)
 
     @admin.display(description="Latency")
     def latency(self, obj: UsageLog) -> str:

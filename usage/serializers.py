@@ -130,6 +130,9 @@ class UsageOutput(serializers.Serializer):  # type: ignore[type-arg]
     cost_usd = usd_field()
     latency_ms = serializers.IntegerField()
     streamed = serializers.BooleanField()
+    usage_estimated = serializers.BooleanField(
+        help_text="The provider sent no usage, or counts past what the call could use: billed from an estimate."
+    )
     upstream_model = serializers.CharField(help_text="Routed calls: the deployment's model, which priced the row.")
     attempt = serializers.IntegerField(help_text="Routed calls: the attempt's number, from 1.")
     attempt_of = serializers.UUIDField(

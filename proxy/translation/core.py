@@ -10,6 +10,8 @@ import functools
 import json
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -24,8 +26,39 @@ def litellm_module() -> ModuleType:
     import litellm
 
     litellm.suppress_debug_info = True  # else a banner is printed on every failure
-    # 1.106.2 has no telemetry switch; no callbacks are ever registered here.
+    # 1.106.2 has no telemetry switch. The one callback registered only marks a call as sent (`Attempt`).
+    if contact_hook() not in litellm.input_callback:
+        litellm.input_callback.append(contact_hook())
     return litellm
+
+
+@dataclass
+class Attempt:
+    """One forwarding attempt on LiteLLM's own call path: whether LiteLLM got as far as sending it.
+
+    A failure before that is the request's own (a shape LiteLLM cannot translate), never the provider's:
+    a 400 for the client, and no mark against a deployment's health (proxy.routed).
+    """
+
+    contacted: bool = False
+
+
+# The attempt being forwarded in this context; LiteLLM's helper threads and tasks copy the context, so they see it.
+ATTEMPT: ContextVar[Attempt | None] = ContextVar("gateway_forward_attempt", default=None)
+
+
+@functools.cache
+def contact_hook() -> Any:
+    """A LiteLLM input callback: LiteLLM calls `log_pre_api_call` just before its request to the provider."""
+    from litellm.integrations.custom_logger import CustomLogger
+
+    class ContactHook(CustomLogger):  # type: ignore[misc]
+        def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
+            attempt = ATTEMPT.get()
+            if attempt is not None:
+                attempt.contacted = True
+
+    return ContactHook()
 
 
 class QuietLogging:

@@ -45,7 +45,8 @@ PRICES = {
 }
 
 
-def set_price(model: str, provider: str = "") -> None:
+def set_price(model: str, provider: str = "", **modes: Decimal) -> None:
+    """PRICES for `model`, and any billing mode's price given (`input_priority_per_mtok=...`)."""
     cost_upsert(
         model=model,
         provider=provider,
@@ -53,6 +54,7 @@ def set_price(model: str, provider: str = "") -> None:
         output_per_mtok=PRICES["output"],
         cache_write_per_mtok=PRICES["cache_write"],
         cache_read_per_mtok=PRICES["cache_read"],
+        **modes,
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from tests.upstream.core import Call, Switches, is_text, require, respond, split_text, sse
+from tests.upstream.core import Call, Switches, is_text, require, respond, split_text, sse, with_tier
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -65,16 +65,23 @@ def check(call: Call) -> None:
 
 
 def usage(s: Switches) -> dict[str, Any]:
-    return {
+    found: dict[str, Any] = {
         "input_tokens": s.input_tokens,
         "cache_creation_input_tokens": s.cache_write_tokens,
         "cache_read_input_tokens": s.cache_read_tokens,
         "output_tokens": s.output_tokens,
     }
+    if s.cache_write_1h_tokens:
+        one_hour = s.cache_write_1h_tokens
+        found["cache_creation"] = {
+            "ephemeral_5m_input_tokens": s.cache_write_tokens - one_hour,
+            "ephemeral_1h_input_tokens": one_hour,
+        }
+    return with_tier(found, s)
 
 
 def messages_json(s: Switches, model: str) -> dict[str, Any]:
-    return {
+    answer = {
         "id": "msg_upstream",
         "type": "message",
         "role": "assistant",
@@ -84,11 +91,19 @@ def messages_json(s: Switches, model: str) -> dict[str, Any]:
         "stop_sequence": None,
         "usage": usage(s),
     }
+    if s.usage_mode == "none":
+        del answer["usage"]
+    return answer
 
 
 def messages_frames(s: Switches, model: str) -> tuple[list[bytes], list[int]]:
     start = {**messages_json(s, model), "content": [], "stop_reason": None}
     start["usage"] = {**usage(s), "output_tokens": 1}
+    if s.usage_mode == "none":
+        del start["usage"]
+    end: dict[str, Any] = {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}}
+    if s.usage_mode not in ("none", "no_delta"):
+        end["usage"] = {"output_tokens": s.output_tokens}
     frames = [
         sse({"type": "message_start", "message": start}, "message_start"),
         sse(
@@ -104,14 +119,7 @@ def messages_frames(s: Switches, model: str) -> tuple[list[bytes], list[int]]:
         frames.append(sse(delta, "content_block_delta"))
     frames += [
         sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
-        sse(
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": s.output_tokens},
-            },
-            "message_delta",
-        ),
+        sse(end, "message_delta"),
         sse({"type": "message_stop"}, "message_stop"),
     ]
     return frames, content_at

@@ -1,12 +1,16 @@
 """What every provider of the test upstream shares: the switches, the record of requests, SSE pacing, refusals.
 
 Token usage is set canonically (uncached input, output incl. reasoning, cache read, cache
-write, reasoning); each provider module renders it by that provider's own convention.
+write, reasoning; audio and 1-hour cache writes as parts of those); each provider module renders it
+by that provider's own convention. It can also misreport usage (none at all, none in Anthropic's
+`message_delta`, an interim chat usage chunk, absurd counts such as 1e30), queue `background`
+responses, answer as many output tokens as one output cap asks, and report a service tier.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 import time
@@ -25,8 +29,8 @@ class Switches:
 
     text: str = "Hello from the test upstream."
     chunks: int = 3  # content chunks in a stream
-    input_tokens: int = 12  # uncached input (canonical)
-    output_tokens: int = 7  # includes reasoning tokens
+    input_tokens: int | float = 12  # uncached input (canonical); a float such as 1e30 is sent as written
+    output_tokens: int | float = 7  # includes reasoning tokens
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
@@ -45,6 +49,15 @@ class Switches:
     # A safety refusal where the provider has one: "prompt" (Gemini's promptFeedback block, Azure's content-filter
     # 400) or "response" (Gemini's SAFETY finish, Azure's content_filter finish).
     safety_block: str | None = None
+    # Misreported usage: "none" sends no usage anywhere (JSON, stream frames), "no_delta" leaves it out of
+    # Anthropic's `message_delta` only, "interim" sends a chat usage chunk of 1 output token before the
+    # `finish_reason` chunk (the real one follows it, 0.3 s later).
+    usage_mode: str = "normal"
+    honour_cap: str | None = None  # answer as many output tokens as this body field asks (`max_tokens`, ...)
+    service_tier: str | None = None  # the tier the answer reports; None: the one the body asks for, if any
+    audio_input_tokens: int = 0  # part of input_tokens (OpenAI `prompt_tokens_details.audio_tokens`)
+    audio_output_tokens: int = 0  # part of output_tokens (`completion_tokens_details.audio_tokens`)
+    cache_write_1h_tokens: int = 0  # part of cache_write_tokens (Anthropic `cache_creation.ephemeral_1h_input_tokens`)
 
 
 @dataclass(frozen=True)
@@ -129,7 +142,20 @@ class Call:
 
     @property
     def switches(self) -> Switches:
-        return self.upstream.switches
+        """This request's switches: the output cap honoured, the tier the body asked for reported."""
+        s = self.upstream.switches
+        cap = self.body.get(s.honour_cap) if s.honour_cap else None
+        tier = s.service_tier or self.body.get("service_tier")
+        output = cap if isinstance(cap, int) else s.output_tokens
+        return dataclasses.replace(s, output_tokens=output, service_tier=tier if isinstance(tier, str) else None)
+
+
+def with_tier(answer: dict[str, Any], s: Switches) -> dict[str, Any]:
+    return {**answer, "service_tier": s.service_tier} if s.service_tier else answer
+
+
+# A frame list entry that sends nothing: the stream pauses there (its neighbours go out in separate reads).
+PAUSE = b""
 
 
 # --- helpers shared by the formats -----------------------------------------------------------
@@ -166,6 +192,9 @@ async def paced(
     switches = upstream.switches
     sent_content = 0
     for index, frame in enumerate(frames):
+        if frame == PAUSE:
+            await asyncio.sleep(0.3)
+            continue
         if index in content_at:
             if switches.drop_after is not None and sent_content >= switches.drop_after:
                 # Let the client read the frames already sent, as on a real network: a reset
@@ -178,7 +207,7 @@ async def paced(
         yield frame
 
 
-def openai_usage_numbers(s: Switches) -> tuple[int, int]:
+def openai_usage_numbers(s: Switches) -> tuple[int | float, int | float]:
     """Prompt and completion counts where cached reads count inside the prompt and cache writes are plain input."""
     return s.input_tokens + s.cache_read_tokens + s.cache_write_tokens, s.output_tokens
 

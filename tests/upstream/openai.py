@@ -17,12 +17,14 @@ whose choice finished with `content_filter`.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
 from tests.upstream.core import (
+    PAUSE,
     Call,
     Switches,
     is_text,
@@ -31,6 +33,7 @@ from tests.upstream.core import (
     respond,
     split_text,
     sse,
+    with_tier,
 )
 
 ERROR_TYPES = {
@@ -146,14 +149,14 @@ def chat_usage(s: Switches) -> dict[str, Any]:
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": s.cache_read_tokens, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": s.reasoning_tokens, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": s.cache_read_tokens, "audio_tokens": s.audio_input_tokens},
+        "completion_tokens_details": {"reasoning_tokens": s.reasoning_tokens, "audio_tokens": s.audio_output_tokens},
     }
 
 
 def chat_json(s: Switches, model: str, finish: str = "stop") -> dict[str, Any]:
     text = None if finish == "content_filter" else s.text
-    return {
+    answer = {
         "id": "chatcmpl-upstream",
         "object": "chat.completion",
         "created": int(time.time()),
@@ -168,10 +171,14 @@ def chat_json(s: Switches, model: str, finish: str = "stop") -> dict[str, Any]:
         ],
         "usage": chat_usage(s),
     }
+    if s.usage_mode == "none":
+        del answer["usage"]
+    return with_tier(answer, s)
 
 
 def chat_frames(s: Switches, model: str, include_usage: bool, finish: str = "stop") -> tuple[list[bytes], list[int]]:
     base = {"id": "chatcmpl-upstream", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+    base = with_tier(base, s)
     if include_usage:
         base["usage"] = None
 
@@ -183,8 +190,14 @@ def chat_frames(s: Switches, model: str, include_usage: bool, finish: str = "sto
     for piece in split_text(s.text, s.chunks) if finish != "content_filter" else []:
         content_at.append(len(frames))
         frames.append(chunk({"content": piece}))
+    if include_usage and s.usage_mode == "interim":
+        frames.append(sse({**base, "choices": [], "usage": chat_usage(dataclasses.replace(s, output_tokens=1))}))
     frames.append(chunk({}, finish))
-    if include_usage:
+    if include_usage and s.usage_mode == "interim":
+        # The real count comes a moment after the finish_reason, in a read of its own (as a provider may
+        # send it): the gateway must wait for it, not settle on the interim one.
+        frames.append(PAUSE)
+    if include_usage and s.usage_mode != "none":
         frames.append(sse({**base, "choices": [], "usage": chat_usage(s)}))
     frames.append(sse("[DONE]"))
     return frames, content_at
@@ -213,7 +226,7 @@ def output_message(text: str, status: str) -> dict[str, Any]:
 
 def responses_json(s: Switches, model: str, status: str = "completed") -> dict[str, Any]:
     done = status == "completed"
-    return {
+    answer = {
         "id": "resp_upstream",
         "object": "response",
         "created_at": int(time.time()),
@@ -234,10 +247,11 @@ def responses_json(s: Switches, model: str, status: str = "completed") -> dict[s
         "tools": [],
         "top_p": 1.0,
         "truncation": "disabled",
-        "usage": responses_usage(s) if done else None,
+        "usage": responses_usage(s) if done and s.usage_mode != "none" else None,
         "user": None,
         "metadata": {},
     }
+    return with_tier(answer, s)
 
 
 def responses_frames(s: Switches, model: str) -> tuple[list[bytes], list[int]]:
@@ -288,4 +302,7 @@ def reply_responses(call: Call, azure: bool) -> Response:
     check_auth(call, azure)
     check_responses(call)
     s, model = call.switches, str(call.body["model"])
+    if call.body.get("background"):
+        # OpenAI's background mode: answered at once, the work (and its usage) comes later.
+        return JSONResponse({**responses_json(s, model, "queued"), "background": True})
     return respond(call, lambda: responses_json(s, model), lambda: responses_frames(s, model))

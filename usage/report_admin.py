@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 from rest_framework.exceptions import ValidationError as APIValidationError
 
 from core.admin import usd
@@ -94,12 +96,18 @@ def spend_report_view(request: HttpRequest, context: dict[str, Any]) -> HttpResp
         report=report,
         chart=chart,
         columns=columns,
-        rows=[[_cell(row.get(name)) for name in columns] for row in (report.rows[:SHOWN] if report else [])],
+        rows=[_cells(row, columns) for row in (report.rows[:SHOWN] if report else [])],
         more=max(0, len(report.rows) - SHOWN) if report else 0,
         total_cost=usd(report.totals.cost_usd) if report else "",
         csv_url=f"{reverse('api-spend-report')}?{query}" if query else "",
     )
     return TemplateResponse(request, "admin/usage/spend_report.html", context)
+
+
+def _cells(row: dict[str, Any], columns: list[str]) -> SafeString:
+    # A row's cells as one piece of HTML: 500 rows of ten cells drawn one by one by the template were a third
+    # of the page's time.
+    return mark_safe("".join(f"<td>{escape(_cell(row.get(name)))}</td>" for name in columns))  # noqa: S308
 
 
 def _cell(value: Any) -> str:

@@ -16,13 +16,14 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from accounts.models import Account, Team
 from accounts.selectors import team_and_below
 from budgets.models import Budget, BudgetPeriod
 from budgets.selectors import budget_window
 from budgets.services import budget_create, budget_delete, budget_update, team_create, team_update
-from core.admin import PlainDecimalField, ServiceModelAdmin, badge, usd
+from core.admin import PlainDecimalField, ServiceModelAdmin, badge, sub, usd
 from core.audit import Actor
 from core.money import MoneyField
 from usage.charts import spend_chart_svg
@@ -59,8 +60,9 @@ class BudgetInline(admin.TabularInline):
 
     model = Budget
     extra = 0
-    fields = (*_EDITABLE, "spent", "held", "left", "resets")
-    readonly_fields = ("spent", "held", "left", "resets")
+    # Spent over held in one column: the inline's eleven columns fit a 1280 px window (static/gateway/admin.css).
+    fields = (*_EDITABLE, "spent", "left", "resets")
+    readonly_fields = ("spent", "left", "resets")
     formfield_overrides = {
         MoneyField: {"form_class": PlainDecimalField, "widget": forms.NumberInput(attrs={"step": "any"})}
     }
@@ -68,13 +70,13 @@ class BudgetInline(admin.TabularInline):
     show_change_link = True
     verbose_name_plural = "Budgets (a call must fit every one of its key's, account's and teams')"
 
-    @admin.display(description="Spent this window")
+    @admin.display(description="Spent · held, this window")
     def spent(self, obj: Budget) -> str:
-        return usd(budget_window(budget=obj).spent_usd) if obj.pk else "—"
-
-    @admin.display(description="Held (in flight)")
-    def held(self, obj: Budget) -> str:
-        return usd(budget_window(budget=obj).reserved_usd) if obj.pk else "—"
+        if not obj.pk:
+            return "—"
+        window = budget_window(budget=obj)
+        held = sub(f"{usd(window.reserved_usd)} held") if window.reserved_usd else ""
+        return format_html("{}{}", usd(window.spent_usd), held)
 
     @admin.display(description="Left")
     def left(self, obj: Budget) -> str:

@@ -167,6 +167,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the console's own CSS and JS (static/gateway/)
 # The admin's few static files are served by WhiteNoise straight from the apps: no collectstatic step.
 WHITENOISE_USE_FINDERS = True
 # ...so STATIC_ROOT may not exist (gateway_project.staticfiles: no warning for that).

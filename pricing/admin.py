@@ -9,8 +9,9 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.html import format_html
 
-from core.admin import PlainDecimalField, ServiceModelAdmin, badge
+from core.admin import PlainDecimalField, ServiceModelAdmin, badge, sub
 from core.providers import provider_registry
 from pricing.models import ModelCost
 from pricing.services import LOADED_SOURCES, cost_delete, cost_release, cost_upsert
@@ -35,15 +36,14 @@ class CallableProviderFilter(admin.SimpleListFilter):
 
 @admin.register(ModelCost)
 class ModelCostAdmin(ServiceModelAdmin):
+    # The provider under the model and the date under the source keep the editable table inside 1280 px.
     list_display = (
-        "model",
-        "provider",
+        "model_provider",
         "input_per_mtok",
         "output_per_mtok",
         "cache_write_per_mtok",
         "cache_read_per_mtok",
         "source_badge",
-        "updated_at",
     )
     list_editable = ("input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok")
     list_filter = ("source", CallableProviderFilter)
@@ -67,9 +67,14 @@ class ModelCostAdmin(ServiceModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return (*self.fields, "source", "updated_at") if obj else self.fields
 
-    @admin.display(description="Source", ordering="source")
+    @admin.display(description="Model · provider", ordering="model")
+    def model_provider(self, obj: ModelCost) -> str:
+        return format_html("{}{}", obj.model, sub(obj.provider) if obj.provider else "")
+
+    @admin.display(description="Source · updated", ordering="source")
     def source_badge(self, obj: ModelCost) -> str:
-        return badge(obj.get_source_display().split(" (")[0], _SOURCE_TONES.get(obj.source, "muted"))
+        source = badge(obj.get_source_display().split(" (")[0], _SOURCE_TONES.get(obj.source, "muted"))
+        return format_html("{}{}", source, sub(f"{obj.updated_at:%Y-%m-%d}"))
 
     def save_model(self, request: HttpRequest, obj: ModelCost, form: Any, change: bool) -> None:
         # An operator's edit is a manual price from now on: load_pricing's sources no longer describe it.

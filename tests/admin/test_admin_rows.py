@@ -14,10 +14,14 @@ from usage.models import UsageLog
 LIST = reverse("admin:usage_usagelog_changelist")
 
 
-def _changelist(admin_user, query: dict[str, str]):
+def _changelist(admin_user, query: dict[str, str], list_display: tuple[str, ...] | None = None):
     request = RequestFactory().get(LIST, query)
     request.user = admin_user
-    cl = admin.site._registry[UsageLog].get_changelist_instance(request)
+    model_admin = admin.site._registry[UsageLog]
+    if list_display is not None:  # the same admin with model fields among its columns
+        model_admin = type(model_admin)(UsageLog, admin.site)
+        model_admin.list_display = list_display
+    cl = model_admin.get_changelist_instance(request)
     cl.formset = None  # as changelist_view sets it for a list without editable columns
     return cl
 
@@ -32,6 +36,19 @@ def test_rows_are_the_html_djangos_tag_draws(admin_user, shop, query):
     assert fast is not None
     django_rows = ["".join(items_for_result(cl, obj, None)) for obj in cl.result_list]
     assert [str(row[0]) for row in fast] == django_rows
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [("model", "when", "provider", "streamed", "created_at", "cost"), ("when", "status_code", "error_code")],
+)
+def test_model_fields_are_drawn_as_django_draws_them(admin_user, shop, columns):
+    record(shop.other, None, "unknown-model", "0", status=502, error_code="upstream")
+    UsageLog.objects.filter(model="unknown-model").update(provider="")
+    cl = _changelist(admin_user, {"status": "5xx"} if "status_code" in columns else {}, columns)
+    fast = change_list_rows(cl)
+    assert fast is not None
+    assert [str(row[0]) for row in fast] == ["".join(items_for_result(cl, obj, None)) for obj in cl.result_list]
 
 
 def test_pages_it_does_not_cover_are_left_to_django(admin_user, shop):

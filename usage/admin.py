@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from core.admin import badge, breakable, sub, usd
+from core.admin_rows import change_url
 from usage.admin_filters import (
     ACCOUNT_PARAM,
     COUNT_CAP,
@@ -140,7 +141,7 @@ class UsageLogAdmin(admin.ModelAdmin):
 
     @admin.display(description="Account")
     def account_link(self, obj: UsageLog) -> str:
-        url = reverse("admin:accounts_account_change", args=[obj.account_id])
+        url = change_url("admin:accounts_account_change", obj.account_id)  # a reverse() per row was 5 % of the page
         return format_html('<a href="{}">{}</a>', url, obj.account.user_id)
 
     @admin.display(description="Tokens in → out")

@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 from rest_framework.exceptions import ValidationError as APIValidationError
 
 from core.admin import usd
@@ -113,12 +115,17 @@ def _table(report: SpendReport | None) -> dict[str, Any]:
         return {"columns": [], "rows": [], "group_count": 0}
     groups = (["period"] if report.period else []) + list(report.group_by)
     headers = [name.capitalize() for name in groups] + list(_SUMS.values())
-    rows = [
-        [str(row["period"]) if name == "period" else _label(row, name) for name in groups]
-        + [_cell(row[name]) for name in _SUMS]
-        for row in report.rows[:SHOWN]
-    ]
+    rows = [_cells(row, groups) for row in report.rows[:SHOWN]]
     return {"columns": headers, "rows": rows, "group_count": len(groups)}
+
+
+def _cells(row: dict[str, Any], groups: list[str]) -> SafeString:
+    # A row's cells as one piece of HTML: 500 rows of eleven cells drawn one by one by the template were a
+    # third of the page's time.
+    named = (str(row["period"]) if name == "period" else _label(row, name) for name in groups)
+    cells = [f'<td class="gw-group">{escape(text)}</td>' for text in named]
+    cells += [f'<td class="gw-num">{escape(_cell(row[name]))}</td>' for name in _SUMS]
+    return mark_safe("".join(cells))  # noqa: S308 - each cell's text is escaped above
 
 
 def _cell(value: Any) -> str:

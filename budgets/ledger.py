@@ -17,6 +17,9 @@ every comparison and sum is exact.
   (`Hold.lines`), and its usage row books its cost there, in the budget row while that window
   is current, else in the closed window's `BudgetPeriod`. Since the cost never exceeds the hold,
   `spent <= limit` holds for every window, current or closed, at every commit.
+- Settling a batch raises a budget event (alerts) for each threshold its spend crosses in a
+  window, in the same transaction, from the spend it reads where it already stands on the rows
+  (budgets.alerting).
 - Locks are taken in one order (holds, budgets by id, accounts by id) on PostgreSQL, so two
   batches that share a team budget cannot deadlock.
 """
@@ -33,6 +36,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Account
+from budgets.alerting import crossings, events_raise, spend_read
 from budgets.clock import budget_now
 from budgets.models import Budget, BudgetPeriod, Hold
 from budgets.windows import Period, Window, WindowSpec, window_at
@@ -103,12 +107,21 @@ def _in_window(budget_id: Any, start: datetime | None) -> Any:
     return rows.filter(window_start__isnull=True) if start is None else rows.filter(window_start=start)
 
 
-def _lock(budget_ids: Iterable[Any], account_ids: Iterable[Any]) -> None:
-    """PostgreSQL: row locks in one global order, so batches sharing budgets never deadlock (elsewhere no-op)."""
+def _lock(budget_ids: Iterable[Any], account_ids: Iterable[Any], *, read: bool = False) -> dict[str, Any] | None:
+    """PostgreSQL: row locks in one global order, so batches sharing budgets never deadlock (elsewhere no-op).
+
+    With `read`, returns the locked budgets' spend as it stands (budgets.alerting) from the locking query
+    itself; None where nothing was locked (other engines: the caller reads it if it needs it).
+    """
     if connections["default"].vendor != "postgresql":
-        return
-    list(Budget.objects.select_for_update().filter(pk__in=set(budget_ids)).order_by("pk").values_list("pk"))
+        return None
+    rows: dict[str, Any] = {}
+    if read:
+        rows = spend_read(budget_ids=set(budget_ids), lock=True)
+    else:
+        list(Budget.objects.select_for_update().filter(pk__in=set(budget_ids)).order_by("pk").values_list("pk"))
     list(Account.objects.select_for_update().filter(pk__in=set(account_ids)).order_by("pk").values_list("pk"))
+    return rows
 
 
 def _try_line(budget_id: str, start: datetime | None, amount: Decimal, needed: Decimal) -> bool:
@@ -290,11 +303,16 @@ def budget_settle(*, settlements: Sequence[Settlement], draws: Sequence[Draw] = 
         book(accounts, account_id, moved, ZERO)
         for ref in _refs(lease["lines"]):
             book(windows, ref, moved, ZERO)
-    _lock((budget_id for budget_id, _ in windows), accounts)
+    booked = {ref: spent for ref, (_, spent) in windows.items() if spent > 0}
+    before = _lock((budget_id for budget_id, _ in windows), accounts, read=bool(booked))
+    if booked and before is None:  # one read in this transaction: exact (budgets.alerting says why)
+        before = spend_read(budget_ids={budget_id for budget_id, _ in booked})
     for ref in sorted(windows, key=lambda r: (r[0], r[1] or "")):
         released, spent = windows[ref]
         if released or spent:
             _move(ref, spent=spent, reserved=-released)
+    if booked and (found := crossings(booked=booked, before=before or {})):
+        events_raise(found=found)  # with the spend that crossed them: both commit, or neither
     # Accounts in one order in every transaction: two instances settling batches that share accounts
     # otherwise deadlock on PostgreSQL (seen with three instances behind nginx, bench/instances.py).
     for account_id, (released, spent) in sorted(accounts.items(), key=lambda item: str(item[0])):

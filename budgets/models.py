@@ -3,6 +3,7 @@
 import uuid
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone as django_timezone
@@ -10,11 +11,10 @@ from django.utils import timezone as django_timezone
 from budgets.windows import Period, WindowSpec, describe
 from core.money import ZERO, money_field
 
-DEFAULT_THRESHOLDS = [50, 80, 100]
-
 
 def _default_thresholds() -> list[int]:
-    return list(DEFAULT_THRESHOLDS)
+    """A new budget's alert thresholds: GATEWAY_ALERT_THRESHOLDS (50, 80 and 100 % unless set)."""
+    return list(settings.ALERT_THRESHOLDS)
 
 
 class Budget(models.Model):
@@ -46,7 +46,11 @@ class Budget(models.Model):
     anchor = models.PositiveSmallIntegerField(
         default=1, help_text="Month: the day it starts (1-31); week: the weekday (0 = Monday)."
     )
-    thresholds = models.JSONField(default=_default_thresholds, blank=True, help_text="Alert at these percents.")
+    thresholds = models.JSONField(
+        default=_default_thresholds,
+        blank=True,
+        help_text="Alert at these percents of the limit, e.g. [50, 80, 100]; [] for none.",
+    )
     # The ledger of the current window; changed only by budgets.ledger, with the holds.
     window_start = models.DateTimeField(null=True, blank=True, editable=False)
     spent_usd = money_field(default=ZERO, editable=False)

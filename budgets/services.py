@@ -8,13 +8,14 @@ at that call (budgets.leases).
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import Account, Team
 from accounts.services import account_create
 from budgets.ledger import BudgetLine
-from budgets.models import DEFAULT_THRESHOLDS, Budget
+from budgets.models import Budget
 from budgets.windows import Period, spec_errors
 from core.audit import Actor, audit_added, audit_changed, audit_deleted, field_changes, system_actor
 from core.cache import cache_invalidate
@@ -25,6 +26,7 @@ KEY_BUDGETS = "budgets-key"
 ACCOUNT_BUDGETS = "budgets-account"
 TEAM_BUDGETS = "budgets-team"
 _MAX_TEAM_DEPTH = 8
+MAX_THRESHOLDS = 10  # a window raises at most this many alerts
 _UPDATABLE = frozenset({"name", "limit_usd", "period", "interval_seconds", "timezone", "anchor", "thresholds"})
 
 
@@ -86,6 +88,10 @@ def _check(budget: Budget) -> None:
         isinstance(t, int) and not isinstance(t, bool) and 1 <= t <= 1000 for t in thresholds
     ):
         errors.append("thresholds must be a list of whole percents from 1 to 1000.")
+    elif len(set(thresholds)) > MAX_THRESHOLDS:
+        errors.append(f"thresholds may name at most {MAX_THRESHOLDS} percents.")
+    else:
+        budget.thresholds = sorted(set(thresholds))  # each alerts once per window, lowest first
     if errors:
         raise ValidationError(" ".join(errors))
 
@@ -119,7 +125,7 @@ def budget_create(
         interval_seconds=interval_seconds,
         timezone=timezone,
         anchor=(0 if period == Period.WEEK else 1) if anchor is None else anchor,
-        thresholds=list(DEFAULT_THRESHOLDS if thresholds is None else thresholds),
+        thresholds=list(settings.ALERT_THRESHOLDS if thresholds is None else thresholds),
         **{level: owner},
     )
     _check(budget)

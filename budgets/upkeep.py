@@ -17,6 +17,7 @@ from django.db import connections
 from django.utils import timezone
 
 from accounts.models import Account
+from alerts.delivery import AlertDispatcher
 from budgets.ledger import hold_release_stale
 from budgets.spool import spool, spool_depth
 from budgets.writer_state import writer_state
@@ -104,14 +105,17 @@ class Upkeep:
         self.task: asyncio.Task[None] | None = None
         self.retention: asyncio.Task[None] | None = None
         self.failing = False
+        self.alerts = AlertDispatcher()  # a task of its own: a slow webhook never delays the spool
 
     def ensure_started(self) -> None:
+        self.alerts.ensure_started()
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._run())
         if settings.USAGE_RETENTION_DAYS and (self.retention is None or self.retention.done()):
             self.retention = asyncio.get_running_loop().create_task(self._retain())
 
     async def stop(self) -> None:
+        await self.alerts.stop()
         for task in (self.task, self.retention):
             if task is not None:
                 task.cancel()

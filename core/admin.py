@@ -1,4 +1,5 @@
-"""Shared admin pieces: USD, badges, two-line cells, and saves through services with refusals shown on the form."""
+"""Shared admin pieces: USD, badges, two-line cells, saves through services with refusals shown on the form, and
+pages that show a secret once."""
 
 from datetime import datetime
 from decimal import Decimal
@@ -8,6 +9,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -90,6 +92,14 @@ def _shown(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(str(item) for item in value) or "—"
     return str(value)
+
+
+def shown_once(request: HttpRequest, model_admin: admin.ModelAdmin, template: str, **context: Any) -> TemplateResponse:
+    """The reply to the POST that made a secret, showing it this once: no cache, browser or proxy, may keep it."""
+    context = {**model_admin.admin_site.each_context(request), "opts": model_admin.opts, **context}
+    response = TemplateResponse(request, template, context)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _rejecting(form_class: type[forms.ModelForm], error: ValidationError) -> type[forms.ModelForm]:

@@ -95,7 +95,8 @@ class AdminTokenOrStaff(BasePermission):
         if model is None or user.is_superuser:
             return True
         meta = model._meta
-        needed = _NEEDED.get(request.method or "GET", ("change",))
+        method = request.method or "GET"
+        needed = getattr(view, "permission_actions", {}).get(method) or _NEEDED.get(method, ("change",))
         return any(user.has_perm(f"{meta.app_label}.{action}_{meta.model_name}") for action in needed)
 
 
@@ -129,6 +130,8 @@ class ManagementAPIView(APIView):
     pagination_class: type[BasePagination] | None = None
     # The model whose permissions (view/add/change/delete) an operator's token or session needs here.
     permission_model: type[models.Model] | None = None
+    # Per method, when it needs other permissions than _NEEDED says (an action posted to a row changes it).
+    permission_actions: dict[str, tuple[str, ...]] = {}
 
     def get_exception_handler(self) -> Any:
         return api_exception_handler

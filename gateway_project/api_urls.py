@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from accounts.api import AccountDetail, AccountListCreate
+from alerts.api import DeliveryList, DeliveryRetry, DestinationDetail, DestinationListCreate, EventDetail, EventList
 from budgets.api import BudgetDetail, BudgetHistory, BudgetListCreate, TeamDetail, TeamListCreate
 from core.api_auth import ManagementAPIView
 from gateway_project.audit_api import AuditList
@@ -30,7 +31,8 @@ class ApiRoot(ManagementAPIView):
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
         names = ["accounts", "teams", "budgets", "keys", "costs", "usage-all", "spend-report", "providers"]
-        names += ["deployments", "policies", "audit", "schema", "docs"]
+        names += ["deployments", "policies", "audit", "alert-events", "alert-destinations", "alert-deliveries"]
+        names += ["schema", "docs"]
         return Response({name: reverse(f"api-{name}", request=request) for name in names})
 
 
@@ -56,6 +58,12 @@ ROUTES: list[URLPattern | URLResolver] = [
     path("routing/policies/", PolicyListSet.as_view(), name="api-policies"),
     path("routing/policies/<path:public_name>/", PolicyDetail.as_view(), name="api-policy"),
     path("audit/", AuditList.as_view(), name="api-audit"),
+    path("alerts/events/", EventList.as_view(), name="api-alert-events"),
+    path("alerts/events/<str:event_id>/", EventDetail.as_view(), name="api-alert-event"),
+    path("alerts/destinations/", DestinationListCreate.as_view(), name="api-alert-destinations"),
+    path("alerts/destinations/<str:destination_id>/", DestinationDetail.as_view(), name="api-alert-destination"),
+    path("alerts/deliveries/", DeliveryList.as_view(), name="api-alert-deliveries"),
+    path("alerts/deliveries/<str:delivery_id>/retry/", DeliveryRetry.as_view(), name="api-alert-delivery-retry"),
 ]
 # The schema describes these routes only (not the proxy's /v1/ views), mounted where the root urls put them.
 _SCHEMA = SpectacularAPIView.as_view(patterns=[path("api/", include(ROUTES))], **_PROTECTED)

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import Account, Team
+from alerts.models import Delivery, Destination
 from budgets.models import Budget
 from core.api_auth import ListPagination, ManagementAPIView
 from core.api_errors import error_responses, query_text
@@ -29,6 +30,8 @@ KINDS: dict[str, tuple[type[models.Model], str]] = {
     "policy": (RoutePolicy, "public_name"),
     "budget": (Budget, "pk"),
     "team": (Team, "slug"),
+    "alert-destination": (Destination, "pk"),
+    "alert-delivery": (Delivery, "pk"),
 }
 _ACTIONS = {ADDITION: "added", CHANGE: "changed", DELETION: "deleted"}
 
@@ -90,7 +93,8 @@ class AuditList(ManagementAPIView):
                 "object",
                 str,
                 description="`<kind>` or `<kind>/<identifier>`: kinds account (by user_id), key (by id), "
-                "cost (by model), deployment (by id), policy (by public_name), budget (by id), team (by slug).",
+                "cost (by model), deployment (by id), policy (by public_name), budget (by id), team (by slug), "
+                "alert-destination (by id), alert-delivery (by id).",
             ),
             OpenApiParameter("actor", str, description="An operator's username, or a system actor's name."),
         ],

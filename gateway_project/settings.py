@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
 from core.backends import redis_caches, redis_channel_layers, redis_sentinels
-from core.env import env_bool, env_int, env_list, env_str, env_url
+from core.env import env_bool, env_float, env_int, env_list, env_str, env_url
 from core.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -32,6 +32,8 @@ DATABASE_URL = env_url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlit
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
 if MONGO_URI and DATABASE_URL:
     raise ImproperlyConfigured("Set MONGO_URI or DATABASE_URL, not both.")
+# The project's apps with models (each has a migration tree for SQL and one for MongoDB).
+PROJECT_APPS = ("accounts", "keys", "pricing", "usage", "routing", "budgets", "alerts")
 
 if MONGO_URI:
     import django_mongodb_backend
@@ -50,20 +52,7 @@ if MONGO_URI:
     # django-mongodb-backend needs its own migrations (ObjectId primary keys), kept apart
     # from the SQL ones; tests/test_migrations.py checks that both trees match the models.
     MIGRATION_MODULES = {
-        app: f"mongo_migrations.{app}"
-        for app in (
-            "admin",
-            "auth",
-            "contenttypes",
-            "sessions",
-            "knox",
-            "accounts",
-            "keys",
-            "pricing",
-            "usage",
-            "routing",
-            "budgets",
-        )
+        app: f"mongo_migrations.{app}" for app in ("admin", "auth", "contenttypes", "sessions", "knox", *PROJECT_APPS)
     }
 else:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL or f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
@@ -100,12 +89,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's assets, served locally instead of from a CDN
     "knox",  # operators' personal API tokens, hashed at rest (core.api_auth)
-    "accounts",
-    "keys",
-    "pricing",
-    "usage",
-    "routing",
-    "budgets",
+    *PROJECT_APPS,
     "proxy",
 ]
 if MONGO_URI:
@@ -224,6 +208,41 @@ USAGE_PRUNE_PAUSE_MS = env_int("GATEWAY_USAGE_PRUNE_PAUSE_MS", 50, minimum=0)
 ROUTING_FAILURES = env_int("GATEWAY_ROUTING_FAILURES", 3, minimum=1)
 ROUTING_FAILURE_WINDOW = env_int("GATEWAY_ROUTING_FAILURE_WINDOW", 60, minimum=1)
 ROUTING_COOLDOWN = env_int("GATEWAY_ROUTING_COOLDOWN", 30, minimum=1)
+
+# Budget alerts (docs/alerts.md). A default webhook and e-mail recipients from the environment, beside the
+# destinations operators add in the admin or the API.
+ALERT_WEBHOOK_URL = env_url("GATEWAY_ALERT_WEBHOOK_URL", schemes=("http", "https"))
+ALERT_WEBHOOK_SECRET = env_str("GATEWAY_ALERT_WEBHOOK_SECRET")
+ALERT_WEBHOOK_KIND = env_str("GATEWAY_ALERT_WEBHOOK_KIND", "webhook").lower()
+if ALERT_WEBHOOK_KIND not in ("webhook", "slack"):
+    raise ImproperlyConfigured("GATEWAY_ALERT_WEBHOOK_KIND must be webhook (JSON) or slack.")
+if ALERT_WEBHOOK_URL and ALERT_WEBHOOK_KIND == "webhook" and not ALERT_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("GATEWAY_ALERT_WEBHOOK_URL needs GATEWAY_ALERT_WEBHOOK_SECRET to sign its deliveries.")
+ALERT_EMAILS = env_list("GATEWAY_ALERT_EMAILS")
+# The thresholds (percent of the limit) a budget without thresholds of its own alerts at.
+_thresholds = env_list("GATEWAY_ALERT_THRESHOLDS", ["50", "80", "100"])
+if not _thresholds or not all(pct.isdigit() and 1 <= int(pct) <= 1000 for pct in _thresholds):
+    raise ImproperlyConfigured("GATEWAY_ALERT_THRESHOLDS must be whole percentages from 1 to 1000, e.g. 50,80,100.")
+ALERT_THRESHOLDS = sorted({int(pct) for pct in _thresholds})
+# The outbox: seconds a webhook may take, between polls for due deliveries, the first retry's delay (doubled
+# per attempt, with jitter, up to the cap), and the age at which an undelivered one is given up as failed.
+ALERT_DELIVERY = env_bool("GATEWAY_ALERT_DELIVERY", True)  # false: this instance queues alerts, others send them
+ALERT_TIMEOUT = env_float("GATEWAY_ALERT_TIMEOUT", 5.0, minimum=0.1)
+ALERT_POLL_INTERVAL = env_float("GATEWAY_ALERT_POLL", 2.0, minimum=0.05)
+ALERT_RETRY_BASE = env_float("GATEWAY_ALERT_RETRY_BASE", 5.0, minimum=0.01)
+ALERT_RETRY_CAP = env_float("GATEWAY_ALERT_RETRY_CAP", 600.0, minimum=0.01)
+ALERT_MAX_AGE = env_float("GATEWAY_ALERT_MAX_AGE", 86400.0, minimum=1.0)
+# E-mail (Django's SMTP backend) is used for alerts only when EMAIL_HOST is set.
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set EMAIL_USE_TLS (STARTTLS) or EMAIL_USE_SSL, not both.")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "llm-gateway@localhost")
 
 REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

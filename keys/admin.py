@@ -5,13 +5,12 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.admin import key_status
 from budgets.admin import BudgetSavingAdmin, KeyBudgetInline
-from core.admin import badge, moment, sub
+from core.admin import badge, moment, shown_once, sub
 from keys.forms import APIKeyForm
 from keys.models import APIKey
 from keys.services import key_create, key_revoke, key_update
@@ -127,19 +126,16 @@ class APIKeyAdmin(BudgetSavingAdmin):
         raw = getattr(request, _RAW_KEY, None)
         if raw is None:
             return super().response_add(request, obj, post_url_continue)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "Copy your new API key",
-            "key": obj,
-            "raw_key": raw,
-            "change_url": reverse("admin:keys_apikey_change", args=[obj.pk]),
-            "changelist_url": reverse("admin:keys_apikey_changelist"),
-        }
-        response = TemplateResponse(request, "admin/keys/apikey/key_created.html", context)
-        # Nothing may keep a copy: not the browser's cache, not a proxy.
-        response["Cache-Control"] = "no-store"
-        return response
+        return shown_once(
+            request,
+            self,
+            "admin/keys/apikey/key_created.html",
+            title="Copy your new API key",
+            key=obj,
+            raw_key=raw,
+            change_url=reverse("admin:keys_apikey_change", args=[obj.pk]),
+            changelist_url=reverse("admin:keys_apikey_changelist"),
+        )
 
 
 from keys import operator_tokens_admin  # noqa: E402, F401  (registers the operator tokens' admin)

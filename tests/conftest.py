@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins: list[str] = ["tests.upstream", "tests.gateway"]
+pytest_plugins: list[str] = ["tests.upstream", "tests.gateway", "tests.alerts.fixtures"]
 
 # Fixtures that reach the suite's database: a test using one is never engine-independent.
 _DATABASE_FIXTURES = frozenset({"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"})

@@ -35,6 +35,10 @@ if _uri := _mongo_uri(sys.argv):
 
 from gateway_project.settings import *  # noqa: E402, F403
 
+# The in-process gateway (tests/gateway.py) lives for the whole session: its alert delivery loop stays idle
+# unless a test turns it on (tests/alerts/), so it never sends another test's deliveries.
+ALERT_DELIVERY = False
+
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not shared memory, so the gateway served from another thread sees the same
     # data; one per run, so parallel runs in one checkout never share it.

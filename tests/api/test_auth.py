@@ -24,6 +24,13 @@ ROUTES = [
     ("delete", "/api/costs/gpt-4o/"),
     ("get", "/api/usage/user/alice/"),
     ("get", "/api/providers/"),
+    ("get", "/api/alerts/events/"),
+    ("get", "/api/alerts/destinations/"),
+    ("post", "/api/alerts/destinations/"),
+    ("patch", "/api/alerts/destinations/1/"),
+    ("delete", "/api/alerts/destinations/1/"),
+    ("get", "/api/alerts/deliveries/"),
+    ("post", "/api/alerts/deliveries/1/retry/"),
     ("get", "/api/schema/"),
     ("get", "/api/docs/"),
 ]

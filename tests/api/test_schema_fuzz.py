@@ -14,9 +14,11 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
+from alerts.services import budget_event_raise, destination_create
 from budgets.services import account_open
 from keys.services import key_create
 from pricing.services import cost_upsert
+from tests.alerts.fixtures import event_fields
 
 from .conftest import ADMIN_TOKEN
 
@@ -39,6 +41,8 @@ def api_schema(live_server, transactional_db):
     account = account_open(user_id="alice", budget_usd=Decimal(5))
     cost_upsert(model="gpt-4o", input_per_mtok=Decimal("2.5"), output_per_mtok=Decimal(10))
     key_create(account=account, allowed_models=["gpt-4o"])
+    destination_create(name="ops", url="http://127.0.0.1:9/hook")
+    budget_event_raise(**event_fields())
     return schemathesis.openapi.from_url(f"{live_server.url}/api/schema/?format=json", headers=AUTH, timeout=10)
 
 
@@ -51,10 +55,10 @@ def _fuzz(operation, mode: GenerationMode, base_url: str) -> None:
     run()
 
 
-@pytest.mark.timeout(600)  # 36 operations x 2 modes x 25 examples: ~2 min on a quiet 2-core machine
+@pytest.mark.timeout(800)  # 45 operations x 2 modes x 25 examples: ~2.5 min on a quiet 2-core machine
 def test_api_conforms_to_its_schema(api_schema, live_server):
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) == 36  # 16, 9 of routing, the audit, 10 of budgets and teams
+    assert len(operations) == 45  # 16, 9 of routing, the audit, 10 of budgets and teams, 9 of alerts
     failures = {}
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):

@@ -11,7 +11,7 @@ import pytest
 pytestmark = pytest.mark.engine_independent
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ["accounts", "keys", "pricing", "usage", "routing", "budgets"]
+APPS = ["accounts", "keys", "pricing", "usage", "routing", "budgets", "alerts"]
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

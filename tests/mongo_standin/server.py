@@ -4,7 +4,7 @@ Runs on Python >= 3.13 in its own virtualenv (scripts/mongo makes it; the projec
 so nothing here is imported by the project. `python server.py` serves an in-memory database on a
 free 127.0.0.1 port, prints the client URI as its first line of output and runs until SIGTERM.
 
-mongoeco 4.11.0 is extended here, never edited, in four places, each met through the suite:
+mongoeco 4.11.0 is extended here, never edited, in these places, each met through the suite:
 1. Command names: pymongo sends `buildinfo` (lowercase); MongoDB matches command names without
    regard to case, mongoeco only exactly. Unknown names are mapped to the one supported name that
    differs only in case.
@@ -29,6 +29,9 @@ mongoeco 4.11.0 is extended here, never edited, in four places, each met through
    60 s) and its next command answered NoSuchTransaction, so a killed client cannot stall the rest.
    A commit that still conflicts is aborted and labelled TransientTransactionError, as MongoDB's
    WriteConflict is. What this proves and does not: docs/guarantees.md.
+7. A write that fails inside a transaction (a duplicate key, say) aborts it, as MongoDB does;
+   mongoeco let the transaction go on and commit. Code that catches such an error and carries
+   on in the same transaction now fails here as it would on MongoDB (alerts/services.py avoids it).
 """
 
 from __future__ import annotations
@@ -165,6 +168,27 @@ class TransactionGate:
         self.owner = None
         self.lock.release()
 
+    async def _in_transaction(
+        self, name: str, key: str, execute: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """Runs a command of the owner's transaction; a write that fails aborts the transaction, as MongoDB does."""
+        try:
+            result = await execute()
+        except OperationFailure:
+            if name in _WRITES:
+                self._abort(key)
+            raise
+        if name in _WRITES and result.get("writeErrors"):
+            self._abort(key)
+        return result
+
+    def _abort(self, key: str) -> None:
+        # MongoDB ends a transaction whose write failed (a duplicate key, say): the write's reply carries the
+        # error, and every later command of the transaction, its commit included, is answered NoSuchTransaction.
+        self.sessions.abort_by_key(key)
+        self.aborted.add(key)
+        self._release()
+
     async def run(self, body: dict[str, Any], execute: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
         name = next(iter(body), "")
         key = wire_session_key(body["lsid"]) if "lsid" in body else None
@@ -173,18 +197,18 @@ class TransactionGate:
             if body.get("startTransaction") is True:  # its next transaction, the last one left unended
                 self.since = time.monotonic()
             try:
-                return await execute()
+                return await self._in_transaction(name, key, execute)
             finally:
-                if name in ("commitTransaction", "abortTransaction"):
+                if name in ("commitTransaction", "abortTransaction") and self.owner == key:
                     self._release()
         if in_transaction and body.get("startTransaction") is True:
             await self._acquire()
             self.owner, self.since = key, time.monotonic()
             self.aborted.discard(key)  # type: ignore[arg-type]
-            return await execute()
+            return await self._in_transaction(name, key, execute)
         if in_transaction and key in self.aborted and name != "abortTransaction":
             raise OperationFailure(
-                "Transaction was aborted: it outlived the stand-in's transaction lifetime",
+                "Transaction was aborted: a write of it failed, or it outlived the stand-in's transaction lifetime",
                 code=_NO_SUCH_TRANSACTION,
                 error_labels=_TRANSIENT,
             )

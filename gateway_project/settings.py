@@ -160,7 +160,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # Request bodies above this size are refused with 413 on every route.
 MAX_REQUEST_BYTES = env_int("GATEWAY_MAX_REQUEST_BYTES", 10 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
-# The request line and headers together (core.headerlimit, under `manage.py serve`): 431 past it.
+# The request line and headers together (proxy.headerlimit, under `manage.py serve`): 431 past it.
 MAX_HEADER_BYTES = env_int("GATEWAY_MAX_HEADER_BYTES", 32 * 1024, minimum=1024)
 # Seconds the gateway waits for a provider before answering 504.
 UPSTREAM_TIMEOUT = env_int("GATEWAY_UPSTREAM_TIMEOUT", 600, minimum=1)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import CommandParser
 
 from core.commands import GatewayCommand, positive_int_argument
-from core.headerlimit import PROTOCOL as HEADER_LIMITED_PROTOCOL
+from proxy.headerlimit import PROTOCOL as HEADER_LIMITED_PROTOCOL
 
 APP = "gateway_project.asgi:application"
 

@@ -17,7 +17,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from core.errors import GatewayError, HeadersTooLarge, UriTooLong
 
 # What `manage.py serve` passes uvicorn as its HTTP protocol (an import string: workers import it).
-PROTOCOL = "core.headerlimit:HeaderLimitedProtocol"
+PROTOCOL = "proxy.headerlimit:HeaderLimitedProtocol"
 
 
 class HeaderLimitedProtocol(HttpToolsProtocol):

@@ -16,7 +16,7 @@ from accounts.models import Account
 from accounts.services import account_deactivate, account_update
 from budgets.admin import AccountBudgetInline, BudgetSavingAdmin
 from budgets.services import account_budget_set, account_open
-from core.admin import PlainDecimalField, badge, usd
+from core.admin import PlainDecimalField, badge, moment, sub, usd
 from core.money import MoneyField
 from keys.models import APIKey
 from usage.charts import spend_chart_svg
@@ -77,7 +77,7 @@ class KeyInline(admin.TabularInline):
     @admin.display(description="Key")
     def key(self, obj: APIKey) -> str:
         url = reverse("admin:keys_apikey_change", args=[obj.pk])
-        return format_html('<a href="{}"><code>{}…</code></a>', url, obj.prefix)
+        return format_html('<a href="{}"><code class="gw-prefix">{}…</code></a>', url, obj.prefix)
 
     @admin.display(description="Status")
     def status(self, obj: APIKey) -> str:
@@ -86,7 +86,8 @@ class KeyInline(admin.TabularInline):
 
 @admin.register(Account)
 class AccountAdmin(BudgetSavingAdmin):
-    list_display = ("user_id", "name", "budget", "spent", "remaining", "status", "key_count", "created_at")
+    # The money first, after who it is; the name under the user id keeps the table inside 1280 px.
+    list_display = ("account", "status", "remaining", "spent", "budget", "key_count", "created")
     search_fields = ("user_id", "name", "email")
     list_filter = ("is_active",)
     date_hierarchy = "created_at"
@@ -114,6 +115,14 @@ class AccountAdmin(BudgetSavingAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # usage rows and the ledger hang off accounts: deactivate instead
+
+    @admin.display(description="Account · name", ordering="user_id")
+    def account(self, obj: Account) -> str:
+        return format_html("{}{}", obj.user_id, sub(obj.name) if obj.name else "")
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj: Account) -> str:
+        return moment(obj.created_at)
 
     @admin.display(description="Budget")
     def budget(self, obj: Account) -> str:

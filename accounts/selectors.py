@@ -5,7 +5,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from accounts.models import Account
+from accounts.models import Account, Team
 from accounts.services import ACCOUNT_CACHE
 from core.cache import cache_get_or_load
 
@@ -22,6 +22,17 @@ class AccountState:
 
 def account_get(*, user_id: str) -> Account:
     return Account.objects.select_related("team").prefetch_related("budgets").get(user_id=user_id)
+
+
+def team_and_below(*, team: Team, depth: int = 8) -> tuple[Any, ...]:
+    """The ids of `team` and of every team inside it (teams nest at most `depth` levels: budgets.services)."""
+    found, level = [team.pk], [team.pk]
+    for _ in range(depth):
+        level = list(Team.objects.filter(parent_id__in=level).values_list("pk", flat=True))
+        if not level:
+            break
+        found += level
+    return tuple(found)
 
 
 def account_list(*, search: str = "") -> QuerySet[Account]:

@@ -28,7 +28,7 @@ def main(source: Path, target: Path) -> None:
     ran = [t for t in doc["targets"] if not t["name"].startswith("direct") and t["status"] == "ok"]
     skipped = [t["label"] for t in doc["targets"] if t["status"] != "ok"]
     connections = doc["config"]["connections"]
-    figure, axes = plt.subplots(2, 2, figsize=(11, 7))
+    figure, axes = plt.subplots(2, 2, figsize=(max(11.0, 0.9 * len(ran) + 2), 8))
     for axis, (field, title) in zip(axes.flat, PANELS, strict=True):
         # Wrapped: the longer labels (an older checkout, the cross-format rows) would run into each other.
         labels = [textwrap.fill(t["label"], 18, break_long_words=False) for t in ran]

@@ -6,10 +6,11 @@ at a time on the same core with the same worker count: our gateway in production
 virtualenv, master key, no database) and Portkey's gateway (npm, Node). For each: added p50/p99
 at 1 connection, req/s, p99 and errors at 50 connections (wrk), time to first frame and the gaps
 between frames of a paced stream (bench/streaming.py), RSS idle and after load, CPU per request,
-and for our gateway usage rows against requests answered. Our gateway is also measured on
-cross-format calls (`--cross-format`, on by default): a Claude model on /v1/chat/completions,
-which LiteLLM translates to the mock's Anthropic /v1/messages, against the mock measured
-directly there. `--old-root` adds the same rows for an older checkout of the gateway (target
+and for our gateway usage rows against requests answered. Our gateway and LiteLLM's proxy are also
+measured on cross-format calls (`--cross-format`, on by default; `--crosses` picks some): Claude,
+Gemini and Cohere on /v1/chat/completions, GPT on /v1/messages and Claude on /v1/responses
+(bench/crosses.py), each against the mock measured directly on the endpoint the provider call
+reaches. `--old-root` adds the same rows for an older checkout of the gateway (target
 gateway-old), run from its own directory and venv. Writes bench/results/<time>.json,
 latest.json, latest.md and latest.png. Entry point: `bench/run` (`bench/run --smoke` for CI).
 """
@@ -22,8 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import load, peers, report, targets
-from bench.prepare import CROSS_MODEL
+from bench import crosses, load, peers, report, targets
 from bench.processes import BenchError, Children, group_cpu_seconds, group_memory_mb, tail, wait_idle
 
 BENCH = Path(__file__).resolve().parent
@@ -40,7 +40,9 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     add("--old-root", type=Path, default=None, help="an older checkout (with its own `uv sync --frozen` venv) "
         "to measure as gateway-old, e.g. `git worktree add /work/wt/old eb247a6`")  # fmt: skip
     add("--cross-format", action=argparse.BooleanOptionalAction, default=True,
-        help="also measure our gateway on a Claude model on /v1/chat/completions (default: on)")  # fmt: skip
+        help="also measure the cross-format calls of bench/crosses.py, ours and LiteLLM's (default: on)")  # fmt: skip
+    add("--crosses", default=None, help="comma-separated cross-format calls to measure (default all: "
+        + ", ".join(call.name for call in crosses.CROSSES) + ")")  # fmt: skip
     add("--duration", type=float, default=10, help="seconds per measured wrk run (default 10)")
     add("--warmup", type=float, default=3, help="seconds of warm-up at the highest connection count (default 3)")
     add("--connections", default=None, help="comma-separated wrk connection counts (default 1,50; 1,10 with --smoke)")
@@ -76,6 +78,13 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--targets takes gateway, gateway-old, litellm and/or portkey")
     if "gateway-old" in args.targets and not args.old_root:
         parser.error("the target gateway-old needs --old-root PATH")
+    names = [n.strip() for n in (args.crosses or ",".join(c.name for c in crosses.CROSSES)).split(",") if n.strip()]
+    if not set(names) <= {call.name for call in crosses.CROSSES}:
+        parser.error("--crosses takes " + ", ".join(call.name for call in crosses.CROSSES))
+    args.crosses = [crosses.BY_NAME[name] for name in names] if args.cross_format else []
+    # CI's smoke run proves that every call starts and answers on our gateway; LiteLLM's proxy, slow to answer on a
+    # shared runner, gets the first one only there.
+    args.peer_crosses = args.crosses[:1] if args.smoke else args.crosses
     return args
 
 
@@ -89,37 +98,42 @@ class Session:
         self.mock_port = 0
         self.settle = 0.75 if args.smoke else 1.5
 
-    def bodies(self, model: str) -> tuple[str, str]:
-        return load.request_body(model, stream=self.args.stream), load.request_body(model, paced=True)
+    def bodies(self, model: str, route: str = "chat") -> tuple[str, str]:
+        stream = self.args.stream
+        return load.request_body(model, stream=stream, route=route), load.request_body(model, paced=True, route=route)
 
-    def direct(self, model: str, *, messages: bool = False) -> dict[str, Any]:
-        """The mock measured directly: the baseline every `added` figure subtracts.
+    def direct(self, upstream: str, model: str) -> dict[str, Any]:
+        """The mock measured directly on one of its endpoints: the baseline `added` figures subtract.
 
-        With `messages`, on its Anthropic /v1/messages (the same body shape serves both formats),
-        the baseline of cross-format calls: that stream sends its first text one frame later.
+        "chat" is the same-format calls' baseline; the others are the endpoints cross-format calls
+        reach (bench/crosses.py), whose streams may send their first text later than chat's.
         """
-        url = f"http://127.0.0.1:{self.mock_port}/v1/" + ("messages" if messages else "chat/completions")
-        body, paced = self.bodies(model)
+        stream_path = crosses.upstream_path(upstream, stream=True)
+        url = f"http://127.0.0.1:{self.mock_port}{crosses.upstream_path(upstream, stream=self.args.stream)}"
+        body, paced = self.bodies(model, "chat" if upstream == "cohere" else upstream)  # the mock reads no body shape
         # The client on the idle core, so it does not share one with the mock.
         cpu = self.args.gateway_cpu
         runs = [load.wrk(url, connections=c, seconds=self.args.duration, headers={}, body=body, cpu=cpu)
                 for c in self.args.connections]  # fmt: skip
         stream = load.stream_stats(
-            url, headers={}, body=paced, requests=self.args.stream_requests, interval_ms=self.args.interval_ms, cpu=cpu
-        )
-        if messages:
-            name, label = "direct-messages", "mock upstream (direct, /v1/messages)"
-        else:
+            f"http://127.0.0.1:{self.mock_port}{stream_path}", headers={}, body=paced,
+            requests=self.args.stream_requests, interval_ms=self.args.interval_ms, cpu=cpu,
+        )  # fmt: skip
+        if upstream == "chat":
             name, label = "direct", "mock upstream (direct)"
+        else:
+            name, label = f"direct-{upstream}", f"mock upstream (direct, {stream_path.split('?')[0]})"
         result = {"name": name, "label": label, "status": "ok", "runs": runs, "stream": stream}
         report.progress(result)
         return result
 
-    def measure(self, target: targets.Target, model: str, database: Path | None) -> dict[str, Any]:
+    def measure(self, target: targets.Target, model: str, database: Path | None, route: str = "chat") -> dict[str, Any]:
         args, pid = self.args, target.proc.pid
-        body, paced = self.bodies(model)
+        target.path = crosses.ROUTES[route]
+        body, paced = self.bodies(model, route)
         headers = target.request_headers()
-        load.check_answers(target.url, headers, model)
+        # Our gateway must stream every call; a peer's failed streams are reported in its row instead.
+        load.check_answers(target.url, headers, model, route, stream=target.name in GATEWAYS)
         rss_idle = group_memory_mb(pid)[0]
         if args.warmup > 0:
             load.wrk(target.url, connections=max(args.connections), seconds=args.warmup, headers=headers, body=body,
@@ -177,10 +191,10 @@ class Session:
                 result = self.measure(target, model, database)
                 self.results.append(result)
                 report.progress(result)
-            if self.args.cross_format:
+            for call in self.args.crosses:
                 account = self.args.keys[0]
-                target.key, target.label = keys[account], f"{ours} ({account}, Claude on /v1/chat/completions)"
-                result = {**self.measure(target, prepared["cross_model"], database), "format": "cross"}
+                target.key, target.label = keys[account], f"{ours} ({account}, {call.label})"
+                result = {**self.measure(target, call.model, database, call.route), **cross_tags(call)}
                 self.results.append(result)
                 report.progress(result)
             if self.args.profile and name == "gateway":
@@ -200,24 +214,47 @@ class Session:
             return exc
 
     def peer(self, name: str, model: str, launched: targets.Starting | peers.PeerUnavailable | None = None) -> None:
+        """A peer on the same-format call, LiteLLM's proxy on each cross-format call too; a failure is a skipped row."""
+        calls: list[crosses.Call | None] = [None, *(self.args.peer_crosses if name == "litellm" else [])]
         target = None
         try:
             launched = launched or self.launch(name, model)
             if isinstance(launched, peers.PeerUnavailable):
                 raise launched
             target = targets.peer_ready(launched, self.children)
-            result = self.measure(target, model, None)
         except (peers.PeerUnavailable, BenchError) as exc:
-            # A peer that cannot run here is reported, never a reason to fail the run.
-            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-            reason = lines[0] if len(lines) < 2 else f"{lines[0]} … {lines[-1]}"
-            result = {"name": name, "label": PEERS[name], "status": "skipped", "reason": reason[:300]}
-            print(f"  {name}: skipped: {exc}", flush=True)
+            self.skipped(name, PEERS[name], exc)
+            return
+        try:
+            for call in calls:
+                label = PEERS[name] if call is None else f"{PEERS[name]} ({call.label})"
+                target.label = label
+                try:
+                    result = self.measure(target, call.model if call else model, None, call.route if call else "chat")
+                except BenchError as exc:
+                    self.skipped(name, label, exc, call)
+                    continue
+                result = {**result, **(cross_tags(call) if call else {})}
+                self.results.append(result)
+                report.progress(result)
         finally:
-            if target:
-                self.children.stop(target.proc)
+            self.children.stop(target.proc)
+
+    def skipped(self, name: str, label: str, exc: Exception, call: crosses.Call | None = None) -> None:
+        # A peer that cannot run here is reported, never a reason to fail the run.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = lines[0] if len(lines) < 2 else f"{lines[0]} … {lines[-1]}"
+        result = {"name": name, "label": label, "status": "skipped", "reason": reason[:300]}
+        if call is not None:
+            result.update(cross_tags(call))
+        print(f"  {label}: skipped: {exc}", flush=True)
         self.results.append(result)
         report.progress(result)
+
+
+def cross_tags(call: crosses.Call) -> dict[str, str]:
+    """What a cross-format row carries: which call, and which direct measurement its `added` figures subtract."""
+    return {"format": "cross", "cross": call.name, "upstream": call.upstream}
 
 
 def run(args: argparse.Namespace, children: Children, tmp: Path) -> int:
@@ -227,11 +264,14 @@ def run(args: argparse.Namespace, children: Children, tmp: Path) -> int:
         children, tmp, cpu=args.client_cpu, chunks=args.chunks, interval_ms=args.interval_ms
     )
     print(f"temp dir {tmp}; mock upstream on :{session.mock_port}", flush=True)
-    model = "gpt-4o-mini"
-    session.results.append(session.direct(model))
+    model = crosses.SAME.model
+    session.results.append(session.direct("chat", model))
     gateways = [name for name in GATEWAYS if name in args.targets]
-    if args.cross_format and gateways:
-        session.results.append(session.direct(CROSS_MODEL, messages=True))
+    measured = args.crosses if gateways else args.peer_crosses if "litellm" in args.targets else []
+    if measured:
+        for upstream in dict.fromkeys(call.upstream for call in measured):
+            call = next(c for c in measured if c.upstream == upstream)
+            session.results.append(session.direct(upstream, call.model))
     chosen = [name for name in PEERS if name in args.targets]
     # --smoke proves that everything starts and answers, so the peers start while our gateway runs.
     early = {name: session.launch(name, model) for name in chosen} if args.smoke else {}

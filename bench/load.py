@@ -10,14 +10,13 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from bench import crosses
 from bench.processes import BenchError, pinned
 from bench.streaming import one_request
 
 BENCH = Path(__file__).resolve().parent
 LUA = BENCH / "chat.lua"
-PACED_PROMPT = "bench-paced-stream: count to ten."  # the marker makes the mock pace its frames
 
 
 @dataclass
@@ -41,12 +40,8 @@ class Run:
         return self.requests - self.errors
 
 
-def request_body(model: str, *, stream: bool = False, paced: bool = False) -> str:
-    prompt = PACED_PROMPT if paced else "Say hello in five words."
-    body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 16}
-    if stream or paced:
-        body["stream"] = True
-    return json.dumps(body)
+def request_body(model: str, *, stream: bool = False, paced: bool = False, route: str = "chat") -> str:
+    return crosses.body(route, model, stream=stream, paced=paced)
 
 
 def header_lines(headers: dict[str, str]) -> str:
@@ -83,9 +78,13 @@ def stream_stats(url: str, *, headers: dict[str, str], body: str, requests: int,
     raise BenchError(f"the streaming client printed no summary (exit {done.returncode}):\n{done.stderr[-2000:]}")
 
 
-def check_answers(url: str, headers: dict[str, str], model: str) -> None:
-    """One JSON and one paced streaming request before measuring, so a broken setup fails with its own answer."""
-    body = request_body(model).encode()
+def check_answers(url: str, headers: dict[str, str], model: str, route: str = "chat", *, stream: bool = True) -> None:
+    """One JSON and one paced streaming request before measuring, so a broken setup fails with its own answer.
+
+    `stream=False` checks the JSON answer only: a peer whose streams fail on a call is still measured, its
+    failed streams counted in the row (LiteLLM's proxy cannot read Cohere's v2 SSE stream, for one).
+    """
+    body = request_body(model, route=route).encode()
     all_headers = {"Content-Type": "application/json", **headers}
     request = urllib.request.Request(url, data=body, headers=all_headers, method="POST")  # noqa: S310
     try:
@@ -95,9 +94,11 @@ def check_answers(url: str, headers: dict[str, str], model: str) -> None:
         raise BenchError(f"a JSON request to {url} got {exc.code}: {exc.read()[:500]!r}") from None
     except OSError as exc:
         raise BenchError(f"a JSON request to {url} failed: {exc}") from None
-    if '"choices"' not in text:
+    if crosses.answer_marker(route) not in text:
         raise BenchError(f"a JSON request to {url} answered something unexpected: {text[:500]!r}")
-    sample = one_request(url, headers, request_body(model, paced=True).encode(), timeout=30)
+    if not stream:
+        return
+    sample = one_request(url, headers, request_body(model, paced=True, route=route).encode(), timeout=30)
     if sample.error:
         raise BenchError(f"a streaming request to {url} failed: {sample.error}")
 

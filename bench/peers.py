@@ -125,19 +125,30 @@ def install_portkey(cache: Path) -> Install:
     return Install(home, time.monotonic() - start, cached=False)
 
 
+def litellm_models(model: str, mock_port: int) -> list[dict[str, object]]:
+    """The benchmark's models on the mock, as LiteLLM's proxy config names them (bench/crosses.py's calls).
+
+    Each `api_base` is what LiteLLM's own provider takes: OpenAI's with /v1, Anthropic's host (it adds
+    /v1/messages), Gemini's with its version (it adds /models/<model>:generateContent), Cohere's full
+    chat URL.
+    """
+    mock = f"http://127.0.0.1:{mock_port}"
+    routes = [
+        (model, f"openai/{model}", f"{mock}/v1"),
+        ("claude-haiku-4-5", "anthropic/claude-haiku-4-5", mock),
+        ("gemini-2.5-flash", "gemini/gemini-2.5-flash", f"{mock}/v1beta"),
+        ("command-r-08-2024", "cohere/command-r-08-2024", f"{mock}/v2/chat"),
+    ]
+    return [
+        {"model_name": name, "litellm_params": {"model": target, "api_base": base, "api_key": "sk-bench"}}
+        for name, target, base in routes
+    ]
+
+
 def litellm_launch(install: Install, *, tmp: Path, port: int, mock_port: int, model: str, workers: int) -> Launch:
     master = "sk-bench-master-" + secrets.token_hex(8)
     config = {
-        "model_list": [
-            {
-                "model_name": model,
-                "litellm_params": {
-                    "model": f"openai/{model}",
-                    "api_base": f"http://127.0.0.1:{mock_port}/v1",
-                    "api_key": "sk-bench",
-                },
-            }
-        ],
+        "model_list": litellm_models(model, mock_port),
         # No database_url: the proxy then keeps no spend logs, which is the lightest setup it has.
         "general_settings": {"master_key": master},
         "litellm_settings": {"telemetry": False},

@@ -16,7 +16,9 @@ from typing import Any
 import django
 
 MODEL = "gpt-4o-mini"
-CROSS_MODEL = "claude-3-5-haiku-20241022"  # Anthropic's price; answered by the mock's /v1/messages
+CROSS_MODEL = "claude-haiku-4-5"  # Anthropic's price; answered by the mock's /v1/messages
+# The other cross-format calls' models (bench/crosses.py), each with its provider's price.
+CROSS_PRICES = (("gemini-2.5-flash", "gemini", "0.30", "2.50"), ("command-r-08-2024", "cohere", "0.15", "0.60"))
 
 
 def main() -> None:
@@ -34,7 +36,9 @@ def main() -> None:
 
     call_command("migrate", verbosity=0, interactive=False)
     cost_upsert(model=MODEL, provider="openai", input_per_mtok=Decimal("0.15"), output_per_mtok=Decimal("0.60"))
-    cost_upsert(model=CROSS_MODEL, provider="anthropic", input_per_mtok=Decimal("0.80"), output_per_mtok=Decimal("4"))
+    cost_upsert(model=CROSS_MODEL, provider="anthropic", input_per_mtok=Decimal("1"), output_per_mtok=Decimal("5"))
+    for model, provider, inputs, outputs in CROSS_PRICES:
+        cost_upsert(model=model, provider=provider, input_per_mtok=Decimal(inputs), output_per_mtok=Decimal(outputs))
     # A budget no run can exhaust: the point is to exercise the conditional UPDATE, not to hit 402.
     budgeted = account_create(user_id="bench-budget", budget_usd=Decimal("1000000"))
     unlimited = account_create(user_id="bench-unlimited", budget_usd=None)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench import crosses
 from bench.load import Run
 from bench.peers import PeerUnavailable, uv_binary
 from bench.processes import BenchError
@@ -66,6 +67,7 @@ def summary(result: dict[str, Any], direct: dict[str, Any] | None) -> dict[str, 
         "first_frame_p50_ms": stream["first_frame_p50_ms"],
         "added_first_frame_p50_ms": minus(stream["first_frame_p50_ms"], base_stream.get("first_frame_p50_ms")),
         "gap_p50_ms": stream["gap_p50_ms"], "gap_p99_ms": stream["gap_p99_ms"], "batched_gaps": stream["batched_gaps"],
+        "batched_text_gaps": stream.get("batched_text_gaps"),
         "frames_per_request": stream["frames_per_request"],
         "rss_idle_mb": result.get("rss_idle_mb"), "rss_after_mb": result.get("rss_after_mb"),
     }  # fmt: skip
@@ -84,8 +86,8 @@ def document(args: argparse.Namespace, results: list[dict[str, Any]], *, seconds
     directs = {r["name"]: r for r in results if is_direct(r)}
     targets = []
     for result in results:
-        # Cross-format calls reach the mock's /v1/messages: that is what their `added` figures subtract.
-        direct = directs.get("direct-messages" if result.get("format") == "cross" else "direct")
+        # A cross-format call's `added` figures subtract the mock measured on the endpoint its provider call reaches.
+        direct = directs.get(f"direct-{result.get('upstream')}" if result.get("format") == "cross" else "direct")
         entry = {**result, "summary": {} if is_direct(result) else summary(result, direct)}
         if "runs" in entry:
             entry["runs"] = [_run_dict(run) for run in entry["runs"]]
@@ -99,6 +101,7 @@ def document(args: argparse.Namespace, results: list[dict[str, Any]], *, seconds
             "stream_requests": args.stream_requests, "stream_chunks": args.chunks,
             "stream_interval_ms": args.interval_ms, "target_cpu": args.gateway_cpu, "client_cpu": args.client_cpu,
             "gateway_accounts": args.keys, "cross_format": args.cross_format,
+            "crosses": [call.name for call in args.crosses],
             "old_root": str(args.old_root) if args.old_root else None,
         },
         "seconds": round(seconds, 1),
@@ -142,13 +145,13 @@ def direct_row(t: dict[str, Any]) -> str:
 
 
 def kind(t: dict[str, Any]) -> str:
-    """A target's name, with `/cross` for the cross-format rows."""
-    return str(t["name"]) + ("/cross" if t.get("format") == "cross" else "")
+    """A target's name, with `/<call>` for the cross-format rows (bench/crosses.py)."""
+    return str(t["name"]) + (f"/{t['cross']}" if t.get("format") == "cross" else "")
 
 
 def ratios(by_name: dict[str, dict[str, Any]]) -> list[str]:
     """Issue 9's targets as ratios, for whichever targets ran."""
-    names = ("gateway", "litellm", "portkey", "gateway/cross", "gateway-old", "gateway-old/cross")
+    names = ("gateway", "litellm", "portkey", "gateway/claude-chat", "gateway-old", "gateway-old/claude-chat")
     ours, lite, port, cross, old, old_cross = (by_name.get(n, {}).get("summary") for n in names)
     if not ours:
         return []
@@ -181,6 +184,37 @@ def ratios(by_name: dict[str, dict[str, Any]]) -> list[str]:
         older("same-format calls", ours, old)
     if cross and old_cross:
         older("cross-format calls (Claude on /v1/chat/completions)", cross, old_cross)
+    return lines + cross_ratios(by_name)
+
+
+def cross_ratios(by_name: dict[str, dict[str, Any]]) -> list[str]:
+    """Issue 20's targets for each cross-format call: against LiteLLM's proxy on the same call, and our same-format."""
+    same = by_name.get("gateway", {}).get("summary")
+    lines = []
+    for call in crosses.CROSSES:
+        ours = by_name.get(f"gateway/{call.name}", {}).get("summary")
+        if not ours:
+            continue
+        lite = by_name.get(f"litellm/{call.name}", {}).get("summary")
+        parts: list[str] = []
+
+        def part(what: str, a: float | None, b: float | None, goal: str, parts: list[str] = parts) -> None:
+            if a is not None and b:
+                parts.append(f"{what} **{a / b:.2f}×** ({goal})")
+
+        if lite:
+            part("req/s ÷ LiteLLM's", ours["rps_high"], lite["rps_high"], "≥ 3")
+            part("added p50 ÷ LiteLLM's", ours["added_p50_ms_1"], lite["added_p50_ms_1"], "≤ 0.33")
+        if same:
+            part("req/s ÷ our same-format", ours["rps_high"], same["rps_high"], "≥ 0.67")
+            part("added p50 ÷ our same-format", ours["added_p50_ms_1"], same["added_p50_ms_1"], "≤ 1.5")
+            if ours["added_ttft_p50_ms"] is not None and same["added_ttft_p50_ms"] is not None:
+                excess = ours["added_ttft_p50_ms"] - same["added_ttft_p50_ms"]
+                parts.append(f"added TTFT − our same-format's **{excess:+.2f} ms** (≤ +1)")
+        parts.append(f"batched text frames **{ours['batched_text_gaps']}** (0; all frames: {ours['batched_gaps']})")
+        if "usage_rows_200" in ours:
+            parts.append(f"usage rows / answered **{ours['usage_rows_200']} / {ours['answered']}**")
+        lines.append(f"- {call.label}: " + "; ".join(parts))
     return lines
 
 
@@ -220,11 +254,15 @@ def markdown(doc: dict[str, Any]) -> str:
         lines.append(direct_row(t) if is_direct(t) else table_row(t))
     peers_ran = any(t["name"] in ("litellm", "portkey") for t in doc["targets"])
     cross_note = [
-        "- Claude on /v1/chat/completions: a cross-format call, translated by LiteLLM to the mock's "
-        "Anthropic /v1/messages; its added figures subtract the mock measured directly there, whose "
-        "stream sends its first text two frames in (message_start, content_block_start). Through LiteLLM "
-        "the first frame is the first text: its translation sends nothing for the two frames before it."
-    ] if any(t["name"] == "direct-messages" for t in doc["targets"]) else []  # fmt: skip
+        "- Cross-format calls (bench/crosses.py: Claude, Gemini and Cohere on /v1/chat/completions, GPT on "
+        "/v1/messages, Claude on /v1/responses): each row's added figures subtract the mock measured directly "
+        "on the endpoint its provider call reaches (its own `direct` row), whose stream may send its first "
+        "text a frame or two in (Anthropic: message_start, content_block_start); a translation that sends "
+        "nothing for those frames shows a first frame later than the baseline's but no later TTFT. A peer row "
+        "counts its failed streams in `errors` (LiteLLM 1.106.2's proxy cannot read Cohere's v2 SSE stream: its "
+        "parser expects one JSON object per line). Batched text frames: gaps under half the interval between "
+        "frames that carry text (a translation may rightly send several other frames for one of the provider's)."
+    ] if any(t.get("format") == "cross" for t in doc["targets"]) else []  # fmt: skip
     notes = [
         "",
         *ratios(by_name),

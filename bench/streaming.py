@@ -1,8 +1,10 @@
 """Time to first frame and the gaps between frames over sequential SSE requests, which wrk cannot see.
 
-Time to first token is taken at the first frame whose delta carries text. Frames are OpenAI
-chat chunks ending with `data: [DONE]`, or Anthropic Messages events ending with message_stop
-(the mock measured directly on /v1/messages, the baseline of cross-format calls). Each request goes
+Time to first token is taken at the first frame whose delta carries text. Frames are in any of
+the formats the gateway or the mock (measured directly, the baseline of cross-format calls) speak:
+OpenAI chat chunks ending with `data: [DONE]`, Anthropic Messages events ending with message_stop,
+OpenAI Responses events ending with response.completed, Gemini chunks ending with one that has a
+finishReason, Cohere v2 events ending with message-end. Each request goes
 over a fresh 127.0.0.1 socket (`Connection: close`), its chunked body is
 decoded as it arrives and every complete SSE event is stamped with the time of the read that
 completed it. Against the mock's paced stream (bench/mock_upstream.py: one frame every
@@ -30,6 +32,7 @@ class Sample:
     first_frame_ms: float | None = None
     first_token_ms: float | None = None  # the first frame whose delta carries text
     frame_times_ms: list[float] = field(default_factory=list)
+    text_times_ms: list[float] = field(default_factory=list)  # the frames that carry text
     done: bool = False  # saw `data: [DONE]` or message_stop
 
 
@@ -86,15 +89,23 @@ class Decoder:
 
 
 def has_text(payload: bytes) -> bool:
-    """Whether an OpenAI chunk's first choice carries content (the role frame before it does not),
-    or an Anthropic event is a text delta."""
+    """Whether a frame carries text: an OpenAI chunk's first choice (the role frame before it does not),
+    an Anthropic or Responses text delta, a Gemini candidate's part, a Cohere content delta."""
     try:
         frame = json.loads(payload)
-        if frame.get("type") == "content_block_delta":
+        kind = frame.get("type")
+        if kind == "content_block_delta":
             return bool(frame["delta"].get("text"))
+        if kind == "response.output_text.delta":
+            return bool(frame.get("delta"))
+        if kind == "content-delta":
+            return bool(frame["delta"]["message"]["content"].get("text"))
+        if "candidates" in frame:
+            parts = (frame["candidates"][0].get("content") or {}).get("parts") or [{}]
+            return bool(parts[0].get("text"))
         choices = frame.get("choices") or [{}]
         return bool((choices[0].get("delta") or {}).get("content"))
-    except (ValueError, AttributeError, KeyError):
+    except (ValueError, AttributeError, KeyError, IndexError, TypeError):
         return False
 
 
@@ -106,14 +117,21 @@ def event_data(event: bytes) -> bytes | None:
     return None
 
 
+END_MARKERS = (b'"type":"message_stop"', b'"type":"response.completed"', b'"type":"message-end"', b'"finishReason"')
+
+
 def is_end(data: bytes) -> bool:
-    return data == b"[DONE]" or (data.startswith(b"{") and b'"type":"message_stop"' in data.replace(b" ", b""))
+    if data == b"[DONE]":
+        return True
+    compact = data.replace(b" ", b"") if data.startswith(b"{") else b""
+    return any(marker in compact for marker in END_MARKERS)
 
 
 def one_request(url: str, headers: dict[str, str], body: bytes, timeout: float) -> Sample:
     parts = urllib.parse.urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    head = [f"POST {parts.path} HTTP/1.1", f"Host: {host}:{port}", "Content-Type: application/json",
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    head = [f"POST {target} HTTP/1.1", f"Host: {host}:{port}", "Content-Type: application/json",
             f"Content-Length: {len(body)}", "Accept: application/json", "Connection: close"]  # fmt: skip
     # The Accept the OpenAI SDK sends, streaming or not (our gateway answers 406 to `text/event-stream`).
     head += [f"{name}: {value}" for name, value in headers.items()]
@@ -133,8 +151,10 @@ def one_request(url: str, headers: dict[str, str], body: bytes, timeout: float) 
                     if (payload := event_data(event)) is not None:
                         sample.frame_times_ms.append(now_ms)
                         sample.done = sample.done or is_end(payload)
-                        if sample.first_token_ms is None and has_text(payload):
-                            sample.first_token_ms = now_ms
+                        if has_text(payload):
+                            sample.text_times_ms.append(now_ms)
+                            if sample.first_token_ms is None:
+                                sample.first_token_ms = now_ms
     except OSError as exc:
         sample.error = f"{type(exc).__name__}: {exc}"
     sample.status = decoder.status
@@ -143,7 +163,7 @@ def one_request(url: str, headers: dict[str, str], body: bytes, timeout: float) 
     if not sample.error and not 200 <= sample.status < 300:
         sample.error = f"HTTP {sample.status}: {decoder.body[:200]!r}"
     elif not sample.error and not sample.done:
-        sample.error = "the stream ended without data: [DONE] (or message_stop)"
+        sample.error = "the stream ended without its format's last event ([DONE], message_stop, ...)"
     return sample
 
 
@@ -159,6 +179,7 @@ def summarise(samples: list[Sample], interval_ms: float) -> dict[str, object]:
     firsts = [s.first_frame_ms for s in good if s.first_frame_ms is not None]
     tokens = [s.first_token_ms for s in good if s.first_token_ms is not None]
     gaps = [b - a for s in good for a, b in zip(s.frame_times_ms, s.frame_times_ms[1:], strict=False)]
+    text_gaps = [b - a for s in good for a, b in zip(s.text_times_ms, s.text_times_ms[1:], strict=False)]
     frames = [len(s.frame_times_ms) for s in good]
     return {
         "requests": len(samples),
@@ -175,6 +196,9 @@ def summarise(samples: list[Sample], interval_ms: float) -> dict[str, object]:
         "gap_max_ms": max(gaps) if gaps else None,
         # Frames the mock sent `interval_ms` apart that arrived less than half of that apart.
         "batched_gaps": sum(1 for gap in gaps if gap < interval_ms / 2),
+        # The same for the frames with text only: a translation may rightly send several frames for one of the
+        # provider's (Responses' item and part events), but each text frame the provider sent is its own.
+        "batched_text_gaps": sum(1 for gap in text_gaps if gap < interval_ms / 2),
         "frames_per_request": statistics.median(frames) if frames else 0,
     }
 

@@ -38,10 +38,11 @@ class Target:
     start_seconds: float
     headers: dict[str, str] = field(default_factory=dict)
     install: peers.Install | None = None
+    path: str = "/v1/chat/completions"  # the route measured now (bench/crosses.py)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1/chat/completions"
+        return f"http://127.0.0.1:{self.port}{self.path}"
 
     def request_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}", **self.headers}
@@ -86,8 +87,13 @@ def gateway_env(tmp: Path, mock_port: int, *, code: Checkout, anthropic: bool) -
         PYTHONPATH=str(code.root),
     )
     if anthropic:
-        # LiteLLM's anthropic provider posts to {base}/v1/messages: the mock answers there too.
-        env.update(ANTHROPIC_API_KEY="sk-ant-bench", ANTHROPIC_API_BASE=f"http://127.0.0.1:{mock_port}")
+        # The cross-format calls' providers (bench/crosses.py), each at the mock's bare host: the gateway adds
+        # each provider's own path (/v1/messages, /v1beta/models/...:generateContent, /v2/chat).
+        mock = f"http://127.0.0.1:{mock_port}"
+        env.update(ANTHROPIC_API_KEY="sk-ant-bench", ANTHROPIC_API_BASE=mock)
+        env.update(
+            GOOGLE_API_KEY="gemini-bench", GOOGLE_API_BASE=mock, COHERE_API_KEY="cohere-bench", COHERE_API_BASE=mock
+        )
     return env
 
 

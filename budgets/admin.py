@@ -4,28 +4,36 @@ Every change goes through budgets.services (so every instance's cached plan is d
 inlines show each budget's current window: spent, held, what is left and when it starts over.
 """
 
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from accounts.models import Account, Team
+from accounts.selectors import team_and_below
 from alerts.selectors import delivery_state, event_list
 from budgets.models import Budget, BudgetPeriod
 from budgets.selectors import budget_window
 from budgets.services import budget_create, budget_delete, budget_update, team_create, team_update
-from core.admin import PlainDecimalField, ServiceModelAdmin, badge, usd
+from core.admin import PlainDecimalField, ServiceModelAdmin, badge, sub, usd
 from core.audit import Actor
 from core.money import MoneyField
+from usage.charts import spend_chart_svg
+from usage.reports import UsageScope, usage_total
+from usage.selectors import spend_by_day
 
 ALERTS_SHOWN = 5
+CHART_DAYS = 30
 _EDITABLE = ("name", "limit_usd", "period", "interval_seconds", "timezone", "anchor", "thresholds")
 
 
@@ -55,8 +63,9 @@ class BudgetInline(admin.TabularInline):
 
     model = Budget
     extra = 0
-    fields = (*_EDITABLE, "spent", "held", "left", "resets")
-    readonly_fields = ("spent", "held", "left", "resets")
+    # Spent over held in one column: the inline's eleven columns fit a 1280 px window (static/gateway/admin.css).
+    fields = (*_EDITABLE, "spent", "left", "resets")
+    readonly_fields = ("spent", "left", "resets")
     formfield_overrides = {
         MoneyField: {"form_class": PlainDecimalField, "widget": forms.NumberInput(attrs={"step": "any"})}
     }
@@ -64,13 +73,13 @@ class BudgetInline(admin.TabularInline):
     show_change_link = True
     verbose_name_plural = "Budgets (a call must fit every one of its key's, account's and teams')"
 
-    @admin.display(description="Spent this window")
+    @admin.display(description="Spent · held, this window")
     def spent(self, obj: Budget) -> str:
-        return usd(budget_window(budget=obj).spent_usd) if obj.pk else "—"
-
-    @admin.display(description="Held (in flight)")
-    def held(self, obj: Budget) -> str:
-        return usd(budget_window(budget=obj).reserved_usd) if obj.pk else "—"
+        if not obj.pk:
+            return "—"
+        window = budget_window(budget=obj)
+        held = sub(f"{usd(window.reserved_usd)} held") if window.reserved_usd else ""
+        return format_html("{}{}", usd(window.spent_usd), held)
 
     @admin.display(description="Left")
     def left(self, obj: Budget) -> str:
@@ -149,6 +158,28 @@ class AccountInline(admin.TabularInline):
         return usd(obj.spent_usd)
 
 
+def _team_dashboard(team: Team) -> dict[str, Any]:
+    """Cards and the spend chart (per account, teams inside it included) above the team's form."""
+    ids = team_and_below(team=team)
+    now = timezone.now()
+    recent = usage_total(scope=UsageScope(team_ids=ids, since=now - timedelta(days=CHART_DAYS)))
+    cards = [
+        {
+            "label": "Accounts",
+            "value": f"{Account.objects.filter(team_id__in=ids).count():,}",
+            "note": "teams inside included",
+        },
+        {"label": f"Last {CHART_DAYS} days", "value": usd(recent.cost_usd), "note": f"{recent.requests:,} requests"},
+    ]
+    series = spend_by_day(team_ids=ids, by="account", days=CHART_DAYS)
+    report = reverse("admin:usage_usagelog_report") + "?" + urlencode({"team": team.slug, "group_by": "account"})
+    return {
+        "gw_cards": cards,
+        "gw_chart": spend_chart_svg(series=series, today=now.date(), days=CHART_DAYS),
+        "gw_report_url": report,
+    }
+
+
 @admin.register(Team)
 class TeamAdmin(BudgetSavingAdmin):
     audited_by_services = True
@@ -174,6 +205,13 @@ class TeamAdmin(BudgetSavingAdmin):
     @admin.display(description="Budgets", ordering="budget_count")
     def budget_count(self, obj: Any) -> int:
         return int(obj.budget_count)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        team = self.get_object(request, unquote(object_id))
+        context = {**(extra_context or {}), **(_team_dashboard(team) if team else {})}
+        return super().change_view(request, object_id, form_url, context)
 
     def save_model(self, request: HttpRequest, obj: Team, form: Any, change: bool) -> None:
         data = form.cleaned_data

@@ -38,7 +38,7 @@ _JOURNAL = ".journal"
 _DEAD = "dead.jsonl"
 _BATCH = 500
 # What a database that is up says of a row it will never take; anything else may pass once it is back.
-REFUSED = (IntegrityError, DataError, ValidationError, ValueError, TypeError, OverflowError)
+REFUSED = (IntegrityError, DataError, ValidationError, ValueError, TypeError, ArithmeticError)
 
 
 def _line(entry: UsageEntry) -> str:
@@ -120,6 +120,14 @@ class Spool:
             out.flush()
             os.fsync(out.fileno())
         log.warning("%d usage rows spooled to %s: the database did not take them", len(entries), self.path)
+
+    def bury(self, entry: UsageEntry) -> None:
+        """Keeps an entry the database refuses (while it takes others) in the dead-letter file, for an operator."""
+        with self.lock:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with (self.directory / _DEAD).open("a", encoding="utf-8") as out:
+                out.write(_line(entry))
+        log.error("usage row %s refused by the database; kept in %s for an operator", entry.request_id, _DEAD)
 
     def _rotate(self) -> None:
         """Closes our spool file so it can be replayed; the next append opens a new one."""

@@ -14,10 +14,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from django.db import DataError, IntegrityError
-
-from budgets.ledger import leases_release, usage_book_many
-from budgets.spool import Segment, journal, spool
+from budgets.ledger import hold_release, leases_release, usage_book_many
+from budgets.spool import REFUSED, Segment, journal, spool
 from budgets.writer_state import writer_state
 from core.cache import MISSING, cache_peek, l1
 from core.pool import in_writer
@@ -60,14 +58,11 @@ def write_batch(batch: list[Written], leases: Sequence[uuid.UUID] = ()) -> list[
     try:
         if entries:
             usage_book_many(entries=entries)
-    except (IntegrityError, DataError):
-        # One bad row must not cost the others theirs: write them one by one.
+    except REFUSED:
+        # One bad row must not cost the others theirs, nor mark a database that answers as down.
         log.warning("a batch of %d usage rows failed; writing them singly", len(entries))
         for entry in entries:
-            try:
-                usage_book_many(entries=[entry], idempotent=True)
-            except Exception:
-                spool().append([entry])
+            _write_single(entry)
     except Exception:
         spool().append(entries)  # the database is unreachable or locked: nothing is lost
         writer_state().down()
@@ -81,6 +76,20 @@ def write_batch(batch: list[Written], leases: Sequence[uuid.UUID] = ()) -> list[
             log.warning("could not release %d budget leases; trying again with the next batch", len(leases))
             return list(leases)
     return []
+
+
+def _write_single(entry: UsageEntry) -> None:
+    """One row of a batch the database refused: written alone, or kept for an operator with its hold released."""
+    try:
+        usage_book_many(entries=[entry], idempotent=True)
+    except REFUSED:
+        spool().bury(entry)
+        try:
+            hold_release(hold_id=entry.request_id)  # its budget hold is not left for the sweeper
+        except Exception:
+            log.warning("could not release the hold of refused usage row %s", entry.request_id)
+    except Exception:
+        spool().append([entry])
 
 
 def _spool_batch(batch: list[Written], leases: Sequence[uuid.UUID] = ()) -> list[uuid.UUID]:

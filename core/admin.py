@@ -1,6 +1,7 @@
-"""Shared admin pieces: USD formatting, status badges, saves through services with refusals shown on the form, and
+"""Shared admin pieces: USD, badges, two-line cells, saves through services with refusals shown on the form, and
 pages that show a secret once."""
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -9,8 +10,9 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils import timezone
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from core.audit import Actor, actor_for_user, audit_details
 
@@ -28,14 +30,37 @@ class PlainDecimalField(forms.DecimalField):
 
 
 def usd(value: Decimal | None, *, empty: str = "—") -> str:
-    """$1,234.56; an amount under a cent keeps three significant digits ($0.00000123), so a micro-cost is never
-    shown as $0.00; zero is $0.00."""
+    """$1,234.56 from a cent up; under a cent, three significant digits ($0.00000123, $0.0042), so a
+    micro-cost is never rounded to a zero it is not; exactly zero is $0, so "$0.00" is never shown."""
     if value is None:
         return empty
-    # adjusted(): the exponent of the first significant digit (-6 for 0.00000123).
-    places = 2 if value == 0 or abs(value) >= CENT else min(10, 2 - value.adjusted())
-    text = f"${abs(value):,.{places}f}"
+    if value == 0:
+        return "$0"
+    if abs(value) >= CENT:
+        text = f"${abs(value):,.2f}"
+    else:
+        # adjusted(): the exponent of the first significant digit (-6 for 0.00000123).
+        places = min(10, 2 - value.adjusted())
+        text = "$" + f"{abs(value):.{places}f}".rstrip("0")
     return f"-{text}" if value < 0 else text
+
+
+def sub(text: str) -> SafeString:
+    """A cell's quieter second line (styled in static/gateway/admin.css): two short lines fit where one long did not."""
+    return format_html('<span class="gw-sub">{}</span>', text)
+
+
+def breakable(code: str) -> SafeString:
+    """An identifier (upstream_rate_limited) that may break after its underscores in a narrow column."""
+    return mark_safe("_<wbr>".join(conditional_escape(part) for part in code.split("_")))  # noqa: S308  (escaped)
+
+
+def moment(value: datetime | None, *, empty: str = "—") -> str:
+    """A date over its time (local time, the admin's), for list columns."""
+    if value is None:
+        return empty
+    local = timezone.localtime(value)
+    return format_html("{}{}", f"{local:%Y-%m-%d}", sub(f"{local:%H:%M}"))
 
 
 def badge(text: str, tone: str) -> SafeString:

@@ -58,9 +58,24 @@ def path_text(value: str) -> str:
     return value
 
 
+class UsdField(serializers.DecimalField):
+    """DRF's DecimalField, except that a blank string is not null.
+
+    DRF reads `""` (or blanks) as null wherever null is allowed, so `PATCH {"budget_usd": ""}`
+    made an account unlimited. Only JSON null means "no amount"; a blank is refused as any other
+    string that is not a number. (An HTML form's empty field still arrives as null: DRF maps it
+    before validation, and a form has no other way to say it.)
+    """
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        if isinstance(data, str) and not data.strip():
+            self.fail("invalid")
+        return super().validate_empty_values(data)  # type: ignore[no-any-return]
+
+
 def usd_field(**kwargs: Any) -> serializers.DecimalField:
-    """USD as a decimal string, exact to 1e-10 like the models; NaN, Infinity and too many places are 400s."""
-    return serializers.DecimalField(max_digits=24, decimal_places=10, coerce_to_string=True, **kwargs)
+    """USD as a decimal string, exact to 1e-10 like the models; blanks, NaN, Infinity and too many places are 400s."""
+    return UsdField(max_digits=24, decimal_places=10, coerce_to_string=True, **kwargs)
 
 
 class StrictSerializerSchema(OpenApiSerializerExtension):

@@ -97,6 +97,22 @@ class RequestTooLarge(GatewayError):
     default_message = "The request body is too large."
 
 
+class UriTooLong(GatewayError):
+    status_code = 414
+    code = "uri_too_long"
+    openai_type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+    default_message = "The request line is too long."
+
+
+class HeadersTooLarge(GatewayError):
+    status_code = 431
+    code = "request_header_fields_too_large"
+    openai_type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+    default_message = "The request's headers are too large."
+
+
 class RateLimited(GatewayError):
     status_code = 429
     code = "rate_limit_exceeded"

@@ -178,7 +178,7 @@ def metrics_first_frame_timer(*, route: str, started: float) -> Callable[[], Non
 
 
 def metrics_cache(*, namespace: str, result: str) -> None:
-    """One cache look-up: `result` is "l1", "l2" (hits) or "miss"."""
+    """One cache look-up: `result` is "l1", "l2" (hits), "miss", or "stale" (an expired copy, the database away)."""
     _cache(namespace, result).inc()
 
 

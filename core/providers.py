@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -31,7 +32,7 @@ BUILTIN: tuple[ProviderSpec, ...] = (
     ProviderSpec("openai", "OPENAI", "openai", "https://api.openai.com/v1"),
     ProviderSpec("anthropic", "ANTHROPIC", "anthropic", "https://api.anthropic.com"),
     ProviderSpec("gemini", "GOOGLE", "gemini", "https://generativelanguage.googleapis.com"),
-    ProviderSpec("cohere", "COHERE", "cohere", "https://api.cohere.ai"),
+    ProviderSpec("cohere", "COHERE", "cohere", "https://api.cohere.com"),
     ProviderSpec("azure", "AZURE", "azure", None),
 )
 
@@ -78,6 +79,7 @@ class Provider:
     api_base: str | None
     display_base: str | None
     custom: bool = False
+    api_version: str | None = None  # Azure's api-version (AZURE_API_VERSION); None: LiteLLM's default
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class Target:
     litellm_model: str
     api_key: str = field(repr=False)
     api_base: str | None
+    api_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ class Registry:
             litellm_model=f"{provider.litellm_prefix}/{bare}",
             api_key=provider.api_key,
             api_base=provider.api_base,
+            api_version=provider.api_version,
         )
 
 
@@ -137,7 +141,12 @@ def builtin_provider(spec: ProviderSpec) -> Provider | None:
     if not key:
         return None
     base = env_str(f"{spec.env_prefix}_API_BASE") or None
-    return Provider(spec.name, spec.litellm_prefix, key, base, base or spec.default_base)
+    if base is not None and urlsplit(base).scheme not in ("http", "https"):
+        # A Vertex AI project id is no Gemini base: LiteLLM's `vertex_ai` provider takes project, location
+        # and service-account credentials, not an API key (docs/providers.md).
+        raise ImproperlyConfigured(f"{spec.env_prefix}_API_BASE must be an http(s) URL, got {base!r}")
+    version = env_str(f"{spec.env_prefix}_API_VERSION") or None if spec.name == "azure" else None
+    return Provider(spec.name, spec.litellm_prefix, key, base, base or spec.default_base, api_version=version)
 
 
 def custom_provider() -> Provider | None:

@@ -151,6 +151,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the console's own CSS and JS (static/gateway/)
 # The admin's few static files are served by WhiteNoise straight from the apps: no collectstatic step.
 WHITENOISE_USE_FINDERS = True
 # ...so STATIC_ROOT may not exist (gateway_project.staticfiles: no warning for that).
@@ -159,10 +160,13 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # Request bodies above this size are refused with 413 on every route.
 MAX_REQUEST_BYTES = env_int("GATEWAY_MAX_REQUEST_BYTES", 10 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
+# The request line and headers together (proxy.headerlimit, under `manage.py serve`): 431 past it.
+MAX_HEADER_BYTES = env_int("GATEWAY_MAX_HEADER_BYTES", 32 * 1024, minimum=1024)
 # Seconds the gateway waits for a provider before answering 504.
 UPSTREAM_TIMEOUT = env_int("GATEWAY_UPSTREAM_TIMEOUT", 600, minimum=1)
 GATEWAY_FAST_PATH = env_bool("GATEWAY_FAST_PATH", True)  # same-format calls skip LiteLLM (proxy/passthrough.py)
-# Seconds an in-process cache entry (key, account, price) may live without an invalidation.
+# The cache window: the longest a cached key, account, price or route is served after its database read,
+# from process memory or Redis, whatever Redis does (core.cache). 0: nothing is cached.
 L1_CACHE_TTL = env_int("GATEWAY_L1_CACHE_TTL", 30, minimum=0)
 
 # Money safety (docs/guarantees.md).

@@ -6,11 +6,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from accounts.admin import key_status
 from budgets.admin import BudgetSavingAdmin, KeyBudgetInline
-from core.admin import badge, shown_once
+from core.admin import badge, moment, shown_once, sub
 from keys.forms import APIKeyForm
 from keys.models import APIKey
 from keys.services import key_create, key_revoke, key_update
@@ -20,13 +20,15 @@ from keys.services import key_create, key_revoke, key_update
 _RAW_KEY = "gateway_raw_key"
 _UPDATABLE = ("name", "is_active", "expires_at", "allowed_models", "rpm_limit", "tpm_limit")
 _ADD_FIELDS = ("account", "name", "expires_at", "allowed_models", "rpm_limit", "tpm_limit")
+_MODELS_SHOWN = 3  # allowed models named in the list; the rest are counted
 _CHANGE_FIELDS = ("key", "account", "name", "is_active", "expires_at", "allowed_models", "rpm_limit", "tpm_limit")
 
 
 @admin.register(APIKey)
 class APIKeyAdmin(BudgetSavingAdmin):
     form = APIKeyForm
-    list_display = ("key", "account_link", "name", "status", "expires_at", "models", "limits", "last_used_at")
+    # Status and limits before the long columns; two-line cells keep the table inside 1280 px.
+    list_display = ("key", "status", "account_link", "limits", "models", "expires", "last_used")
     list_filter = (
         "is_active",
         ("expires_at", admin.EmptyFieldListFilter),
@@ -51,9 +53,9 @@ class APIKeyAdmin(BudgetSavingAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # usage rows keep pointing at revoked keys: revoke instead
 
-    @admin.display(description="Key", ordering="prefix")
+    @admin.display(description="Key · name", ordering="prefix")
     def key(self, obj: APIKey) -> str:
-        return format_html('<code class="gw-prefix">{}…</code>', obj.prefix)
+        return format_html('<code class="gw-prefix">{}…</code>{}', obj.prefix, sub(obj.name) if obj.name else "")
 
     @admin.display(description="Account", ordering="account__user_id")
     def account_link(self, obj: APIKey) -> str:
@@ -68,7 +70,12 @@ class APIKeyAdmin(BudgetSavingAdmin):
     def models(self, obj: APIKey) -> str:
         if not obj.allowed_models:
             return badge("all models", "muted")
-        return format_html("<code>{}</code>", ", ".join(obj.allowed_models))
+        names = obj.allowed_models
+        shown = format_html_join("", '<code class="gw-line">{}</code>', ((name,) for name in names[:_MODELS_SHOWN]))
+        if len(names) <= _MODELS_SHOWN:
+            return shown
+        rest = names[_MODELS_SHOWN:]  # on the key's page, and in the tooltip
+        return format_html('{}<span class="gw-sub" title="{}">and {} more</span>', shown, ", ".join(rest), len(rest))
 
     @admin.display(description="Limits")
     def limits(self, obj: APIKey) -> str:
@@ -76,7 +83,15 @@ class APIKeyAdmin(BudgetSavingAdmin):
             return badge("none", "muted")
         rpm = f"{obj.rpm_limit:,} rpm" if obj.rpm_limit else "— rpm"
         tpm = f"{obj.tpm_limit:,} tpm" if obj.tpm_limit else "— tpm"
-        return f"{rpm} · {tpm}"
+        return format_html("{}{}", rpm, sub(tpm))
+
+    @admin.display(description="Expires", ordering="expires_at")
+    def expires(self, obj: APIKey) -> str:
+        return moment(obj.expires_at, empty="never")
+
+    @admin.display(description="Last used", ordering="last_used_at")
+    def last_used(self, obj: APIKey) -> str:
+        return moment(obj.last_used_at, empty="never")
 
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:

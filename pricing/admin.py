@@ -9,10 +9,12 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.html import format_html
 
-from core.admin import PlainDecimalField, ServiceModelAdmin, badge
+from core.admin import PlainDecimalField, ServiceModelAdmin, badge, sub
 from core.providers import provider_registry
 from pricing.models import ModelCost
+from pricing.selectors import MODE_PRICES
 from pricing.services import LOADED_SOURCES, cost_delete, cost_release, cost_upsert
 from pricing.sources import pricing_entries
 
@@ -35,15 +37,14 @@ class CallableProviderFilter(admin.SimpleListFilter):
 
 @admin.register(ModelCost)
 class ModelCostAdmin(ServiceModelAdmin):
+    # The provider under the model and the date under the source keep the editable table inside 1280 px.
     list_display = (
-        "model",
-        "provider",
+        "model_provider",
         "input_per_mtok",
         "output_per_mtok",
         "cache_write_per_mtok",
         "cache_read_per_mtok",
         "source_badge",
-        "updated_at",
     )
     list_editable = ("input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok")
     list_filter = ("source", CallableProviderFilter)
@@ -59,17 +60,24 @@ class ModelCostAdmin(ServiceModelAdmin):
         }
     }
     fields = ("model", "provider", "input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok")
+    # Billing modes a client chooses (service tier, one-hour cache writes, audio): on the change form only.
+    mode_fields = MODE_PRICES
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # The model name is the upsert key: renaming would silently create a second price.
         return ("model", "source", "updated_at") if obj else ()
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return (*self.fields, "source", "updated_at") if obj else self.fields
+        return (*self.fields, *self.mode_fields, "source", "updated_at") if obj else (*self.fields, *self.mode_fields)
 
-    @admin.display(description="Source", ordering="source")
+    @admin.display(description="Model · provider", ordering="model")
+    def model_provider(self, obj: ModelCost) -> str:
+        return format_html("{}{}", obj.model, sub(obj.provider) if obj.provider else "")
+
+    @admin.display(description="Source · updated", ordering="source")
     def source_badge(self, obj: ModelCost) -> str:
-        return badge(obj.get_source_display().split(" (")[0], _SOURCE_TONES.get(obj.source, "muted"))
+        source = badge(obj.get_source_display().split(" (")[0], _SOURCE_TONES.get(obj.source, "muted"))
+        return format_html("{}{}", source, sub(f"{obj.updated_at:%Y-%m-%d}"))
 
     def save_model(self, request: HttpRequest, obj: ModelCost, form: Any, change: bool) -> None:
         # An operator's edit is a manual price from now on: load_pricing's sources no longer describe it.
@@ -80,6 +88,7 @@ class ModelCostAdmin(ServiceModelAdmin):
             output_per_mtok=obj.output_per_mtok,
             cache_write_per_mtok=obj.cache_write_per_mtok,
             cache_read_per_mtok=obj.cache_read_per_mtok,
+            **{name: getattr(obj, name) for name in MODE_PRICES},
             source=ModelCost.Source.MANUAL,
             actor=self.actor(request),
         )

@@ -10,11 +10,11 @@ from rest_framework.response import Response
 from core.api_auth import ListPagination, ManagementAPIView
 from core.api_errors import error_responses, path_text, query_text, validate_input
 from pricing.models import ModelCost
-from pricing.selectors import cost_get, cost_list
+from pricing.selectors import MODE_PRICES, cost_get, cost_list
 from pricing.serializers import CostInput, CostOutput
 from pricing.services import cost_delete, cost_upsert
 
-_KEPT = ("provider", "input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok")
+_KEPT = ("provider", "input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok", *MODE_PRICES)
 _REQUIRED_FOR_NEW = ("input_per_mtok", "output_per_mtok")
 
 

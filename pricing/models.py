@@ -4,6 +4,20 @@ from django.db import models
 
 from core.money import usd_field
 
+# The prices of the billing modes a client chooses (pricing.selectors.cost_calculate, proxy.billing_modes):
+# a service tier's, one-hour cache writes', audio's. Empty means no known price.
+MODE_PRICES = (
+    "input_priority_per_mtok",
+    "output_priority_per_mtok",
+    "cache_read_priority_per_mtok",
+    "input_flex_per_mtok",
+    "output_flex_per_mtok",
+    "cache_read_flex_per_mtok",
+    "cache_write_1h_per_mtok",
+    "input_audio_per_mtok",
+    "output_audio_per_mtok",
+)
+
 
 class ModelCost(models.Model):
     class Source(models.TextChoices):
@@ -18,6 +32,17 @@ class ModelCost(models.Model):
     # Empty means the provider publishes no cache price; see pricing.selectors.cost_calculate.
     cache_write_per_mtok = usd_field(null=True, blank=True)
     cache_read_per_mtok = usd_field(null=True, blank=True)
+    # Billing modes a client chooses (pricing.selectors.cost_calculate). Empty: no known price, so a budgeted
+    # account may not ask for the mode (priority tier, 1-hour cache writes, audio), and a flex call costs standard.
+    input_priority_per_mtok = usd_field(null=True, blank=True)
+    output_priority_per_mtok = usd_field(null=True, blank=True)
+    cache_read_priority_per_mtok = usd_field(null=True, blank=True)
+    input_flex_per_mtok = usd_field(null=True, blank=True)
+    output_flex_per_mtok = usd_field(null=True, blank=True)
+    cache_read_flex_per_mtok = usd_field(null=True, blank=True)
+    cache_write_1h_per_mtok = usd_field(null=True, blank=True)
+    input_audio_per_mtok = usd_field(null=True, blank=True)
+    output_audio_per_mtok = usd_field(null=True, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
     updated_at = models.DateTimeField(auto_now=True)
 

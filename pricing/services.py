@@ -19,12 +19,12 @@ from core.audit import (
     system_actor,
 )
 from core.cache import cache_invalidate, cache_invalidate_many
-from pricing.models import ModelCost
+from pricing.models import MODE_PRICES, ModelCost
 
 PRICE_CACHE = "price"
 Outcome = Literal["created", "updated", "unchanged"]
 LoadOutcome = Literal["created", "updated", "unchanged", "kept"]
-_PRICES = ("input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok")
+_PRICES = ("input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_read_per_mtok", *MODE_PRICES)
 # The sources a price load owns and may refresh; a price any operator set (MANUAL) is theirs until they give it back.
 LOADED_SOURCES = frozenset({ModelCost.Source.LITELLM, ModelCost.Source.OVERRIDE})
 
@@ -56,11 +56,23 @@ def cost_upsert(
     output_per_mtok: Decimal,
     cache_write_per_mtok: Decimal | None = None,
     cache_read_per_mtok: Decimal | None = None,
+    input_priority_per_mtok: Decimal | None = None,
+    output_priority_per_mtok: Decimal | None = None,
+    cache_read_priority_per_mtok: Decimal | None = None,
+    input_flex_per_mtok: Decimal | None = None,
+    output_flex_per_mtok: Decimal | None = None,
+    cache_read_flex_per_mtok: Decimal | None = None,
+    cache_write_1h_per_mtok: Decimal | None = None,
+    input_audio_per_mtok: Decimal | None = None,
+    output_audio_per_mtok: Decimal | None = None,
     provider: str = "",
     source: str = ModelCost.Source.MANUAL,
     actor: Actor | None = None,
 ) -> tuple[ModelCost, Outcome]:
-    """Prices one model, recording the change in its history; a MANUAL price is left alone by `cost_load`."""
+    """Prices one model, recording the change in its history; a MANUAL price is left alone by `cost_load`.
+
+    A billing mode's price left out (None) is cleared: no known price for that mode.
+    """
     model = model.strip()
     if not model:
         raise ValidationError("model is required.")
@@ -70,6 +82,15 @@ def cost_upsert(
             "output_per_mtok": output_per_mtok,
             "cache_write_per_mtok": cache_write_per_mtok,
             "cache_read_per_mtok": cache_read_per_mtok,
+            "input_priority_per_mtok": input_priority_per_mtok,
+            "output_priority_per_mtok": output_priority_per_mtok,
+            "cache_read_priority_per_mtok": cache_read_priority_per_mtok,
+            "input_flex_per_mtok": input_flex_per_mtok,
+            "output_flex_per_mtok": output_flex_per_mtok,
+            "cache_read_flex_per_mtok": cache_read_flex_per_mtok,
+            "cache_write_1h_per_mtok": cache_write_1h_per_mtok,
+            "input_audio_per_mtok": input_audio_per_mtok,
+            "output_audio_per_mtok": output_audio_per_mtok,
             "provider": provider,
             "source": source,
         }

@@ -19,6 +19,18 @@ _LITELLM_FIELDS = {
     "cache_write_per_mtok": "cache_creation_input_token_cost",
     "cache_read_per_mtok": "cache_read_input_token_cost",
 }
+# The billing modes' prices (pricing.selectors.MODE_PRICES), where LiteLLM's map has them.
+_LITELLM_MODE_FIELDS = {
+    "input_priority_per_mtok": "input_cost_per_token_priority",
+    "output_priority_per_mtok": "output_cost_per_token_priority",
+    "cache_read_priority_per_mtok": "cache_read_input_token_cost_priority",
+    "input_flex_per_mtok": "input_cost_per_token_flex",
+    "output_flex_per_mtok": "output_cost_per_token_flex",
+    "cache_read_flex_per_mtok": "cache_read_input_token_cost_flex",
+    "cache_write_1h_per_mtok": "cache_creation_input_token_cost_above_1hr",
+    "input_audio_per_mtok": "input_cost_per_audio_token",
+    "output_audio_per_mtok": "output_cost_per_audio_token",
+}
 
 
 def _per_mtok(per_token: Any) -> Decimal | None:
@@ -48,7 +60,8 @@ def litellm_entries() -> dict[str, dict[str, Any]]:
     for model, info in json.loads(text).items():
         if not isinstance(info, dict) or info.get("mode") not in _TEXT_MODES:
             continue
-        prices = {ours: _per_mtok(info.get(theirs)) for ours, theirs in _LITELLM_FIELDS.items()}
+        fields = {**_LITELLM_FIELDS, **_LITELLM_MODE_FIELDS}
+        prices = {ours: _per_mtok(info.get(theirs)) for ours, theirs in fields.items()}
         if prices["input_per_mtok"] is None or prices["output_per_mtok"] is None:
             continue
         provider = info.get("litellm_provider")
@@ -73,12 +86,27 @@ def override_entries(path: Path = OVERRIDES_PATH) -> dict[str, dict[str, Any]]:
             "output_per_mtok": Decimal(row["output"]),
             "cache_write_per_mtok": Decimal(row["cache_write"]) if row.get("cache_write") is not None else None,
             "cache_read_per_mtok": Decimal(row["cache_read"]) if row.get("cache_read") is not None else None,
+            **_override_modes(row),
         }
         for model, row in models.items()
     }
 
 
+def _override_modes(row: dict[str, Any]) -> dict[str, Decimal]:
+    """Billing modes' prices an override names (`input_priority`, `cache_write_1h`: the columns less `_per_mtok`)."""
+    named = {column: row.get(column.removesuffix("_per_mtok")) for column in _LITELLM_MODE_FIELDS}
+    return {column: Decimal(value) for column, value in named.items() if value is not None}
+
+
 def pricing_entries() -> list[dict[str, Any]]:
-    """Every price to load, overrides winning over LiteLLM's, in model order."""
-    merged = {**litellm_entries(), **override_entries()}
+    """Every price to load, overrides winning over LiteLLM's, in model order.
+
+    An override names a model's base prices; the billing modes' prices it leaves out are LiteLLM's (a
+    project price for gpt-4o-mini keeps LiteLLM's priority and flex prices for it).
+    """
+    litellm = litellm_entries()
+    merged = dict(litellm)
+    for model, entry in override_entries().items():
+        modes = {column: (litellm.get(model) or {}).get(column) for column in _LITELLM_MODE_FIELDS}
+        merged[model] = {**modes, **entry}
     return [merged[model] for model in sorted(merged)]

@@ -9,10 +9,13 @@ after the grace period are ended as 503 and every pending row is written or spoo
 """
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
 from django.utils import timezone
 
@@ -22,13 +25,15 @@ from core.logs import log_call_finished
 from core.metrics import metrics_call_finished
 from core.money import ZERO
 from core.tasks import calls_end, spawn, start_call, tasks_drain
-from pricing.selectors import TokenCounts, cost_calculate
+from pricing.selectors import TokenCounts, cost_calculate, tier_of, tier_rates
 from proxy.admission import Admission
 from proxy.auth import Principal
 from proxy.forwarding import Route, Usage
 from proxy.ratelimit import Reservation, limits_settle
+from proxy.usage_rules import Answered
 from usage.services import UsageEntry
 
+log = logging.getLogger(__name__)
 __all__ = [
     "CallRecord",
     "accounting_drain",
@@ -55,22 +60,52 @@ class CallRecord:
     finished: bool = False
     attempt: int = 1  # routed calls (proxy.routed): the attempt now running, counted from 1
     upstream_model: str = ""  # routed calls: the model of the deployment the attempt went to
+    body: dict[str, Any] | None = None  # the validated request body, once parsed
+    raw_size: int = 0  # its size in bytes
+
+    def answered(self, answer_of: Callable[[], str]) -> Answered:
+        """What proxy.usage_rules needs to bill this call's answer."""
+        target = self.admission.target if self.admission else None
+        return Answered(
+            route=self.route, body=self.body or {}, target=target, raw_size=self.raw_size, answer_of=answer_of
+        )
 
 
-def _tokens(usage: Usage) -> TokenCounts:
+def _tokens(usage: Usage, body: dict[str, Any] | None) -> TokenCounts:
+    """The counts to price; the tier is the one the provider says served the call, else the one asked for."""
+    asked = (body or {}).get("service_tier")
     return TokenCounts(
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cache_read_tokens=usage.cache_read_tokens,
         cache_write_tokens=usage.cache_write_tokens,
+        audio_input_tokens=usage.audio_input_tokens,
+        audio_output_tokens=usage.audio_output_tokens,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens,
+        service_tier=usage.service_tier or (asked if isinstance(asked, str) else ""),
     )
+
+
+def _cost(tokens: TokenCounts, usage: Usage, admission: Admission | None, model: str) -> Decimal:
+    """The row's cost. Counts past what any call can use (proxy.usage_rules) cost at most the call's hold:
+    an absurd report never takes an account past its budget."""
+    price = admission.price if admission else None
+    tier = tier_of(tokens.service_tier)
+    if price is not None and tier and tier_rates(price, tier) is None:
+        # Only an account without a budget gets here (admission refuses the tier to the others when asked for):
+        # or a provider that chose the tier itself (auto). Billed at standard rates, and said so.
+        log.warning("model %s has no %s price: the call is billed at standard rates", model, tier)
+    cost = cost_calculate(tokens=tokens, price=price)
+    if usage.capped and admission is not None and admission.hold_usd > 0:
+        return min(cost, admission.hold_usd)
+    return cost
 
 
 def _entry(
     call: CallRecord, status: int, usage: Usage, error_code: str, request_id: uuid.UUID | None = None
 ) -> UsageEntry:
     admission = call.admission
-    tokens = _tokens(usage)
+    tokens = _tokens(usage, call.body)
     # The draw from a budget lease is settled by the call's own row, never by a routed attempt's.
     lease = admission.lease if admission and request_id is None else None
     return UsageEntry(
@@ -83,7 +118,7 @@ def _entry(
         status_code=status,
         tokens=tokens,
         reasoning_tokens=usage.reasoning_tokens,
-        cost_usd=cost_calculate(tokens=tokens, price=admission.price if admission else None),
+        cost_usd=_cost(tokens, usage, admission, call.model),
         latency_ms=int((time.perf_counter() - call.started) * 1000),
         streamed=call.streamed,
         error_code=error_code,
@@ -93,6 +128,7 @@ def _entry(
         upstream_model=call.upstream_model,
         lease_id=str(lease.id) if lease else "",
         lease_draw_usd=admission.hold_usd if admission and lease else ZERO,
+        usage_estimated=usage.estimated or not (usage.input_reported and usage.output_reported),
         budget_refs=admission.budget_refs if admission and request_id is None else (),
     )
 

@@ -2,10 +2,12 @@
 
 The hold is the call's worst case, so a budget is never overspent by calls in flight:
 every input byte counted as a token (no tokenizer yields more tokens than bytes for text)
-at the dearest input price, capped by the model's context window, plus the output ceiling
-(the client's max_tokens, else the model's own ceiling from LiteLLM's model info, else
-GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS, which is then also sent so the ceiling is real) times
-the choices asked for.
+at the dearest input price, capped by the model's context window — or the whole window when
+the request makes the provider read input the body does not hold (proxy.billing_modes) —
+plus the output ceiling (the largest of the client's output caps, else the model's own
+ceiling from LiteLLM's model info, else GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS, which is then
+also sent so the ceiling is real) times the choices asked for, at the dearest rate of the
+billing modes the request can incur (service tier, audio, one-hour cache writes).
 """
 
 import logging
@@ -33,7 +35,8 @@ from core.pool import in_pool
 from core.providers import Target, resolve_model
 from pricing.selectors import Price, cost_upper_bound, price_for, price_peek
 from proxy.auth import Principal
-from proxy.forwarding import model_limits
+from proxy.billing_modes import RequestModes, input_bound, modes_check, request_modes
+from proxy.forwarding import largest_context_window, model_limits
 from proxy.ratelimit import Reservation, limits_admit, limits_settle
 from proxy.request_params import Route
 from proxy.validation import requested_output_tokens
@@ -75,12 +78,18 @@ def output_ceiling(route: Route, body: dict[str, Any], target: Target) -> int:
     return int(settings.DEFAULT_MAX_OUTPUT_TOKENS)
 
 
-def worst_case(route: Route, body: dict[str, Any], raw_size: int, target: Target, price: Price | None) -> Decimal:
-    window = model_limits(target.provider, target.model).max_input_tokens
-    input_tokens = min(raw_size, window) if window else raw_size
+def worst_case(
+    route: Route, body: dict[str, Any], raw_size: int, target: Target, price: Price | None, modes: RequestModes
+) -> Decimal:
+    """The most the call can cost; refuses (403) a billing mode the model has no price for."""
+    modes_check(model=body["model"], modes=modes, price=price)
+    window = model_limits(target.provider, target.model).max_input_tokens or largest_context_window()
+    input_tokens = input_bound(raw_size=raw_size, window=window, unbounded=bool(modes.unbounded))
     choices = body.get("n") if route is Route.CHAT and isinstance(body.get("n"), int) else 1
     output_tokens = output_ceiling(route, body, target) * max(choices or 1, 1)
-    bound = cost_upper_bound(input_tokens=input_tokens, output_tokens=output_tokens, price=price)
+    bound = cost_upper_bound(
+        input_tokens=input_tokens, output_tokens=output_tokens, price=price, modes=modes.hold_modes()
+    )
     if bound > MONEY_MAX:
         raise InvalidRequest("This request's worst-case cost is beyond what the gateway can hold; lower max_tokens.")
     return bound
@@ -173,7 +182,7 @@ async def admit(
             f"The model '{model}' has no price on this gateway, so accounts with a budget cannot use it. "
             "Ask an operator to add its price."
         )
-    hold = worst_case(route, body, raw_size, target, price) if budgeted else None
+    hold = worst_case(route, body, raw_size, target, price, request_modes(route, body)) if budgeted else None
     limits, held = await _limits_and_hold(principal, plan, body, raw_size, request_id, hold)
     return _admission(target, price, hold, limits, held)
 
@@ -186,6 +195,7 @@ async def admit_routed(
     raw_size: int,
     request_id: uuid.UUID,
     targets: Sequence[Target],
+    public_name: str = "",
 ) -> Admission:
     """`admit` for a public name served by several targets (its deployments and fallbacks, proxy.routed).
 
@@ -194,7 +204,7 @@ async def admit_routed(
     """
     model = body["model"]
     allowed = principal.key.allowed_models
-    if allowed and model not in allowed:
+    if allowed and model not in allowed and public_name not in allowed:
         raise ModelNotAllowed(f"This API key may not use the model `{model}`.")
     prices = {target: await _price(target) for target in dict.fromkeys(targets)}
     plan = await _plan(principal)
@@ -208,7 +218,8 @@ async def admit_routed(
             )
     hold = None
     if budgeted:
-        hold = max(worst_case(route, body, raw_size, target, price) for target, price in prices.items())
+        modes = request_modes(route, body)
+        hold = max(worst_case(route, body, raw_size, target, price, modes) for target, price in prices.items())
     limits, held = await _limits_and_hold(principal, plan, body, raw_size, request_id, hold)
     first = targets[0]
     return _admission(first, prices[first], hold, limits, held, prices=prices)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import re
 import weakref
@@ -47,14 +48,19 @@ from proxy.stream_adapters import (
     ResponsesAdapter,
     choice_is_empty,
 )
-from proxy.usage_normalise import chat_usage, responses_usage
+from proxy.usage_normalise import responses_usage, with_answer_tier
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER = re.compile(r"\d{1,6}(\.\d{1,3})?")
-# How OpenAI (`context_length_exceeded`) and Anthropic (`prompt is too long`) say an input is over the model's
-# window, in a 400 (or 413) body; read only to tell that apart from other refusals (routing's context fallback).
-CONTEXT_WINDOW = re.compile(rb"context_length_exceeded|prompt is too long|maximum context length|context window", re.I)
+# How OpenAI and Azure (`context_length_exceeded`), Anthropic (`prompt is too long`), Gemini (`exceeds the maximum
+# number of tokens`) and Cohere (`too many tokens`) say an input is over the model's window, in a 400 (or 413)
+# body; read only to tell that apart from other refusals (routing's context fallback).
+CONTEXT_WINDOW = re.compile(
+    rb"context_length_exceeded|prompt is too long|maximum context length|context window"
+    rb"|exceeds the maximum number of tokens|too many tokens",
+    re.I,
+)
 # Messages parameters for which LiteLLM rewrites the body or adds an `anthropic-beta` header per request
 # (AnthropicMessagesConfig: thinking translation, context-management edits); such requests keep its path.
 MESSAGES_REWRITTEN = ("thinking", "context_management")
@@ -77,11 +83,16 @@ class Endpoint:
 def endpoint_for(url: str, headers: Mapping[str, str]) -> Endpoint:
     """An endpoint with the proxy the environment names for it (HTTPS_PROXY, NO_PROXY ...), as httpx would use.
 
-    Looked up here once: aiohttp's own `trust_env` looks it up (and reads ~/.netrc) in a thread on every call.
+    Looked up here once per scheme and host: aiohttp's own `trust_env` looks it up (and reads ~/.netrc) in a
+    thread on every call, and the lookup walks the whole environment (a millisecond with a large one).
     """
     parts = urlsplit(url)
-    proxy = None if parts.hostname and proxy_bypass(parts.hostname) else getproxies().get(parts.scheme)
-    return Endpoint(url=url, headers=tuple(headers.items()), proxy=proxy)
+    return Endpoint(url=url, headers=tuple(headers.items()), proxy=proxy_for(parts.scheme, parts.hostname))
+
+
+@functools.lru_cache(maxsize=64)  # keyed by the configured providers' hosts only
+def proxy_for(scheme: str, hostname: str | None) -> str | None:
+    return None if hostname and proxy_bypass(hostname) else getproxies().get(scheme)
 
 
 @dataclass(frozen=True)
@@ -239,10 +250,7 @@ async def complete(call: Call) -> tuple[bytes, dict[str, Any]]:
         raise transport_error(exc, provider) from None
     finally:
         response.release()
-    try:
-        answer = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        answer = None
+    answer = json_loads(raw)
     if not isinstance(answer, dict):
         logger.warning("provider %s sent an answer that is not a JSON object", provider)
         raise UpstreamUnavailable("The provider's answer could not be read.")
@@ -294,16 +302,33 @@ def frame_parts(frame: bytes) -> tuple[str | None, bytes]:
     return event, b"\n".join(data)
 
 
-def frame_json(data: bytes) -> dict[str, Any] | None:
+def json_loads(data: bytes) -> Any:
+    """JSON with orjson; what it refuses, such as an integer past 64 bits (a broken usage count), with the
+    standard library, which reads any integer. None if it is not JSON at all."""
     try:
-        value = orjson.loads(data)
+        return orjson.loads(data)
     except orjson.JSONDecodeError:
-        return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            return None
+
+
+def frame_json(data: bytes) -> dict[str, Any] | None:
+    value = json_loads(data)
     return value if isinstance(value, dict) else None
 
 
 def encode(chunk: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+    return b"data: " + json_dumps(chunk) + b"\n\n"
+
+
+def json_dumps(value: Any) -> bytes:
+    """orjson's bytes; the standard library's for what orjson cannot write (an integer past 64 bits)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class RawFrames:
@@ -351,7 +376,7 @@ class RawChatAdapter(RawFrames, ChatAdapter):
         if not isinstance(usage, dict):  # `"usage": null` on every chunk once usage is asked for
             return [encode(chunk)]
         usage.pop("cost", None)  # some OpenAI-compatible servers add their own price
-        self.reported = chat_usage(usage)
+        self.note_usage(usage, chunk)
         if all(choice_is_empty(choice) for choice in choices):
             if not self.include_usage:
                 return []
@@ -377,9 +402,10 @@ class RawResponsesAdapter(RawFrames, ResponsesAdapter):
         if isinstance(kind, str) and kind.endswith(".delta"):
             self.count_text(event.get("delta"))
         if kind in RESPONSES_TERMINAL or kind in RESPONSES_FAILED:
-            usage = (event.get("response") or {}).get("usage")
+            response = event.get("response") or {}
+            usage = response.get("usage")
             if isinstance(usage, dict):
-                self.reported = responses_usage(usage)
+                self.reported = with_answer_tier(responses_usage(usage), response)
         if kind in RESPONSES_FAILED:
             self.failed = True
             return []

@@ -94,6 +94,9 @@ TYPES: dict[str, tuple[type, ...]] = {
     "reasoning": (dict,),
     "thinking": (dict,),
     "previous_response_id": (str,),
+    "background": (bool,),
+    "service_tier": (str,),
+    "context_management": (dict,),
 }
 # Keys LiteLLM reads from a call's `metadata` as its own (routing, logging, guardrails), some
 # expecting objects: a client's string there makes LiteLLM fail or log a traceback per request.
@@ -173,6 +176,13 @@ def check_details(route: Route, body: dict[str, Any]) -> None:
             raise InvalidRequest(f"'metadata' key '{key}' is reserved by the gateway.")
     if route is Route.RESPONSES and body.get("previous_response_id") is not None:
         check_previous_response(body["model"])
+    if route is Route.RESPONSES and body.get("background"):
+        raise InvalidRequest(
+            "'background': true is not supported: the provider would do the work after answering, where this "
+            "gateway cannot meter or bill it. Send the request without 'background' (stream it if it is long)."
+        )
+    if route is Route.MESSAGES and body.get("context_management") is not None:
+        check_context_management(body["context_management"])
     check_bounds(body)
 
 
@@ -190,6 +200,16 @@ def check_bounds(body: dict[str, Any]) -> None:
     choices = body.get("n")
     if choices is not None and not 1 <= choices <= MAX_CHOICES:
         raise InvalidRequest(f"'n' must be between 1 and {MAX_CHOICES}.")
+
+
+def check_context_management(value: dict[str, Any]) -> None:
+    """Anthropic's context editing: LiteLLM reads `edits` as a list of objects and fails on anything else."""
+    edits = value.get("edits", [])
+    if not isinstance(edits, list) or not all(isinstance(edit, dict) for edit in edits):
+        raise InvalidRequest("'context_management.edits' must be an array of objects.")
+    for index, edit in enumerate(edits):
+        if not isinstance(edit.get("type"), str):
+            raise InvalidRequest(f"'context_management.edits[{index}].type' must be a string.")
 
 
 def check_previous_response(model: str) -> None:

@@ -26,22 +26,31 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from django.conf import settings
 
 from core.errors import ContextWindowExceeded, GatewayError, ModelNotFound, UpstreamError
 from core.pool import in_pool
-from core.providers import BUILTIN, Target, credentials_provider, resolve_model
+from core.providers import ALIASES, BUILTIN, Target, credentials_provider, provider_registry, resolve_model
 from core.tasks import spawn
 from proxy.accounting import CallRecord, attempt_finished
 from proxy.forwarding import Completion, Stream, forward
+from proxy.passthrough import json_dumps, json_loads
 from proxy.request_params import Route
 from routing.health import HEALTHY, State, health_read, health_record
-from routing.selectors import DeploymentSpec, RoutePlan, RoutingTable, routing_table, routing_table_peek
+from routing.selectors import (
+    DeploymentSpec,
+    RoutePlan,
+    RoutingTable,
+    routed_key,
+    routing_table,
+    routing_table_peek,
+)
 
 log = logging.getLogger(__name__)
 # Provider answers worth another deployment: it is overloaded or broken, not the request.
 RETRY_STATUSES = frozenset({408, 409, 429})
+# The most one call may add to a deployment's tokens-per-minute count (Redis counts in 64-bit integers).
+TPM_COUNT_LIMIT = 10**12
 LITELLM_PREFIXES = {spec.name: spec.litellm_prefix for spec in BUILTIN}
 
 
@@ -77,7 +86,20 @@ async def route_plan(model: Any) -> RoutePlan | None:
     table = routing_table_peek()
     if table is None:
         table = await in_pool(routing_table)
-    return table.get(model) if isinstance(model, str) else None
+    if not isinstance(model, str):
+        return None
+    return table.get(model) or plan_by_spelling(model, table)
+
+
+def plan_by_spelling(model: str, table: RoutingTable) -> RoutePlan | None:
+    """A routed name however it is spelt: any case, surrounding blanks, an explicit provider prefix (`openai/`)."""
+    key = routed_key(model)
+    plan = table.get(key)
+    if plan is None and "/" in key:
+        head, _, rest = key.partition("/")
+        if head in LITELLM_PREFIXES or head in ALIASES or provider_registry().get(head) is not None:
+            plan = table.get(rest.strip())
+    return plan
 
 
 def deployment_target(spec: DeploymentSpec) -> Target | None:
@@ -95,6 +117,7 @@ def deployment_target(spec: DeploymentSpec) -> Target | None:
         litellm_model=f"{prefix}/{spec.upstream_model}",
         api_key=credentials.api_key,
         api_base=credentials.api_base,
+        api_version=credentials.api_version,
     )
 
 
@@ -210,11 +233,10 @@ def renamed_frame(frame: bytes, public: str) -> bytes:
     lines = frame.split(b"\n")
     for index, line in enumerate(lines):
         if line.startswith(b"data:"):
-            try:
-                data = orjson.loads(line[5:])
-            except orjson.JSONDecodeError:
+            data = json_loads(line[5:])
+            if data is None:
                 continue
-            lines[index] = b"data: " + orjson.dumps(renamed(data, public))
+            lines[index] = b"data: " + json_dumps(renamed(data, public))
     return b"\n".join(lines)
 
 
@@ -238,6 +260,10 @@ class PublicStream(Stream):
     def completed(self) -> bool:
         return self._inner.completed
 
+    @property
+    def answer_text(self) -> str:
+        return self._inner.answer_text
+
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._renamed()
 
@@ -256,7 +282,9 @@ class PublicStream(Stream):
 
 
 def total_tokens(usage: Any) -> int:
-    return int(usage.input_tokens + usage.output_tokens + usage.cache_read_tokens + usage.cache_write_tokens)
+    """For a deployment's tpm count: capped, so an absurd report cannot overflow the shared counter."""
+    total = int(usage.input_tokens + usage.output_tokens + usage.cache_read_tokens + usage.cache_write_tokens)
+    return min(total, TPM_COUNT_LIMIT)
 
 
 # --- the attempts ---------------------------------------------------------------------------

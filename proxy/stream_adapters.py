@@ -1,13 +1,15 @@
 """Per-route stream adapters: LiteLLM stream items in, SSE frames in the client's wire format out.
 
 Each adapter also watches the stream for the provider's usage and for its proper end,
-and counts the content seen so far so that a broken stream still yields an estimate.
+and keeps the content seen so far so that a stream without usage (broken, or a provider that
+sends none) can be estimated (proxy.usage_rules). The usage billed is the last one the stream
+sends: a chat stream is complete only once a usage chunk has come at or after its `finish_reason`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +23,7 @@ from proxy.usage_normalise import (
     messages_usage,
     responses_usage,
     tokens_for_chars,
+    with_answer_tier,
 )
 
 
@@ -39,6 +42,7 @@ class Adapter:
     def __init__(self, input_estimate: int) -> None:
         self.input_estimate = input_estimate
         self.content_chars = 0
+        self.texts: list[str] = []  # the answer's text as it came, for an estimate when no usage does
         self.reported: Usage | None = None  # the provider's own final count
         self.partial: Usage | None = None  # counts known before the end (Anthropic message_start)
         self.finished = False
@@ -46,15 +50,26 @@ class Adapter:
         # exception's text): the event is not forwarded; Stream raises our own error instead.
         self.failed = False
 
+    @property
+    def complete(self) -> bool:
+        """The provider's terminal event and its final usage have both arrived: the call can be recorded."""
+        return self.finished and self.reported is not None
+
     def usage(self) -> Usage:
+        """The provider's last count; else what is known, the rest a rough estimate marked unreported."""
         if self.reported is not None:
             return self.reported
         output = tokens_for_chars(self.content_chars)
         partial = self.partial
         # LiteLLM's bridge for OpenAI models sends a message_start of zeros: no real count.
         if partial is not None and partial.input_tokens + partial.cache_read_tokens + partial.cache_write_tokens:
-            return replace(partial, output_tokens=max(partial.output_tokens, output))
-        return Usage(input_tokens=self.input_estimate, output_tokens=output)
+            return replace(partial, output_tokens=max(partial.output_tokens, output), output_reported=False)
+        return Usage(
+            input_tokens=self.input_estimate, output_tokens=output, input_reported=False, output_reported=False
+        )
+
+    def answer_text(self) -> str:
+        return "".join(self.texts)
 
     def frames(self, item: Any) -> list[bytes]:
         raise NotImplementedError
@@ -66,7 +81,10 @@ class Adapter:
         return []
 
     def count_text(self, *texts: Any) -> None:
-        self.content_chars += sum(len(text) for text in texts if isinstance(text, str))
+        for text in texts:
+            if isinstance(text, str) and text:
+                self.content_chars += len(text)
+                self.texts.append(text)
 
 
 def choice_is_empty(choice: Mapping[str, Any]) -> bool:
@@ -80,6 +98,16 @@ class ChatAdapter(Adapter):
     def __init__(self, input_estimate: int, include_usage: bool) -> None:
         super().__init__(input_estimate)
         self.include_usage = include_usage
+        self.usage_after_finish = False  # a usage chunk came at or after the finish_reason: the call's final count
+
+    @property
+    def complete(self) -> bool:
+        return self.finished and self.usage_after_finish
+
+    def note_usage(self, usage: dict[str, Any], chunk: dict[str, Any]) -> None:
+        """The last usage chunk wins; one before the finish_reason is interim, never what completes the call."""
+        self.reported = with_answer_tier(chat_usage(usage), chunk)
+        self.usage_after_finish = self.finished
 
     def frames(self, item: Any) -> list[bytes]:
         chunk = item_dict(item)
@@ -89,7 +117,7 @@ class ChatAdapter(Adapter):
             self.observe(choice)
         if not isinstance(usage, dict):
             return [sse.encode(chunk)]
-        self.reported = chat_usage(usage)
+        self.note_usage(usage, chunk)
         usage.pop("cost", None)  # LiteLLM's own price guess
         if all(choice_is_empty(choice) for choice in choices):
             if not self.include_usage:
@@ -124,10 +152,11 @@ class ResponsesAdapter(Adapter):
         if isinstance(kind, str) and kind.endswith(".delta"):
             self.count_text(event.get("delta"))
         if kind in RESPONSES_TERMINAL or kind in RESPONSES_FAILED:
-            usage = (event.get("response") or {}).get("usage")
+            response = event.get("response") or {}
+            usage = response.get("usage")
             if isinstance(usage, dict):
                 usage.pop("cost", None)
-                self.reported = responses_usage(usage)
+                self.reported = with_answer_tier(responses_usage(usage), response)
         if kind in RESPONSES_FAILED:
             self.failed = True
             return []
@@ -182,25 +211,6 @@ class MessagesAdapter(Adapter):
         rest = self.framer.rest()
         frames = self.frames(rest + b"\n\n") if rest.strip() else []
         return [*super().finish(provider), *frames]
-
-
-class BridgedMessagesAdapter(MessagesAdapter):
-    """Anthropic SSE that LiteLLM made from an OpenAI Responses or chat stream (proxy.messages_bridge, chat_bridge).
-
-    The SSE's usage has lost the reasoning count, so the final usage is the provider's raw one,
-    handed over by the bridge's tap (and read with `normalise`) before LiteLLM emits its `message_delta`.
-    """
-
-    def __init__(self, input_estimate: int, normalise: Callable[[Mapping[str, Any]], Usage] = responses_usage) -> None:
-        super().__init__(input_estimate)
-        self.normalise = normalise
-        self.bridged_reported: Usage | None = None
-
-    def record_usage(self, usage: Mapping[str, Any]) -> None:
-        self.bridged_reported = self.normalise(usage)
-
-    def final_usage(self, merged: Mapping[str, Any]) -> Usage:
-        return self.bridged_reported or messages_usage(merged)
 
 
 def make_adapter(route: Route, body: Mapping[str, Any], input_estimate: int) -> Adapter:

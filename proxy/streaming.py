@@ -19,6 +19,8 @@ from core.metrics import metrics_first_frame_timer
 from core.tasks import call_deadline
 from proxy.accounting import CallRecord, call_finished, start_call
 from proxy.forwarding import Stream
+from proxy.usage_normalise import Usage
+from proxy.usage_rules import Answered, usage_billed, usage_billed_now
 from proxy.wire import error_frame
 
 log = logging.getLogger(__name__)
@@ -32,15 +34,16 @@ class StreamPump:
         self.queue: asyncio.Queue[bytes] = asyncio.Queue()
 
     async def run(self) -> None:
-        status, code = 200, ""
+        status, code, cancelled = 200, "", False
         first_frame = metrics_first_frame_timer(route=self.call.route.value, started=self.call.started)
         try:
             async with asyncio.timeout(call_deadline()):
                 async for frame in self.stream:
-                    if self.stream.completed:
+                    if self.stream.completed and not self.call.finished:
                         # Recorded (journaled) before the frame that completes the answer is queued:
                         # a worker killed once the client has its whole answer leaves its row.
-                        call_finished(self.call, status=self._status(200), usage=self.stream.usage)
+                        usage = await self._billed()
+                        call_finished(self.call, status=self._status(200), usage=usage)
                     if not self.call.client_gone:
                         self.queue.put_nowait(frame)
                         first_frame()
@@ -50,14 +53,34 @@ class StreamPump:
             status, code = self._fail(error)
         except asyncio.CancelledError:
             status, code = self._fail(GatewayUnavailable("The gateway is shutting down; the stream was ended."))
+            cancelled = True
             raise
         except Exception:
             log.exception("stream %s failed", self.call.request_id)
             status, code = self._fail(UpstreamUnavailable())
         finally:
-            self.queue.put_nowait(_END)
-            call_finished(self.call, status=self._status(status), usage=self.stream.usage, error_code=code)
-            await self.stream.aclose()
+            try:
+                if not self.call.finished:  # ended without a final usage, or failed: billed from what is known
+                    await self._finish(status, code, rough=cancelled)
+            finally:
+                self.queue.put_nowait(_END)
+                await self.stream.aclose()
+
+    async def _finish(self, status: int, code: str, *, rough: bool) -> None:
+        try:
+            usage = usage_billed_now(self.stream.usage, self._answered()) if rough else await self._billed()
+        except asyncio.CancelledError:  # shut down while estimating: the row is written all the same
+            rough_usage = usage_billed_now(self.stream.usage, self._answered())
+            call_finished(self.call, status=self._status(status), usage=rough_usage, error_code=code)
+            raise
+        call_finished(self.call, status=self._status(status), usage=usage, error_code=code)
+
+    def _answered(self) -> Answered:
+        stream = self.stream
+        return self.call.answered(lambda: stream.answer_text)
+
+    async def _billed(self) -> Usage:
+        return await usage_billed(self.stream.usage, self._answered())
 
     def _status(self, status: int) -> int:
         return 499 if self.call.client_gone and status == 200 else status

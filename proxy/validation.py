@@ -1,5 +1,6 @@
 """Reads a proxy request body: JSON object or a 400; the parameters are checked by request_params."""
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -28,9 +29,7 @@ def parse_body(raw: bytes, route: Route) -> dict[str, Any]:
     return body
 
 
-def requested_output_tokens(body: dict[str, Any]) -> int:
-    for name in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
-        value = body.get(name)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return 0
+def requested_output_tokens(body: Mapping[str, Any]) -> int:
+    """The largest of the output caps the body sends (0 for none): a provider may honour any one of them."""
+    caps = (body.get(name) for name in ("max_completion_tokens", "max_tokens", "max_output_tokens"))
+    return max((cap for cap in caps if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0), default=0)

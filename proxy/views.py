@@ -7,7 +7,6 @@ import time
 import uuid
 from typing import Any, ClassVar
 
-import orjson
 from adrf.views import APIView
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -34,8 +33,10 @@ from proxy.admission import admit, admit_routed
 from proxy.auth import PRINCIPAL_ATTR, GatewayKeyAuthentication, Principal, presented_key, principal_for_async
 from proxy.forwarding import Completion, Route, Stream, forward
 from proxy.models_list import model_list
+from proxy.passthrough import json_dumps
 from proxy.routed import candidates_load, forward_routed, route_plan
 from proxy.streaming import sse_response
+from proxy.usage_rules import answer_text, usage_billed
 from proxy.validation import parse_body
 from proxy.wire import error_body
 
@@ -45,7 +46,7 @@ REQUEST_ID = "gateway.request_id"
 
 
 def _json(body: Any, status: int = 200) -> HttpResponse:
-    return HttpResponse(orjson.dumps(body), status=status, content_type="application/json")
+    return HttpResponse(json_dumps(body), status=status, content_type="application/json")
 
 
 class GatewayView(APIView):
@@ -162,7 +163,7 @@ class CompletionView(GatewayView):
     async def _call(self, request: Request, call: CallRecord) -> HttpResponseBase:
         raw = self._body(request)
         body = parse_body(raw, self.route)
-        call.model, call.streamed = body["model"], bool(body.get("stream"))
+        call.model, call.streamed, call.body, call.raw_size = body["model"], bool(body.get("stream")), body, len(raw)
         plan = await route_plan(call.model)
         if plan is None:  # no deployment or policy for this name: provider auto-detection, one attempt
             call.admission = await admit(
@@ -178,7 +179,9 @@ class CompletionView(GatewayView):
         else:
             result = await self._routed(call, body, len(raw), plan)
         if isinstance(result, Completion):
-            call_finished(call, status=499 if call.client_gone else 200, usage=result.usage)
+            answer = result.body
+            usage = await usage_billed(result.usage, call.answered(lambda: answer_text(self.route, answer)))
+            call_finished(call, status=499 if call.client_gone else 200, usage=usage)
             if result.raw is not None:  # the provider's own bytes (same-format fast path): no re-encoding
                 return HttpResponse(result.raw, content_type="application/json")
             return _json(result.body)
@@ -194,6 +197,7 @@ class CompletionView(GatewayView):
             raw_size=raw_size,
             request_id=call.request_id,
             targets=candidates.targets(),
+            public_name=plan.public_name,
         )
         return await forward_routed(
             call=call, route=self.route, body=body, plan=plan, candidates=candidates, stream=call.streamed

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from core.admin import ServiceModelAdmin, badge
+from core.admin import ServiceModelAdmin, badge, sub
 from core.providers import credentials_provider
 from routing.health import Health, health_report
 from routing.models import Deployment, RoutePolicy
@@ -34,6 +34,9 @@ _FIELDS = (
 )
 
 
+_ERROR_SHOWN = 90  # characters of the latest error in the list
+
+
 def _when(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -44,7 +47,8 @@ def _health(obj: Deployment) -> Health:
 
 @admin.register(Deployment)
 class DeploymentAdmin(ServiceModelAdmin):
-    list_display = ("public_name", "provider", "upstream_model", "credentials", "weight", "enabled", "status", "errors")
+    # Health and recent errors before the configuration; two-line cells keep the table inside 1280 px.
+    list_display = ("public_name", "status", "errors", "upstream", "credentials", "weight", "enabled")
     list_filter = ("enabled", "provider", "public_name")
     search_fields = ("public_name", "upstream_model")
     fields = _FIELDS
@@ -68,7 +72,16 @@ class DeploymentAdmin(ServiceModelAdmin):
     @admin.display(description="Recent errors")
     def errors(self, obj: Deployment) -> str:
         recent = _health(obj).recent_errors
-        return f"{len(recent)}, last {_when(recent[0][0])}: {recent[0][1]}" if recent else "—"
+        if not recent:
+            return "—"
+        at, what = recent[0]
+        # The whole message is on the deployment's page (and in the cell's tooltip); the list shows its start.
+        shown = what if len(what) <= _ERROR_SHOWN else what[: _ERROR_SHOWN - 1] + "…"
+        return format_html('<span title="{}">{}</span>{}', what, shown, sub(f"{len(recent)}, last {_when(at)}"))
+
+    @admin.display(description="Upstream model · provider", ordering="upstream_model")
+    def upstream(self, obj: Deployment) -> str:
+        return format_html("{}{}", obj.upstream_model, sub(obj.provider))
 
     @admin.display(description="Health (every instance)")
     def health(self, obj: Deployment) -> SafeString:

@@ -9,6 +9,7 @@ dict `get` on a warm table.
 
 import functools
 import logging
+from collections import Counter
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -50,6 +51,11 @@ class RoutePlan:
 RoutingTable = dict[str, RoutePlan]
 
 
+def routed_key(name: str) -> str:
+    """How a public name is found whatever its spelling: case and surrounding blanks do not matter."""
+    return name.strip().lower()
+
+
 def _table_load() -> RoutingTable:
     deployments: dict[str, list[DeploymentSpec]] = {}
     for row in Deployment.objects.filter(enabled=True).order_by("id"):
@@ -76,6 +82,13 @@ def _table_load() -> RoutingTable:
             fallbacks=tuple(policy.fallbacks) if policy else (),
             context_fallback=policy.context_fallback if policy else "",
         )
+    # Every spelling of a name finds it (`GPT-4o-mini`, ` gpt-4o-mini`): each plan under its key too, unless
+    # two names differ only in case (each is then found by its exact spelling alone).
+    spellings = Counter(routed_key(name) for name in table)
+    for name in list(table):
+        key = routed_key(name)
+        if key not in table and spellings[key] == 1:
+            table[key] = table[name]
     return table
 
 

@@ -39,15 +39,17 @@ def fresh_caches() -> Iterator[None]:
     """The database is reset between tests; cached keys and prices must go with it."""
     from django.core.cache import cache
 
-    from core.cache import l1
+    from core.cache import database_breaker, l1
     from core.providers import provider_registry
 
     l1().clear()
     cache.clear()
     provider_registry.cache_clear()
+    database_breaker.cache_clear()
     yield
     l1().clear()
     provider_registry.cache_clear()
+    database_breaker.cache_clear()
 
 
 @dataclass

@@ -29,18 +29,23 @@ CHOICES = 30  # per filter: the most used lately, and the one chosen
 ACCOUNT_PARAM = "account__id__exact"  # the name Django's own filter used: account pages link with it
 # Query parameters of the change list that do not narrow the rows.
 _PAGING = frozenset({"p", "o", "all", "_changelist_filters", "_to_field", "_popup"})
+_RECENT_MODELS = "_gw_recent_models"  # where a request keeps the model filter's reading for the provider filter
 
 
-def _recent(column: str) -> list[Any]:
-    """The values of `column` with the most requests this month and last, most first."""
+def _recent_rollups() -> QuerySet[UsageRollup]:
+    """The month rollups of this month and last: a few per account, model and route whatever the table's size."""
     since = span_start(span_start(timezone.now(), Span.MONTH) - timedelta(days=1), Span.MONTH)
-    found = (
-        UsageRollup.objects.filter(span=Span.MONTH, bucket__gte=since)
-        .values(column)
-        .annotate(n=Sum("requests"))
-        .order_by("-n")
-    )
-    return [row[column] for row in found[: CHOICES * 3]]
+    return UsageRollup.objects.filter(span=Span.MONTH, bucket__gte=since)
+
+
+def _recent_models(request: HttpRequest) -> list[tuple[str, str]]:
+    """(model, provider) pairs with the most requests lately, most first; read once per page for both filters."""
+    found = getattr(request, _RECENT_MODELS, None)
+    if found is None:
+        grouped = _recent_rollups().values_list("model", "provider").annotate(n=Sum("requests")).order_by("-n")
+        found = [(model, provider) for model, provider, _ in grouped[: CHOICES * 3]]
+        setattr(request, _RECENT_MODELS, found)
+    return found
 
 
 class AccountFilter(admin.SimpleListFilter):
@@ -48,7 +53,8 @@ class AccountFilter(admin.SimpleListFilter):
     parameter_name = ACCOUNT_PARAM
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        ids = _recent("account_id")[:CHOICES]
+        busiest = _recent_rollups().values("account_id").annotate(n=Sum("requests")).order_by("-n")
+        ids: list[Any] = [row["account_id"] for row in busiest[:CHOICES]]
         if self.value():
             ids.append(self.value())
         names = dict(Account.objects.filter(pk__in=ids).values_list("pk", "user_id"))
@@ -64,7 +70,7 @@ class ModelFilter(admin.SimpleListFilter):
     parameter_name = "model"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        names = sorted({price_key(name) for name in _recent("model")})[:CHOICES]
+        names = sorted({price_key(name) for name, _ in _recent_models(request)})[:CHOICES]
         chosen = self.value()
         if chosen and price_key(chosen) not in names:
             names.append(price_key(chosen))
@@ -80,7 +86,7 @@ class ProviderFilter(admin.SimpleListFilter):
     parameter_name = "provider"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        names: set[str] = {str(name) for name in _recent("provider")}
+        names: set[str] = {str(provider) for _, provider in _recent_models(request)}
         chosen = self.value()
         if chosen:
             names.add(chosen)

@@ -8,8 +8,8 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import Account
-from accounts.selectors import account_get
+from accounts.models import Account, Team
+from accounts.selectors import account_get, team_and_below
 from core.api_auth import ManagementAPIView
 from core.api_errors import error_responses, path_text, validate_input
 from keys.models import APIKey
@@ -42,6 +42,14 @@ def account_of(user_id: str) -> Account:
         raise serializers.ValidationError({"user_id": ["No account has this user_id."]}) from None
 
 
+def team_of(slug: str) -> tuple[Any, ...]:
+    """The team a filter names and the teams inside it (as its budgets count them); a 400 when there is none."""
+    team = Team.objects.filter(slug=slug).first()
+    if team is None:
+        raise serializers.ValidationError({"team": ["No team has this slug."]})
+    return team_and_below(team=team)
+
+
 def key_of(key_id: str, account: Account | None) -> Any:
     try:
         key = key_get(key_id=key_id)
@@ -61,6 +69,7 @@ def usage_scope(filters: dict[str, Any], account: Account | None = None) -> Usag
         since=filters.get("since"),
         until=filters.get("until"),
         account_id=account.pk if account else None,
+        team_ids=team_of(filters["team"]) if "team" in filters else None,
         key_id=key_of(filters["key_id"], account) if "key_id" in filters else None,
         models=model_names(name=filters["model"], account_id=account.pk if account else None)
         if "model" in filters

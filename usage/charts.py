@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from core.admin import usd
 from core.money import ZERO
 
 PALETTE = (
@@ -20,6 +21,7 @@ PALETTE = (
     "#9c755f",
 )
 OTHER_COLOUR = "#bab0ac"
+UNNAMED = "(none)"  # a series with no name: usage rows with no model (a body the gateway could not read)
 WIDTH, HEIGHT = 820, 300
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 36
 LEGEND_ROW = 20
@@ -38,9 +40,10 @@ def _nice_ceiling(value: Decimal) -> Decimal:
 
 
 def _usd_tick(value: Decimal) -> str:
+    """An axis label: as many places as the round tick needs ($0.0000025 on a chart of micro-costs)."""
     if value == 0:
         return "$0"
-    places = max(0, min(6, -value.normalize().as_tuple().exponent))  # type: ignore[operator]
+    places = max(0, min(10, -value.normalize().as_tuple().exponent))  # type: ignore[operator]
     return f"${value:,.{places}f}"
 
 
@@ -91,7 +94,7 @@ def _bars(folded: list[tuple[str, dict[date, Decimal]]], top: Decimal, periods: 
             base += cost
             colour = PALETTE[index] if index < len(PALETTE) else OTHER_COLOUR
             x = LEFT + slot * i + slot * 0.15
-            title = f"{model} · {day:%b %-d}: {_usd_tick(cost.quantize(Decimal('0.000001')))}"
+            title = f"{model} · {day:%b %-d}: {usd(cost)}"
             parts.append(
                 f'<rect class="bar" x="{x:.1f}" y="{y1:.1f}" width="{slot * 0.7:.1f}" '
                 f'height="{max(y0 - y1, 0.5):.1f}" fill="{colour}"><title>{escape(title)}</title></rect>'
@@ -102,7 +105,7 @@ def _bars(folded: list[tuple[str, dict[date, Decimal]]], top: Decimal, periods: 
 def _legend(folded: list[tuple[str, dict[date, Decimal]]]) -> tuple[list[str], int]:
     parts, x, row = [], LEFT, 0
     for index, (model, costs) in enumerate(folded):
-        label = f"{model} (${sum(costs.values(), ZERO):,.2f})"
+        label = f"{model} ({usd(sum(costs.values(), ZERO))})"
         width = 26 + 7 * len(label)
         if x + width > WIDTH - RIGHT and x > LEFT:
             x, row = LEFT, row + 1
@@ -130,9 +133,10 @@ def period_chart_svg(
 ) -> SafeString:
     """Stacked bars of spend per period (day, week or month, each named by its first day) and series."""
     kept = set(periods)
-    folded = _fold(
-        {name: {d: c for d, c in costs.items() if d in kept} for name, costs in series.items()}, len(PALETTE)
-    )
+    shown = {name or UNNAMED: {d: c for d, c in costs.items() if d in kept} for name, costs in series.items()}
+    # A series with nothing spent in the range draws no bar: no legend entry either (refused calls
+    # with no model name were a blank "($0.00)" one).
+    folded = _fold({name: costs for name, costs in shown.items() if any(costs.values())}, len(PALETTE))
     totals = [sum((costs.get(when, ZERO) for _, costs in folded), ZERO) for when in periods]
     top = _nice_ceiling(max(totals, default=ZERO))
     slot = (WIDTH - LEFT - RIGHT) / max(len(periods), 1)

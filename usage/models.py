@@ -28,6 +28,10 @@ class UsageLog(models.Model):
     cost_usd = money_field(default=ZERO)
     latency_ms = models.PositiveIntegerField(default=0)
     streamed = models.BooleanField(default=False)
+    usage_estimated = models.BooleanField(
+        default=False,
+        help_text="The provider's counts were missing or past what the call could use: billed from an estimate.",
+    )
     # Routing (docs/routing.md): a routed call's attempts that did not answer are rows of their own, linked
     # to the row of the answer (whose id is the x-request-id); `attempt` counts from 1 in the order tried.
     attempt_of = models.UUIDField(null=True, blank=True, db_index=True)

@@ -23,6 +23,7 @@ from usage.rollups import span_next, span_start
 _TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 # What a report groups by (the API's names) and the rollup column of each.
 GROUPS = {
+    "team": "account__team_id",  # the team the account belongs to now (usage rows do not record one)
     "account": "account_id",
     "key": "api_key_id",
     "model": "model",
@@ -64,6 +65,7 @@ class UsageScope:
     since: datetime | None = None
     until: datetime | None = None
     account_id: Any = None
+    team_ids: tuple[Any, ...] | None = None  # accounts in these teams now (a team and the teams inside it)
     key_id: Any = None
     models: tuple[str, ...] | None = None  # names exactly as stored: see model_names
     provider: str | None = None
@@ -73,6 +75,7 @@ class UsageScope:
     def rollup_filter(self) -> dict[str, Any]:
         found = {
             "account_id": self.account_id,
+            "account__team_id__in": self.team_ids,
             "api_key_id": self.key_id,
             "model__in": self.models,
             "provider": self.provider,

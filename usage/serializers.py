@@ -99,6 +99,9 @@ class GroupByField(serializers.CharField):
 
 class SpendReportFilter(UsageListFilter):
     paging = ("limit", "offset", "format")
+    team = serializers.SlugField(
+        max_length=100, required=False, help_text="Only accounts in this team or a team inside it (now)."
+    )
     since = _since()
     group_by = GroupByField(
         required=False,
@@ -127,6 +130,9 @@ class UsageOutput(serializers.Serializer):  # type: ignore[type-arg]
     cost_usd = usd_field()
     latency_ms = serializers.IntegerField()
     streamed = serializers.BooleanField()
+    usage_estimated = serializers.BooleanField(
+        help_text="The provider sent no usage, or counts past what the call could use: billed from an estimate."
+    )
     upstream_model = serializers.CharField(help_text="Routed calls: the deployment's model, which priced the row.")
     attempt = serializers.IntegerField(help_text="Routed calls: the attempt's number, from 1.")
     attempt_of = serializers.UUIDField(
@@ -154,6 +160,7 @@ class UsagePageOutput(serializers.Serializer):  # type: ignore[type-arg]
 
 class SpendGroupOutput(UsageTotalsOutput):
     period = serializers.DateField(required=False, help_text="The first day of the group's day, week or month.")
+    team = serializers.CharField(required=False, allow_null=True, help_text="The team's slug; null: no team.")
     user_id = serializers.CharField(required=False)
     key_id = serializers.CharField(required=False, help_text="Null for rows whose key was deleted.")
     key_prefix = serializers.CharField(required=False)

@@ -41,6 +41,7 @@ class UsageEntry:
     upstream_model: str = ""  # routed calls: the deployment's model (what the row is priced by)
     lease_id: str = ""  # admitted from a budget lease (budgets.leases): the lease, and the worst case drawn from it
     lease_draw_usd: Decimal = ZERO
+    usage_estimated: bool = False  # the counts are the gateway's estimate, not the provider's (proxy.usage_rules)
     # The budget windows the call's hold (or lease) was taken in, where its cost is booked: (budget id, window
     # start ISO or None for lifetime) pairs (budgets.ledger).
     budget_refs: tuple[tuple[str, str | None], ...] = ()
@@ -90,6 +91,7 @@ def _row(entry: UsageEntry) -> UsageLog:
         cost_usd=entry.cost_usd,
         latency_ms=_count(entry.latency_ms),
         streamed=entry.streamed,
+        usage_estimated=entry.usage_estimated,
         attempt_of=uuid.UUID(entry.attempt_of) if entry.attempt_of else None,
         attempt=min(max(entry.attempt, 1), 1000),
         upstream_model=_text(entry.upstream_model, 200),

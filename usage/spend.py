@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from accounts.models import Account
+from accounts.models import Account, Team
 from keys.models import APIKey
 from usage.models import Span
 from usage.reports import UsageScope, UsageTotals, usage_summed
@@ -39,11 +39,10 @@ def default_since() -> datetime:
 
 def _labels(groups: dict[tuple[Any, ...], UsageTotals], group_by: Sequence[str]) -> dict[str, dict[Any, Any]]:
     found: dict[str, dict[Any, Any]] = {}
-    for name, model in (("account", Account), ("key", APIKey)):
+    for name, model, column in (("team", Team, "slug"), ("account", Account, "user_id"), ("key", APIKey, "prefix")):
         if name in group_by:
             index = group_by.index(name) + 1
             ids = {key[index] for key in groups if key[index] is not None}
-            column = "user_id" if name == "account" else "prefix"
             found[name] = dict(model.objects.filter(pk__in=ids).values_list("pk", column))  # type: ignore[attr-defined]
     return found
 
@@ -52,7 +51,9 @@ def _row(key: tuple[Any, ...], totals: UsageTotals, group_by: Sequence[str], lab
     when, *values = key
     row: dict[str, Any] = {"period": when.date()} if when is not None else {}
     for name, value in zip(group_by, values, strict=True):
-        if name == "account":
+        if name == "team":
+            row["team"] = None if value is None else labels["team"].get(value, str(value))
+        elif name == "account":
             row["user_id"] = labels["account"].get(value, str(value))
         elif name == "key":
             row["key_id"] = None if value is None else str(value)

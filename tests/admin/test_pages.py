@@ -69,15 +69,19 @@ def test_usage_list_shows_totals_of_the_filtered_rows(admin_client, shop):
     assert "3 results" in page
 
 
-def test_money_keeps_three_significant_digits_under_a_cent():
+def test_money_keeps_three_significant_digits_under_a_cent_and_never_shows_a_rounded_zero():
     from core.admin import usd
 
-    assert [usd(Decimal(v)) for v in ("0", "0.0000012345", "0.0042", "0.01", "1234.5")] == [
-        "$0.00",
+    values = ("0", "0.0000012345", "0.0042", "0.000090", "0.01", "0.0545", "1234.5", "-0.0000012345")
+    assert [usd(Decimal(v)) for v in values] == [
+        "$0",  # exactly nothing: "$0.00" would be the same text as a rounded micro-cost
         "$0.00000123",
-        "$0.00420",
+        "$0.0042",
+        "$0.00009",
         "$0.01",
+        "$0.05",
         "$1,234.50",
+        "-$0.00000123",
     ]
 
 
@@ -91,3 +95,30 @@ def test_the_account_page_offers_add_key_and_the_price_filter_only_callable_prov
     assert f"{reverse('admin:keys_apikey_add')}?account={shop.account.pk}" in page
     prices = admin_client.get(reverse("admin:pricing_modelcost_changelist")).content.decode()
     assert "?provider=openai" not in prices  # no provider is configured in this test
+
+
+def test_an_operator_token_is_named_by_its_first_characters_not_its_digest(admin_client, admin_user):
+    from core.audit import actor_for_user
+    from keys.operator_tokens import operator_token_create
+
+    token, _ = operator_token_create(
+        user=admin_user, expires_at=None, actor=actor_for_user(user=admin_user, via="admin")
+    )
+    for view in ("change", "history"):
+        page = admin_client.get(reverse(f"admin:knox_authtoken_{view}", args=[token.pk])).content.decode()
+        # The digest is the token's primary key, so its pages' addresses hold it; their text does not.
+        assert f"{token.token_key}… ({admin_user.username})" in page and f"{token.digest} :" not in page, view
+
+
+def test_the_team_page_shows_its_accounts_spend_per_day_and_links_the_report(admin_client, shop):
+    from accounts.models import Account
+    from budgets.services import team_create
+
+    team = team_create(slug="ml")
+    Account.objects.filter(pk__in=[shop.account.pk, shop.other.pk]).update(team=team)
+    page = admin_client.get(reverse("admin:accounts_team_change", args=[team.pk])).content.decode()
+    assert 'class="gw-cards"' in page and "$1.55" in page  # both accounts' last 30 days: 0.0545 + 1.5
+    assert "<svg" in page and 'class="bar"' in page
+    assert "acme" in page and "globex" in page  # the legend names each account
+    assert reverse("admin:usage_usagelog_report") + "?team=ml" in page
+    assert admin_client.get(reverse("admin:accounts_team_changelist")).status_code == 200

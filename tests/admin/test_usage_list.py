@@ -1,5 +1,6 @@
 """The usage list answers from indexes and rollups: filters, search, counts and totals; and the spend report page."""
 
+import re
 import uuid
 
 import pytest
@@ -7,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from tests.admin.conftest import record
 from tests.engine import on_mongodb
 from usage.admin_filters import COUNT_CAP, admin_scope
 from usage.models import UsageLog
@@ -73,3 +75,17 @@ def test_the_spend_report_page_draws_a_chart_and_a_table(admin_client, shop):
     assert "format=csv" in page and "group_by=account%2Cmodel" in page
     assert admin_client.get(url, {"user_id": "nobody"}).status_code == 200  # the form says what is wrong
     assert "No account has this user_id" in admin_client.get(url, {"user_id": "nobody"}).content.decode()
+
+
+def test_the_spend_report_names_every_group_in_its_chart_and_table(admin_client, shop):
+    record(shop.account, shop.key, "", "0", status=400, error_code="invalid_request_error")  # a body never read
+    url = reverse("admin:usage_usagelog_report")
+    page = admin_client.get(url, {"group_by": ["key"], "period": "month"}).content.decode()
+    legend = re.findall(r'class="legend">([^<]*)</text>', page)
+    # Keys by their prefix (the legend was blank), the keyless rows said to be so.
+    assert sorted(legend) == sorted([f"{shop.key.prefix} ($0.05)", "(no key) ($1.50)"]), legend
+    page = admin_client.get(url, {"group_by": ["model"], "period": "day"}).content.decode()
+    assert '<td class="gw-group">(no model)</td>' in page  # in the table: it had requests, if no cost
+    assert not [entry for entry in re.findall(r'class="legend">([^<]*)<', page) if "no model" in entry]  # cost 0
+    headers = re.findall(r"<th[^>]*>([^<]*)</th>", page.split('id="spend-table"')[1])
+    assert headers[:4] == ["Period", "Model", "Cost", "Requests"]

@@ -40,6 +40,10 @@ def test_money_is_a_decimal_string(api):
         ({"user_id": "bob", "budget_usd": "Infinity"}, "budget_usd"),
         ({"user_id": "bob", "budget_usd": "1.00000000001"}, "budget_usd"),
         ({"user_id": "bob", "budget_usd": "1" * 15}, "budget_usd"),
+        ({"user_id": "bob", "budget_usd": ""}, "budget_usd"),
+        ({"user_id": "bob", "budget_usd": " "}, "budget_usd"),
+        ({"user_id": "bob", "budget_usd": True}, "budget_usd"),
+        ({"user_id": "bob", "budget_usd": []}, "budget_usd"),
         ({"user_id": "bob", "email": "not-an-email"}, "email"),
         ({"user_id": "a/b"}, "user_id"),
         ({"user_id": ".."}, "user_id"),
@@ -125,6 +129,15 @@ def test_patching_null_budget_makes_it_unlimited(api, account):
     assert r.json()["budget_usd"] is None
     account.refresh_from_db()
     assert account.budget_usd is None
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t\n"])
+def test_a_blank_budget_is_refused_not_read_as_unlimited(api, account, blank):
+    r = api.patch("/api/accounts/alice/", {"budget_usd": blank}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {"budget_usd": ["A valid number is required."]}
+    account.refresh_from_db()
+    assert account.budget_usd == Decimal(10)
 
 
 def test_an_empty_patch_changes_nothing(api, account):

@@ -65,6 +65,9 @@ def test_null_clears_a_cache_price(api, priced):
         ({"output_per_mtok": "-Infinity"}, "output_per_mtok"),
         ({"output_per_mtok": "-0.5"}, "output_per_mtok"),
         ({"cache_read_per_mtok": "0.00000000001"}, "cache_read_per_mtok"),
+        ({"cache_read_per_mtok": ""}, "cache_read_per_mtok"),
+        ({"cache_write_per_mtok": " "}, "cache_write_per_mtok"),
+        ({"input_per_mtok": ""}, "input_per_mtok"),
         ({"model": ""}, "model"),
         ({"model": "   "}, "model"),
         ({"source": "litellm"}, "source"),
@@ -116,3 +119,35 @@ def test_it_deletes_a_price(api, priced):
 @pytest.mark.parametrize("method", ["get", "delete"])
 def test_an_unpriced_model_is_404(api, method):
     assert getattr(api, method)("/api/costs/nope/").status_code == 404
+
+
+# Issue 16: the billing modes' prices, set, shown, kept by partial updates and cleared by null.
+MODES = {
+    "input_priority_per_mtok": "4.25",
+    "output_priority_per_mtok": "17",
+    "cache_read_priority_per_mtok": "2.125",
+    "input_flex_per_mtok": "1.25",
+    "output_flex_per_mtok": "5",
+    "cache_read_flex_per_mtok": "0.625",
+    "cache_write_1h_per_mtok": "5",
+    "input_audio_per_mtok": "40",
+    "output_audio_per_mtok": "80",
+}
+
+
+def test_billing_mode_prices_are_set_shown_and_kept(api, priced):
+    r = api.post("/api/costs/", {"model": "claude-3-5-haiku", **MODES}, format="json")
+    assert r.status_code == 200, r.json()
+    assert {name: Decimal(r.json()[name]) for name in MODES} == {name: Decimal(v) for name, v in MODES.items()}
+    api.post("/api/costs/", {"model": "claude-3-5-haiku", "output_per_mtok": "5"}, format="json")
+    listed = api.get("/api/costs/", {"search": "claude-3-5-haiku"}).json()["results"][0]
+    assert Decimal(listed["output_audio_per_mtok"]) == 80 and Decimal(listed["output_per_mtok"]) == 5
+    api.post("/api/costs/", {"model": "claude-3-5-haiku", "input_priority_per_mtok": None}, format="json")
+    priced.refresh_from_db()
+    assert priced.input_priority_per_mtok is None and priced.cache_write_1h_per_mtok == 5
+
+
+@pytest.mark.parametrize("field", list(MODES))
+def test_a_negative_billing_mode_price_is_400(api, priced, field):
+    r = api.post("/api/costs/", {"model": "claude-3-5-haiku", field: "-1"}, format="json")
+    assert r.status_code == 400 and field in r.json()

@@ -69,6 +69,11 @@ def test_it_creates_a_key_with_limits_and_expiry(api, account):
         ({"user_id": "alice", "allowed_models": "gpt-4o"}, "allowed_models"),
         ({"user_id": "alice", "allowed_models": [""]}, "allowed_models"),
         ({"user_id": "alice", "expires_at": "tomorrow"}, "expires_at"),
+        ({"user_id": "alice", "expires_at": ""}, "expires_at"),
+        ({"user_id": "alice", "rpm_limit": ""}, "rpm_limit"),
+        ({"user_id": "alice", "tpm_limit": " "}, "tpm_limit"),
+        ({"user_id": "alice", "rpm_limit": 1.5}, "rpm_limit"),
+        ({"user_id": "alice", "rpm_limit": True}, "rpm_limit"),
         ({"user_id": "alice", "is_active": False}, "is_active"),
         ({"user_id": "alice", "key_hash": "x"}, "key_hash"),
         ({"user_id": "alice", "prefix": "gw-x"}, "prefix"),
@@ -133,10 +138,23 @@ def test_it_changes_expiry_models_and_limits(api, key):
 
 
 @pytest.mark.parametrize(
-    "payload", [{"user_id": "bob"}, {"key": "gw-x"}, {"rpm_limit": "many"}, {"allowed_models": [" "]}]
+    "payload",
+    [
+        {"user_id": "bob"},
+        {"key": "gw-x"},
+        {"rpm_limit": "many"},
+        {"rpm_limit": ""},
+        {"tpm_limit": " "},
+        {"expires_at": ""},
+        {"is_active": ""},
+        {"allowed_models": [" "]},
+        {"allowed_models": ""},
+    ],
 )
 def test_it_rejects_invalid_patches(api, key, payload):
-    assert api.patch(f"/api/keys/{key.pk}/", payload, format="json").status_code == 400
+    r = api.patch(f"/api/keys/{key.pk}/", payload, format="json")
+    assert r.status_code == 400
+    assert set(r.json()) == set(payload)  # the field is named
 
 
 def test_it_refuses_an_allow_list_naming_a_model_no_call_could_use(api, account):

@@ -112,7 +112,7 @@ def test_the_default_range_is_the_last_30_days(api, db):
 @pytest.mark.parametrize(
     ("params", "field"),
     [
-        ({"group_by": "account,team"}, "group_by"),
+        ({"group_by": "account,tier"}, "group_by"),
         ({"group_by": "model,model"}, "group_by"),
         ({"period": "year"}, "period"),
         ({"since": "2026-02-30"}, "since"),
@@ -128,3 +128,18 @@ def test_it_rejects_bad_parameters(api, traffic, params, field):
 
 def test_it_needs_the_admin_token(anon, traffic):
     assert anon.get(URL).status_code in (401, 403)
+
+
+def test_it_groups_and_filters_by_team_counting_the_teams_inside(api, traffic):
+    from accounts.models import Account
+    from budgets.services import team_create
+
+    ml = team_create(slug="ml")
+    vision = team_create(slug="vision", parent=ml)
+    Account.objects.filter(user_id="alice").update(team=vision)
+    grouped = api.get(URL, _range(group_by="team")).json()["results"]
+    assert {(r["team"], r["cost_usd"]) for r in grouped} == {("vision", "3.5000000000"), (None, "4.0000000000")}
+    inside = api.get(URL, _range(team="ml", group_by="account")).json()
+    assert [(r["user_id"], r["requests"]) for r in inside["results"]] == [("alice", 3)]
+    unknown = api.get(URL, _range(team="nope"))
+    assert unknown.status_code == 400 and "team" in unknown.json()

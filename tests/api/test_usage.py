@@ -73,6 +73,7 @@ def test_it_lists_an_accounts_usage_newest_first(api, rows, key):
         "cost_usd": "0.0010000000",
         "latency_ms": 42,
         "streamed": True,
+        "usage_estimated": False,
         "upstream_model": "",
         "attempt": 1,
         "attempt_of": None,

@@ -125,3 +125,37 @@ def test_while_redis_is_down_the_cache_answers_a_miss_at_once(own_redis, caplog)
         cache.set("k", 2)
     assert time.monotonic() - started < 1.0
     assert len(outage_records(caplog)) == 1
+
+
+@pytest.mark.engine_independent  # Redis of its own, no database
+def test_an_invalidation_made_while_redis_is_down_reaches_it_once_it_is_back(tmp_path, monkeypatch, caplog):
+    """The outbox deletes the entry Redis brought back from its append-only file, and publishes the message."""
+    import asyncio
+
+    from core.cache import INVALIDATION_GROUP, cache_get_or_load, cache_invalidate, outbox_retry
+    from tests.foundation.revocation_rig import AofRedis
+    from tests.gateway import redis_settings
+
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(backends, "OUTAGE_PAUSE", 0.2, raising=False)
+    server = AofRedis(folder=tmp_path)
+    server.start()
+    raw = redis.Redis(port=server.port, socket_timeout=1)
+    try:
+        with override_settings(**redis_settings(server.url)):
+            assert cache_get_or_load("key", "k", lambda: "active") == "active"
+            server.stop()
+            cache_invalidate("key", "k")  # neither deleted in Redis nor published
+            server.start()
+            assert raw.keys("*c2:key:k")  # back, from the append-only file
+            listener = raw.pubsub()
+            listener.subscribe(f"asgi__group__{INVALIDATION_GROUP}")
+            time.sleep(0.3)  # past the breaker's pause
+            asyncio.run(outbox_retry(asyncio.to_thread))
+            assert not raw.keys("*c2:key:k")
+            messages = [listener.get_message(timeout=2) for _ in range(2)]
+            assert [m["type"] for m in messages if m] == ["subscribe", "message"]
+    finally:
+        server.stop()
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "core.cache"]
+    assert [level for level, _ in logged] == ["WARNING", "INFO"], logged

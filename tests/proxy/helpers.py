@@ -1,9 +1,42 @@
-"""Shared helpers for end-to-end proxy tests: prices and expected costs computed by hand."""
+"""Shared helpers for proxy tests: prices and expected costs computed by hand, the providers' test keys and models."""
 
 from decimal import Decimal
 
 from pricing.services import cost_upsert
+from proxy.request_params import Route
 
+# The keys and models of the `provider_upstream` fixture (tests/proxy/conftest.py), every provider at the test upstream.
+PROVIDER_KEYS = {
+    "openai": "sk-openai-test",
+    "anthropic": "sk-ant-test",
+    "gemini": "gemini-test-key",
+    "cohere": "cohere-test-key",
+    "azure": "azure-test-key",
+    "custom": "sk-custom-test",
+}
+PROVIDER_MODELS = {
+    "openai": "gpt-4o",
+    "anthropic": "claude-haiku-4-5",
+    "gemini": "gemini-2.5-flash",
+    "cohere": "command-r",
+    "azure": "azure/my-deployment",
+    "custom": "custom/my-model",
+}
+AZURE_VERSION = "2024-10-21"
+# Every cross-format pair the gateway translates (proxy.translated's table).
+TRANSLATED = [
+    (Route.CHAT, "anthropic"),
+    (Route.CHAT, "gemini"),
+    (Route.CHAT, "cohere"),
+    (Route.CHAT, "azure"),
+    (Route.MESSAGES, "gemini"),
+    (Route.MESSAGES, "cohere"),
+    (Route.MESSAGES, "azure"),
+    (Route.MESSAGES, "openai"),
+    (Route.RESPONSES, "anthropic"),
+    (Route.RESPONSES, "gemini"),
+    (Route.RESPONSES, "cohere"),
+]
 PRICES = {
     "input": Decimal("2.50"),
     "output": Decimal("10.00"),
@@ -12,7 +45,8 @@ PRICES = {
 }
 
 
-def set_price(model: str, provider: str = "") -> None:
+def set_price(model: str, provider: str = "", **modes: Decimal) -> None:
+    """PRICES for `model`, and any billing mode's price given (`input_priority_per_mtok=...`)."""
     cost_upsert(
         model=model,
         provider=provider,
@@ -20,6 +54,7 @@ def set_price(model: str, provider: str = "") -> None:
         output_per_mtok=PRICES["output"],
         cache_write_per_mtok=PRICES["cache_write"],
         cache_read_per_mtok=PRICES["cache_read"],
+        **modes,
     )
 
 

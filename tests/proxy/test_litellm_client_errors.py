@@ -92,3 +92,74 @@ def test_previous_response_id_on_an_openai_model_is_forwarded(gateway, customer,
     body = {"model": "gpt-4o-mini", "input": "hi", "previous_response_id": "resp_123"}
     assert post(gateway, customer, "/v1/responses", body).status_code == 200
     assert upstream.last.body["previous_response_id"] == "resp_123"
+
+
+# Issue 16: shapes LiteLLM raised on before sending anything (answered 502, and counted against deployments).
+CONTEXT_MANAGEMENT = [
+    "x",
+    5,
+    0,
+    1.5,
+    True,
+    [],
+    ["x"],
+    {"edits": "x"},
+    {"edits": 5},
+    {"edits": None},
+    {"edits": {}},
+    {"edits": [5]},
+    {"edits": ["x"]},
+    {"edits": [None]},
+    {"edits": [[]]},
+    {"edits": [{}]},
+    {"edits": [{"type": 5}]},
+]
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("value", CONTEXT_MANAGEMENT, ids=[json.dumps(v) for v in CONTEXT_MANAGEMENT])
+def test_context_management_of_a_wrong_shape_is_400(gateway, customer, upstream, value, model):
+    body = {"model": model, "messages": HELLO, "max_tokens": 5, "context_management": value}
+    response = post(gateway, customer, "/v1/messages", body)
+    assert "context_management" in error_of("/v1/messages", response)
+    assert upstream.count == 0
+    assert gateway.usage(response.headers["x-request-id"]).status_code == 400
+
+
+def test_a_well_formed_context_management_is_forwarded(gateway, customer, upstream):
+    edits = {"edits": [{"type": "clear_tool_uses_20250919", "keep": {"type": "tool_uses", "value": 3}}]}
+    body = {"model": "claude-haiku-4-5", "messages": HELLO, "max_tokens": 5, "context_management": edits}
+    assert post(gateway, customer, "/v1/messages", body).status_code == 200
+    assert upstream.last.body["context_management"] == edits
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_anything_litellm_fails_on_before_sending_is_the_clients_400(gateway, customer, upstream, stream):
+    # Not caught by our validation: LiteLLM's bridge to the Responses API reads `tool_choice` as an object.
+    body = {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 5, "tool_choice": "x", "stream": stream}
+    response = post(gateway, customer, "/v1/messages", body)
+    assert "could not be sent to the provider" in error_of("/v1/messages", response)
+    assert upstream.count == 0
+
+
+def test_one_tenants_junk_never_cools_down_a_deployment(gateway, make_customer, upstream, settings):
+    from routing.health import health_report
+    from routing.services import deployment_create, policy_set
+
+    settings.ROUTING_FAILURES = 2
+    first = deployment_create(public_name="house", provider="openai", upstream_model="gpt-4o-mini")
+    second = deployment_create(public_name="house", provider="openai", upstream_model="gpt-4o")
+    policy_set(public_name="house", attempts=3, fallbacks=["claude-haiku-4-5"])
+    junk, other = make_customer(), make_customer()
+    bodies = [{"context_management": value} for value in CONTEXT_MANAGEMENT] + [{"tool_choice": "x"}] * 6
+    for extra in bodies:
+        body = {"model": "house", "messages": HELLO, "max_tokens": 5, **extra}
+        error_of("/v1/messages", post(gateway, junk, "/v1/messages", body))
+    assert upstream.count == 0
+    gateway.drain()
+    for deployment in (first, second):
+        health = health_report(deployment_id=str(deployment.pk))
+        assert health.cooling_until == 0 and not health.recent_errors
+    answer = post(gateway, other, "/v1/messages", {"model": "house", "messages": HELLO, "max_tokens": 5})
+    assert answer.status_code == 200
+    assert upstream.last.body["model"] in ("gpt-4o-mini", "gpt-4o")  # a deployment of the name, not the fallback

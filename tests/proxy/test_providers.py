@@ -141,3 +141,19 @@ def test_custom_name_may_not_shadow_a_builtin(env):
     env(CUSTOM_LLM_PROVIDER="openai", CUSTOM_API_KEY="k", CUSTOM_API_BASE="http://x/v1")
     with pytest.raises(ImproperlyConfigured):
         provider_registry()
+
+
+@pytest.mark.parametrize("base", ["my-gcp-project", "projects/my-project/locations/us-central1", "ftp://x"])
+def test_a_base_that_is_not_an_http_url_is_refused_at_configuration(env, base):
+    env(GOOGLE_API_KEY="google-secret", GOOGLE_API_BASE=base)
+    with pytest.raises(ImproperlyConfigured) as caught:
+        provider_registry()
+    assert "GOOGLE_API_BASE" in str(caught.value)
+    assert "google-secret" not in str(caught.value)
+
+
+def test_azure_api_version_is_carried_to_its_targets(env):
+    env(AZURE_API_KEY="azure-secret", AZURE_API_BASE="https://res.openai.azure.com", AZURE_API_VERSION="2024-10-21")
+    assert resolve_model("azure/my-deployment").api_version == "2024-10-21"
+    env(AZURE_API_VERSION="")
+    assert resolve_model("azure/my-deployment").api_version is None

@@ -203,3 +203,41 @@ def test_a_name_without_deployments_keeps_auto_detection(gateway, customer, upst
     assert completion.model == B and upstream.last.body["model"] == B
     row = rows_of(gateway, customer)[0]
     assert (row.upstream_model, row.attempt, row.attempt_of) == ("", 1, None)
+
+
+# Issue 16: a routed public name is routed however the client spells it.
+SPELLINGS = ["gpt-4o-mini", "openai/gpt-4o-mini", "GPT-4o-mini", " gpt-4o-mini", "gpt-4o-mini ", "OpenAI/GPT-4O-MINI"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", {"messages": HELLO}),
+        ("/v1/responses", {"input": "Say hello"}),
+        ("/v1/messages", {"messages": HELLO, "max_tokens": 20}),
+    ],
+)
+def test_every_spelling_of_a_routed_name_is_routed(gateway, make_customer, upstream, path, body, stream):
+    # The name of a model the provider serves, put in front of another deployment: routing must win.
+    deployment_create(public_name="gpt-4o-mini", provider="openai", upstream_model="gpt-4.1-mini")
+    set_price("gpt-4.1-mini")
+    customer = make_customer(budget=Decimal("5"), allowed_models=["gpt-4o-mini"])
+    for spelling in SPELLINGS:
+        headers = {"authorization": f"Bearer {customer.key}"}
+        payload = {"model": spelling, **body, "stream": stream}
+        response = httpx.post(f"{gateway.url}{path}", json=payload, headers=headers, timeout=30)
+        assert response.status_code == 200, (spelling, response.text)
+        assert upstream.last.body["model"] == "gpt-4.1-mini", spelling
+        row = rows_of(gateway, customer)[-1]
+        assert row.upstream_model == "gpt-4.1-mini", spelling
+
+
+def test_capacity_and_fallbacks_apply_to_every_spelling(gateway, customer, upstream):
+    deployment_create(public_name="gpt-4o-mini", provider="openai", upstream_model="gpt-4.1-mini")
+    policy_set(public_name="gpt-4o-mini", attempts=2, fallbacks=["gpt-4.1-nano"])
+    upstream.set(model_errors={"gpt-4.1-mini": 500})
+    for spelling in SPELLINGS:
+        answer = sdk(gateway, customer.key).chat.completions.create(model=spelling, messages=HELLO)
+        assert answer.model == "gpt-4o-mini"  # the public name, as the table spells it
+        assert upstream.last.body["model"] == "gpt-4.1-nano", spelling

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management.base import CommandParser
 
 from core.commands import GatewayCommand, positive_int_argument
+from proxy.headerlimit import PROTOCOL as HEADER_LIMITED_PROTOCOL
 
 APP = "gateway_project.asgi:application"
 
@@ -47,6 +48,8 @@ class Command(GatewayCommand):
                 port=options["port"],
                 workers=max(workers, 1),
                 lifespan="on",
+                # httptools, capped: a request's line and headers stop being read at GATEWAY_MAX_HEADER_BYTES (431).
+                http=HEADER_LIMITED_PROTOCOL,
                 proxy_headers=options["proxy_headers"],
                 access_log=options["access_log"],
                 log_config=settings.LOGGING,  # uvicorn's own lines in the same format (JSON in production)

@@ -67,7 +67,9 @@ def _closed(refs: list[tuple[str, datetime]]) -> dict[tuple[str, datetime], Budg
     """The closed windows calls admitted before a boundary booked into (rare: one read, only when there are any)."""
     if not refs:
         return {}
-    periods = BudgetPeriod.objects.filter(budget_id__in={budget_id for budget_id, _ in refs})
+    periods = BudgetPeriod.objects.filter(
+        budget_id__in={budget_id for budget_id, _ in refs}, start__in={start for _, start in refs}
+    )  # by (budget, start): a budget with a short window has many closed ones
     wanted = set(refs)
     return {key: period for period in periods if (key := (str(period.budget_id), period.start)) in wanted}
 

@@ -275,6 +275,7 @@ def budget_settle(*, settlements: Sequence[Settlement], draws: Sequence[Draw] = 
         row["id"]: row
         for row in Hold.objects.select_for_update()
         .filter(id__in=[request_id for request_id, *_ in settlements] + list(drawn))
+        .order_by("id")  # two batches drawing from the same leases lock them in one order
         .values("id", "amount_usd", "lines")
     }
     if own := [request_id for request_id, *_ in settlements if request_id in holds]:
@@ -328,7 +329,11 @@ def hold_release(*, hold_id: Any) -> bool:
     hold = Hold.objects.select_for_update().filter(pk=hold_id).values("account_id", "amount_usd", "lines").first()
     if hold is None or Hold.objects.filter(pk=hold_id).delete()[0] != 1:
         return False
-    for ref in _refs(hold["lines"]):
+    refs = _refs(hold["lines"])
+    # Its budgets in the one global order before changing them (a lease's lines run key, account, team:
+    # against a hold's ordered locks, that order deadlocked on PostgreSQL in the two-process test).
+    _lock((budget_id for budget_id, _ in refs), [hold["account_id"]])
+    for ref in refs:
         _move(ref, reserved=-hold["amount_usd"])
     Account.objects.filter(pk=hold["account_id"]).update(
         reserved_usd=F("reserved_usd") - units_value(hold["amount_usd"])

@@ -145,6 +145,10 @@ class TranslatedAdapter(Adapter):
         self.failed = self.client.failed or self.watch.failed
         self.content_chars = self.client.content_chars
 
+    def answer_text(self) -> str:
+        """The client's text so far (the estimate of proxy.usage_rules when the provider sends no usage)."""
+        return self.client.answer_text()
+
     def usage(self) -> Usage:
         self._sync()
         if self.reported is not None:

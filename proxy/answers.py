@@ -64,8 +64,8 @@ class Stream:
 
     @property
     def completed(self) -> bool:
-        """The provider's terminal event and its final usage have both arrived: the call can be recorded."""
-        return self._adapter.complete
+        """The provider's terminal event and its usage have both arrived: the call can be recorded."""
+        return self._adapter.complete  # a chat stream: only once a usage chunk came at or after its finish_reason
 
     @property
     def answer_text(self) -> str:

@@ -146,6 +146,10 @@ class TranslatedAdapter(Adapter):
         self.failed = self.client.failed or self.watch.failed
         self.content_chars = self.client.content_chars
 
+    def answer_text(self) -> str:
+        """The client's text so far (the estimate of proxy.usage_rules when the provider sends no usage)."""
+        return self.client.answer_text()
+
     def usage(self) -> Usage:
         """The provider's final count; else what it counted so far, the rest a rough estimate marked unreported
         (proxy.usage_rules estimates it properly)."""
@@ -160,9 +164,6 @@ class TranslatedAdapter(Adapter):
         return Usage(
             input_tokens=self.input_estimate, output_tokens=output, input_reported=False, output_reported=False
         )
-
-    def answer_text(self) -> str:
-        return self.client.answer_text()
 
     def finish(self, provider: str) -> list[bytes]:
         self._sync()

@@ -65,7 +65,7 @@ class Stream:
     @property
     def completed(self) -> bool:
         """The provider's terminal event and its usage have both arrived: the call can be recorded."""
-        return self._adapter.finished and self._adapter.reported is not None
+        return self._adapter.complete  # a chat stream: only once a usage chunk came at or after its finish_reason
 
     @property
     def answer_text(self) -> str:
@@ -121,12 +121,10 @@ def provider_error(exc: Exception, provider: str) -> GatewayError:
     status = getattr(exc, "status_code", None)
     attempt = ATTEMPT.get()
     if attempt is not None and not attempt.contacted and not (isinstance(status, int) and 400 <= status < 500):
-        # LiteLLM's own text here is about its internals (`'str' object has no attribute 'get'`): not shown.
+        # Raised by LiteLLM's own call path before it sent anything: its text is about its internals
+        # (`'str' object has no attribute 'get'`), and the request's shape is the cause.
         logger.warning("LiteLLM refused a request for %s before sending it: %s", provider, type(exc).__name__)
-        return InvalidRequest(
-            f"The request could not be sent to the provider '{provider}': one of its parameters has a shape "
-            "the gateway cannot translate. Check the parameters against the route's documentation."
-        )
+        return InvalidRequest(untranslatable(provider))
     if isinstance(exc, litellm.ContextWindowExceededError):
         said = provider_said(litellm_body(exc))
         logger.warning("provider %s failed: %s: %s", provider, type(exc).__name__, said or "(no message)")
@@ -170,7 +168,14 @@ def translation_error(exc: Exception, provider: str) -> GatewayError:
     logger.warning("request for provider %s could not be translated: %s", provider, type(exc).__name__)
     if isinstance(exc, litellm.UnsupportedParamsError):
         return InvalidRequest(f"The provider '{provider}' does not support a parameter of this request.")
-    return InvalidRequest(f"The request could not be translated for the provider '{provider}'.")
+    return InvalidRequest(untranslatable(provider))
+
+
+def untranslatable(provider: str) -> str:
+    return (
+        f"The request could not be sent to the provider '{provider}': one of its parameters has a shape "
+        "the gateway cannot translate. Check the parameters against the route's documentation."
+    )
 
 
 def exception_headers(exc: Exception) -> Mapping[str, str]:

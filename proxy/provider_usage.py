@@ -26,9 +26,11 @@ from proxy.usage_normalise import (
     chat_usage,
     count,
     details,
+    is_count,
     merge_messages_usage,
     messages_usage,
     responses_usage,
+    with_answer_tier,
 )
 
 # Cohere's finish reasons → OpenAI's, for streams whose `message-end` LiteLLM does not read.
@@ -52,12 +54,20 @@ def gemini_usage(meta: Mapping[str, Any]) -> Usage:
         output_tokens=candidates if inclusive else candidates + thoughts,
         cache_read_tokens=cached,
         reasoning_tokens=thoughts,
+        input_reported=is_count(meta.get("promptTokenCount")),
+        # Gemini leaves `candidatesTokenCount` out when nothing was generated (a blocked prompt); the total says so.
+        output_reported=is_count(meta.get("candidatesTokenCount")) or is_count(meta.get("totalTokenCount")),
     )
 
 
 def cohere_usage(usage: Mapping[str, Any]) -> Usage:
     billed = details(usage, "billed_units") or details(usage, "tokens")
-    return Usage(input_tokens=count(billed.get("input_tokens")), output_tokens=count(billed.get("output_tokens")))
+    return Usage(
+        input_tokens=count(billed.get("input_tokens")),
+        output_tokens=count(billed.get("output_tokens")),
+        input_reported=is_count(billed.get("input_tokens")),
+        output_reported=is_count(billed.get("output_tokens")),
+    )
 
 
 def answer_usage(provider: str, answer: Mapping[str, Any]) -> Usage:
@@ -71,7 +81,27 @@ def answer_usage(provider: str, answer: Mapping[str, Any]) -> Usage:
         return cohere_usage(usage)
     if provider == "anthropic":
         return messages_usage(usage)
-    return chat_usage(usage)
+    return with_answer_tier(chat_usage(usage), answer)  # Azure: the tier beside the usage
+
+
+# Where each provider's JSON answer carries its usage, and a count of nothing in that place's shape.
+BLANK_USAGE: dict[str, tuple[str, dict[str, Any]]] = {
+    "anthropic": ("usage", {"input_tokens": 0, "output_tokens": 0}),
+    "gemini": ("usageMetadata", {"promptTokenCount": 0, "candidatesTokenCount": 0, "totalTokenCount": 0}),
+    "cohere": ("usage", {"billed_units": {"input_tokens": 0, "output_tokens": 0}}),
+    "cohere_chat": ("usage", {"billed_units": {"input_tokens": 0, "output_tokens": 0}}),
+    "azure": ("usage", {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}),
+}
+
+
+def readable_answer(provider: str, answer: Mapping[str, Any], raw: bytes) -> bytes:
+    """The answer as LiteLLM's response transformation can read it: those fail on an answer without usage
+    (Anthropic's, Gemini's, Cohere's raise), so a blank count stands in. Nobody bills it: the call is billed
+    from `answer_usage`, which marks the missing counts unreported (proxy.usage_rules estimates them)."""
+    name, blank = BLANK_USAGE.get(provider, ("usage", {}))
+    if not blank or isinstance(answer.get(name), Mapping):
+        return raw
+    return orjson.dumps({**answer, name: blank})
 
 
 class Watch:
@@ -149,21 +179,34 @@ class CohereWatch(Watch):
 
 
 class OpenAIChatWatch(Watch):
+    """The usage billed is the last one at or after the finish_reason (one before it is interim); the stream
+    ends there, or at `[DONE]` for a provider that sends no final usage."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.ended = False
+        self.ended = False  # the finish_reason has come
+        self.final = False  # ...and a usage at or after it
+
+    @property
+    def usage(self) -> Usage | None:
+        return self.partial if self.finished and self.final else None
+
+    def line(self, line: str) -> None:
+        if line.strip() == "data: [DONE]":
+            self.finished = True
+            return
+        super().line(line)
 
     def data(self, data: dict[str, Any]) -> None:
         if "error" in data and not data.get("choices"):
             self.failed = True
             return
-        usage = data.get("usage")
-        if isinstance(usage, Mapping):
-            self.partial = chat_usage(usage)
-            self.finished = self.ended  # OpenAI sends the usage chunk after the finish
         if any(isinstance(c, dict) and c.get("finish_reason") for c in data.get("choices") or []):
             self.ended = True
-            self.finished = self.partial is not None
+        usage = data.get("usage")
+        if isinstance(usage, Mapping):
+            self.partial = with_answer_tier(chat_usage(usage), data)
+            self.final = self.finished = self.ended
 
 
 class ResponsesWatch(Watch):
@@ -172,9 +215,10 @@ class ResponsesWatch(Watch):
     def data(self, data: dict[str, Any]) -> None:
         kind = data.get("type")
         if kind in ("response.completed", "response.incomplete", "response.failed"):
-            usage = (data.get("response") or {}).get("usage")
+            response = data.get("response") or {}
+            usage = response.get("usage")
             if isinstance(usage, Mapping):
-                self.partial = responses_usage(usage)
+                self.partial = with_answer_tier(responses_usage(usage), response)
             self.finished = kind != "response.failed"
         self.failed = self.failed or kind in ("response.failed", "error")
 

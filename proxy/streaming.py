@@ -67,13 +67,16 @@ class StreamPump:
                 await self.stream.aclose()
 
     async def _finish(self, status: int, code: str, *, rough: bool) -> None:
+        # The status as the stream ended: a client that leaves once it has every frame (an SDK closes after
+        # `[DONE]`) while the estimate below runs got its whole answer, which is no 499.
+        status = self._status(status)
         try:
             usage = usage_billed_now(self.stream.usage, self._answered()) if rough else await self._billed()
         except asyncio.CancelledError:  # shut down while estimating: the row is written all the same
             rough_usage = usage_billed_now(self.stream.usage, self._answered())
-            call_finished(self.call, status=self._status(status), usage=rough_usage, error_code=code)
+            call_finished(self.call, status=status, usage=rough_usage, error_code=code)
             raise
-        call_finished(self.call, status=self._status(status), usage=usage, error_code=code)
+        call_finished(self.call, status=status, usage=usage, error_code=code)
 
     def _answered(self) -> Answered:
         stream = self.stream

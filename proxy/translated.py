@@ -31,6 +31,7 @@ from proxy.provider_usage import (
     answer_usage,
     chat_usage_fields,
     messages_usage_fields,
+    readable_answer,
     responses_usage_fields,
     watch_for,
 )
@@ -39,7 +40,7 @@ from proxy.stream_adapters import MessagesAdapter, make_adapter
 from proxy.translated_stream import ChatChunks, TranslatedAdapter, TranslatedSource, lines_of
 from proxy.translation import chat, formats
 from proxy.translation.endpoints import provider_endpoint
-from proxy.usage_normalise import Usage, estimate_input_tokens, responses_usage
+from proxy.usage_normalise import Usage, estimate_input_tokens, responses_usage, with_answer_tier
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ async def forward_via_chat(
     if not stream:
         raw, answer = await passthrough.complete(call)
         usage = answer_usage(provider, answer)
+        raw = readable_answer(provider, answer, raw)
         return Completion(
             body=readable(lambda: chat_body(route, via, chat.chat_answer(request, raw, {}), usage), target), usage=usage
         )
@@ -160,7 +162,7 @@ async def forward_via_responses(
     if not stream:
         _, answer = await passthrough.complete(call)
         raw_usage = answer.get("usage")
-        usage = responses_usage(raw_usage if isinstance(raw_usage, Mapping) else {})
+        usage = with_answer_tier(responses_usage(raw_usage if isinstance(raw_usage, Mapping) else {}), answer)
         translated = readable(lambda: formats.responses_to_messages(answer), target)
         return Completion(body=with_usage(translated, messages_usage_fields(usage), replace=True), usage=usage)
     source = await passthrough.open_stream(call)

@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
 from core.errors import UpstreamUnavailable
@@ -145,22 +146,24 @@ class TranslatedAdapter(Adapter):
         self.failed = self.client.failed or self.watch.failed
         self.content_chars = self.client.content_chars
 
+    def answer_text(self) -> str:
+        """The client's text so far (the estimate of proxy.usage_rules when the provider sends no usage)."""
+        return self.client.answer_text()
+
     def usage(self) -> Usage:
+        """The provider's final count; else what it counted so far, the rest a rough estimate marked unreported
+        (proxy.usage_rules estimates it properly)."""
         self._sync()
         if self.reported is not None:
             return self.reported
         partial = self.watch.partial
         # Counted from the client's frames only: the counts in them are LiteLLM's, not the provider's.
-        estimate = Usage(input_tokens=self.input_estimate, output_tokens=tokens_for_chars(self.client.content_chars))
+        output = tokens_for_chars(self.client.content_chars)
         if partial is not None and partial.input_tokens + partial.cache_read_tokens + partial.cache_write_tokens:
-            return Usage(
-                input_tokens=partial.input_tokens,
-                output_tokens=max(partial.output_tokens, estimate.output_tokens),
-                cache_read_tokens=partial.cache_read_tokens,
-                cache_write_tokens=partial.cache_write_tokens,
-                reasoning_tokens=partial.reasoning_tokens,
-            )
-        return estimate
+            return replace(partial, output_tokens=max(partial.output_tokens, output), output_reported=False)
+        return Usage(
+            input_tokens=self.input_estimate, output_tokens=output, input_reported=False, output_reported=False
+        )
 
     def finish(self, provider: str) -> list[bytes]:
         self._sync()

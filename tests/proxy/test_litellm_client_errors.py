@@ -138,6 +138,7 @@ def test_anything_litellm_fails_on_before_sending_is_the_clients_400(gateway, cu
     # Not caught by our validation: LiteLLM's bridge to the Responses API reads `tool_choice` as an object.
     body = {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 5, "tool_choice": "x", "stream": stream}
     response = post(gateway, customer, "/v1/messages", body)
+    # LiteLLM's call path and the translated one (proxy.translated) say the same.
     assert "could not be sent to the provider" in error_of("/v1/messages", response)
     assert upstream.count == 0
 

@@ -96,38 +96,43 @@ def call(route: str, gateway, customer, model: str, stream: bool) -> tuple[str, 
         if not stream:
             raw = completions.with_raw_response.create(model=model, messages=hello)
             answer = raw.parse()
-            return raw.headers["x-request-id"], answer.choices[0].message.content, answer.usage.model_dump()
+            return raw.headers["x-request-id"], answer.choices[0].message.content, dumped(answer.usage)
         options = {"include_usage": True}
         with completions.with_streaming_response.create(
             model=model, messages=hello, stream=True, stream_options=options
         ) as response:
             chunks = list(response.parse())
             text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-            return response.headers["x-request-id"], text, chunks[-1].usage.model_dump()
+            return response.headers["x-request-id"], text, dumped(chunks[-1].usage)
     if route == "responses":
         responses = openai_sdk(gateway, customer).responses
         if not stream:
             raw = responses.with_raw_response.create(model=model, input="Say hello.")
             answer = raw.parse()
-            return raw.headers["x-request-id"], answer.output_text, answer.usage.model_dump()
+            return raw.headers["x-request-id"], answer.output_text, dumped(answer.usage)
         with responses.with_streaming_response.create(model=model, input="Say hello.", stream=True) as response:
             events = list(response.parse())
             text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
             assert events[-1].type == "response.completed"
-            return response.headers["x-request-id"], text, events[-1].response.usage.model_dump()
+            return response.headers["x-request-id"], text, dumped(events[-1].response.usage)
     messages = anthropic_sdk(gateway, customer).messages
     if not stream:
         raw = messages.with_raw_response.create(model=model, max_tokens=64, messages=hello)
         answer = raw.parse()
-        return raw.headers["x-request-id"], answer.content[0].text, answer.usage.model_dump()
+        return raw.headers["x-request-id"], answer.content[0].text, dumped(answer.usage)
     with messages.with_streaming_response.create(model=model, max_tokens=64, messages=hello, stream=True) as response:
         events = list(response.parse())
         text = "".join(e.delta.text for e in events if e.type == "content_block_delta")
         assert [e.type for e in events][-2:] == ["message_delta", "message_stop"]
         # As the SDK's own final message: message_start's counts, updated by those message_delta sends.
-        usage = events[0].message.usage.model_dump()
-        usage.update({k: v for k, v in events[-2].usage.model_dump().items() if v is not None})
+        usage = dumped(events[0].message.usage)
+        usage.update({k: v for k, v in dumped(events[-2].usage).items() if v is not None})
         return response.headers["x-request-id"], text, usage
+
+
+def dumped(usage: Any) -> dict:
+    """The client-visible usage, {} for an answer that has none (a provider that reported none, passed on)."""
+    return usage.model_dump() if usage is not None else {}
 
 
 def shown(route: str, usage: dict) -> tuple[int, int]:
@@ -262,3 +267,20 @@ def test_provider_is_detected_from_the_model_name(gateway, customer, every_provi
     request_id, _, _ = call("chat", gateway, customer, model, False)
     assert every_provider.last.path.endswith(path)
     assert gateway.usage(request_id).provider == ("cohere" if path == "/v2/chat" else "gemini")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("provider", ["anthropic", "gemini", "cohere", "azure"])
+@pytest.mark.parametrize("route", ROUTES)
+def test_an_answer_without_usage_is_billed_from_an_estimate(
+    gateway, customer, every_provider, priced, route, provider, stream
+):
+    """Issue 16 on every provider: no usage in the answer is never a free call, nor a failed one."""
+    every_provider.set(text=TEXT, usage_mode="none")
+    request_id, text, _ = call(route, gateway, customer, MODELS[provider], stream)
+    assert text == TEXT
+    row = gateway.usage(request_id)
+    assert (row.status_code, row.usage_estimated) == (200, True)
+    assert row.input_tokens > 0 and row.output_tokens == 5  # "Hello through every provider." in o200k_base
+    assert row.cost_usd == expected_cost(input=row.input_tokens, output=row.output_tokens)
+    assert customer.refresh().reserved_usd == Decimal(0)

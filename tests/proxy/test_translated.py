@@ -203,3 +203,14 @@ async def test_each_base_is_honoured_as_documented(provider_upstream, providers_
     body = {"model": model, **BODIES[Route.CHAT]}
     await forward(route=Route.CHAT, target=resolve_model(model), body=body, stream=False, timeout=10)
     assert provider_upstream.last.path == path
+
+
+@pytest.mark.parametrize("route", [Route.CHAT, Route.MESSAGES])
+async def test_an_azure_interim_usage_chunk_never_completes_the_stream(provider_upstream, route):
+    provider_upstream.set(usage_mode="interim", input_tokens=50, output_tokens=900)
+    stream = await call(route, "azure", stream=True)
+    billed = None
+    async for _ in stream:
+        if stream.completed and billed is None:
+            billed = stream.usage  # what the gateway records, the moment the stream says it is complete
+    assert billed == stream.usage and (billed.input_tokens, billed.output_tokens) == (50, 900)

@@ -66,7 +66,10 @@ def usage(s: Switches) -> dict[str, Any]:
 
 def chat_json(s: Switches) -> dict[str, Any]:
     message = {"role": "assistant", "content": [{"type": "text", "text": s.text}]}
-    return {"id": "cohere-upstream", "finish_reason": "COMPLETE", "message": message, "usage": usage(s)}
+    answer = {"id": "cohere-upstream", "finish_reason": "COMPLETE", "message": message, "usage": usage(s)}
+    if s.usage_mode == "none":
+        del answer["usage"]
+    return answer
 
 
 def event(data: dict[str, Any]) -> bytes:
@@ -79,13 +82,16 @@ def chat_frames(s: Switches) -> tuple[list[bytes], list[int]]:
         event({"type": "message-start", "id": "cohere-upstream", "delta": start}),
         event({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}}),
     ]
+    end: dict[str, Any] = {"finish_reason": "COMPLETE"}
+    if s.usage_mode != "none":
+        end["usage"] = usage(s)
     content_at = []
     for piece in split_text(s.text, s.chunks):
         content_at.append(len(frames))
         frames.append(event({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": piece}}}}))
     frames += [
         event({"type": "content-end", "index": 0}),
-        event({"type": "message-end", "delta": {"finish_reason": "COMPLETE", "usage": usage(s)}}),
+        event({"type": "message-end", "delta": end}),
     ]
     return frames, content_at
 

@@ -2,9 +2,9 @@
 
 Token usage is set canonically (uncached input, output incl. reasoning, cache read, cache
 write, reasoning; audio and 1-hour cache writes as parts of those); each provider module renders it
-by that provider's own convention. It can also misreport usage (none at all, none in Anthropic's
-`message_delta`, an interim chat usage chunk, absurd counts such as 1e30), queue `background`
-responses, answer as many output tokens as one output cap asks, and report a service tier.
+by that provider's own convention. It can also misreport usage (none at all, in every format; none
+in Anthropic's `message_delta`, an interim chat usage chunk, absurd counts such as 1e30), queue
+`background` responses, answer as many output tokens as one output cap asks, and report a service tier.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class Switches:
     # A safety refusal where the provider has one: "prompt" (Gemini's promptFeedback block, Azure's content-filter
     # 400) or "response" (Gemini's SAFETY finish, Azure's content_filter finish).
     safety_block: str | None = None
-    # Misreported usage: "none" sends no usage anywhere (JSON, stream frames), "no_delta" leaves it out of
+    # Misreported usage: "none" sends no usage anywhere (JSON, stream frames; every format), "no_delta" leaves it out of
     # Anthropic's `message_delta` only, "interim" sends a chat usage chunk of 1 output token before the
     # `finish_reason` chunk (the real one follows it, 0.3 s later).
     usage_mode: str = "normal"

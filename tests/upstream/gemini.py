@@ -150,12 +150,10 @@ def candidate(parts: list[dict[str, Any]] | None, finish: str | None) -> dict[st
 
 
 def answer(s: Switches, model: str, candidates: list[dict[str, Any]], usage_metadata: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "candidates": candidates,
-        "usageMetadata": usage_metadata,
-        "modelVersion": model,
-        "responseId": "gemini-upstream",
-    }
+    found = {"candidates": candidates, "usageMetadata": usage_metadata, "modelVersion": model}
+    if s.usage_mode == "none":
+        del found["usageMetadata"]
+    return {**found, "responseId": "gemini-upstream"}
 
 
 def blocked(s: Switches, model: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins: list[str] = ["tests.upstream", "tests.gateway", "tests.alerts.fixtures"]
+pytest_plugins: list[str] = ["tests.upstream", "tests.gateway", "tests.alerts.fixtures", "tests.flush"]
 
 # Fixtures that reach the suite's database: a test using one is never engine-independent.
 _DATABASE_FIXTURES = frozenset({"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"})
@@ -24,6 +24,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="skip tests marked engine_independent (scripts/test: they ran on an earlier pass of the same run)",
+    )
+    parser.addoption(
+        "--skip-wire",
+        action="store_true",
+        default=False,
+        help="skip tests marked wire or browser (scripts/test: they ran on its first pass)",
     )
 
 
@@ -42,6 +48,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         skip = pytest.mark.skip(reason="engine-independent: ran on the first pass of scripts/test")
         for item in items:
             if item.get_closest_marker("engine_independent"):
+                item.add_marker(skip)
+    if config.getoption("--skip-wire"):
+        skip = pytest.mark.skip(
+            reason="a wire format, or the admin in a browser: ran on the first pass of scripts/test"
+        )
+        for item in items:
+            if item.get_closest_marker("wire") or item.get_closest_marker("browser"):
                 item.add_marker(skip)
 
 

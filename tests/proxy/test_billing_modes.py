@@ -9,6 +9,8 @@ import pytest
 from routing.services import deployment_create
 from tests.proxy.helpers import PRICES, expected_cost, set_price
 
+pytestmark = pytest.mark.wire  # the route's wire format: its database use is the one call path (pyproject.toml)
+
 HELLO = [{"role": "user", "content": "hi"}]
 PATHS = {
     "chat": ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO}),

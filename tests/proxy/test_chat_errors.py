@@ -15,6 +15,8 @@ from keys.models import APIKey
 from keys.services import key_revoke, key_update
 from tests.proxy.helpers import set_price
 
+pytestmark = pytest.mark.wire  # the route's wire format: its database use is the one call path (pyproject.toml)
+
 MESSAGES = [{"role": "user", "content": "hi"}]
 BODY = {"model": "gpt-4o-mini", "messages": MESSAGES}
 

@@ -5,6 +5,8 @@ import json
 import httpx
 import pytest
 
+pytestmark = pytest.mark.wire  # the route's wire format: its database use is the one call path (pyproject.toml)
+
 HELLO = [{"role": "user", "content": "hi"}]
 
 

@@ -8,6 +8,8 @@ import pytest
 
 from tests.proxy.helpers import expected_cost, set_price
 
+pytestmark = pytest.mark.wire  # the route's wire format: its database use is the one call path (pyproject.toml)
+
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 
 

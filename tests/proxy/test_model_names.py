@@ -3,6 +3,8 @@
 import httpx
 import pytest
 
+pytestmark = pytest.mark.wire  # the route's wire format: its database use is the one call path (pyproject.toml)
+
 HELLO = [{"role": "user", "content": "hi"}]
 ROUTES = {
     "/v1/chat/completions": {"messages": HELLO},

@@ -15,6 +15,8 @@ from proxy import passthrough
 from proxy.forwarding import Completion, Route, Stream, forward, forwarding_close, provider_endpoint
 from tests.upstream import messages_frames
 
+pytestmark = pytest.mark.wire  # the route's wire format: its database use is the one call path (pyproject.toml)
+
 KEYS = {"openai": "sk-upstream-openai", "anthropic": "sk-upstream-anthropic", "custom": "sk-upstream-custom"}
 HELLO = [{"role": "user", "content": "Say something."}]
 BODIES = {

@@ -15,6 +15,8 @@ import pytest
 
 from tests.proxy.helpers import expected_cost, set_price
 
+pytestmark = pytest.mark.wire  # the route's wire format: its database use is the one call path (pyproject.toml)
+
 MODELS = {
     "openai": "gpt-4o-mini",
     "anthropic": "claude-haiku-4-5",

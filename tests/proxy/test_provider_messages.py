@@ -6,6 +6,8 @@ import pytest
 
 from core.providers import provider_registry
 
+pytestmark = pytest.mark.wire  # the route's wire format: its database use is the one call path (pyproject.toml)
+
 MESSAGES = [{"role": "user", "content": "hi"}]
 # What providers say; LiteLLM maps some messages to its own classes by their words ("rate limit" is a 429),
 # so each status gets the kind of message a provider sends with it.

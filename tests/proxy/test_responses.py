@@ -5,6 +5,8 @@ import pytest
 
 from tests.proxy.helpers import expected_cost, set_price
 
+pytestmark = pytest.mark.wire  # the route's wire format: its database use is the one call path (pyproject.toml)
+
 
 def sdk(gateway, key):
     return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0)

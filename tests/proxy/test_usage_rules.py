@@ -19,6 +19,8 @@ from routing.services import deployment_create
 from tests.proxy.helpers import expected_cost, set_price
 from usage.models import UsageLog
 
+pytestmark = pytest.mark.wire  # the route's wire format: its database use is the one call path (pyproject.toml)
+
 PROMPT = [{"role": "user", "content": "Say hello to the test upstream, politely."}]
 BODIES = {
     "chat": ("/v1/chat/completions", {"messages": PROMPT}),

@@ -48,4 +48,5 @@ def test_calls_succeed_while_the_receiver_is_down(gateway, customer, receiver, f
                 "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
             )
             assert reply.status_code == 200
-    assert Delivery.objects.get().status == Delivery.PENDING
+    # Still in the outbox, between attempts or in one (the quick retries may have claimed it again).
+    assert Delivery.objects.get().status in (Delivery.PENDING, Delivery.SENDING)

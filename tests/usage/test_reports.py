@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from accounts.services import account_create
 from budgets.ledger import usage_book_many
 from keys.services import key_create
 from pricing.selectors import TokenCounts
+from tests.engine import on_mongodb
 from usage.models import UsageLog
 from usage.reports import UsageScope, model_names, period_start, usage_summed, usage_total
 from usage.services import UsageEntry
@@ -33,7 +33,7 @@ def world():
     accounts = [account_create(user_id=name) for name in ("alice", "bob")]
     keys = [key_create(account=account).key for account in accounts]
     entries = []
-    for _ in range(40 if connection.vendor == "mongodb" else 300):
+    for _ in range(40 if on_mongodb() else 300):
         owner = rng.randrange(2)
         entries.append(
             UsageEntry(

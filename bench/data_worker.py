@@ -195,6 +195,7 @@ def seed(rows: int) -> dict[str, Any]:
             day, month = fmt.moment(span_start(hour, Span.DAY)), fmt.moment(span_start(hour, Span.MONTH))
             for dims, counts in sums.items():
                 _add(days, (Span.DAY.value, day, *dims), counts)
+                _add(days, (Span.KEY_DAY.value, day, *dims[:4], "", 0), counts)  # route and status folded
                 _add(months, (Span.MONTH.value, month, *dims), counts)
             stamp = fmt.moment(hour)
             writer.write("usage_usagerollup", ROLLUP_COLUMNS, [("h", stamp, *d, *c) for d, c in sums.items()])

@@ -81,11 +81,19 @@ class PruneLease(models.Model):
 
 
 class Span(models.TextChoices):
-    """How long a rollup's bucket is (UTC): every row is counted once in each span."""
+    """How long a rollup's bucket is (UTC), and what it keeps: every row is counted once in each span."""
 
     HOUR = "h", "hour"
     DAY = "d", "day"
     MONTH = "m", "month"
+    # A day's sums per account, key, model and provider only (route "" and status class 0 for all):
+    # at most a twelfth of the day rollups (3 routes x 4 status classes folded), for the reports and
+    # charts that group and filter on nothing else (usage.reports).
+    KEY_DAY = "k", "day by key and model"
+
+
+# What a KEY_DAY rollup keeps of the dimensions below: route and status class are folded.
+KEY_DAY_FOLDED = {"route": "", "status_class": 0}
 
 
 # The columns a rollup is grouped by besides its bucket: what a report can group or filter on.

@@ -208,13 +208,25 @@ def _from_rows(scope: UsageScope, piece: Piece, columns: list[str], period: str 
         yield (when, *values), _totals(group)
 
 
+# What the narrow day rollups (Span.KEY_DAY) keep: a report grouped and filtered on these only reads them.
+_KEY_DAY_COLUMNS = {"account_id", "account__team_id", "api_key_id", "model", "provider"}
+
+
+def _day_span(scope: UsageScope, columns: list[str]) -> str:
+    """KEY_DAY where it holds what is asked (about a twelfth of the day rollups to read), else DAY."""
+    if scope.route is None and scope.status_class is None and set(columns) <= _KEY_DAY_COLUMNS:
+        return Span.KEY_DAY
+    return Span.DAY
+
+
 def _parts(scope: UsageScope, columns: list[str], period: str | None) -> Iterator[tuple[Group, UsageTotals]]:
     top = Span.DAY if period in ("day", "week") else Span.MONTH
     pieces = cover(scope.since, scope.until, top)
     for span in _LONGEST_FIRST:
         of_span = [piece for piece in pieces if piece.span == span]
         if of_span:
-            yield from _from_rollups(scope, span, of_span, columns, period)
+            read = _day_span(scope, columns) if span == Span.DAY else span
+            yield from _from_rollups(scope, read, of_span, columns, period)
     for piece in pieces:
         if piece.span is None:
             yield from _from_rows(scope, piece, columns, period)

@@ -1,12 +1,14 @@
 """Usage rollups: added in the usage rows' own transaction, rebuilt from the rows, and checked against them.
 
-Every row is counted in three buckets (usage.models.Span): its hour, its day and its month
-(UTC). The hour lets a total over any since/until be exact and cheap: whole months, days and
-hours from rollups, the minutes at the two edges from the rows (usage.totals); days serve the
-reports across accounts, months the long ranges. A batch of rows (proxy.accounting) is summed in
-memory first and its buckets upserted in one statement (one bulk write on MongoDB), in the
-transaction that inserts the rows: a replay that skips rows already written (the spool, by request
-id) adds nothing for them, and a batch that fails leaves neither rows nor sums.
+Every row is counted in four buckets (usage.models.Span): its hour, its day and its month (UTC),
+with every dimension, and its day once more by account, key, model and provider only. The hour
+lets a total over any since/until be exact and cheap: whole months, days and hours from rollups,
+the minutes at the two edges from the rows (usage.reports); days serve the reports across
+accounts (the narrow day those that need no route or status), months the long ranges. A batch of
+rows (proxy.accounting) is summed in memory first and its buckets upserted in one statement (one
+bulk write on MongoDB), in the transaction that inserts the rows: a replay that skips rows already
+written (the spool, by request id) adds nothing for them, and a batch that fails leaves neither
+rows nor sums.
 """
 
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,7 +23,7 @@ from django.utils.dateparse import parse_datetime
 
 from core.ledger_tx import _on_mongodb
 from core.money import from_units, to_units
-from usage.models import ROLLUP_DIMENSIONS, ROLLUP_SUMS, Span, UsageLog, UsageRollup
+from usage.models import KEY_DAY_FOLDED, ROLLUP_DIMENSIONS, ROLLUP_SUMS, Span, UsageLog, UsageRollup
 
 _TOKENS = ROLLUP_SUMS[1:-1]
 _KEY_COLUMNS = ("span", "bucket", *ROLLUP_DIMENSIONS)
@@ -33,7 +35,7 @@ Key = tuple[Any, ...]  # (span, bucket, account_id, api_key_id, model, provider,
 def span_start(moment: datetime, span: str) -> datetime:
     """The start of the hour, day or month (UTC) that `moment` falls in."""
     start = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    if span in (Span.DAY, Span.MONTH):
+    if span != Span.HOUR:
         start = start.replace(hour=0)
     if span == Span.MONTH:
         start = start.replace(day=1)
@@ -44,7 +46,7 @@ def span_next(start: datetime, span: str) -> datetime:
     """The start of the next bucket after the one starting at `start`."""
     if span == Span.HOUR:
         return start + timedelta(hours=1)
-    if span == Span.DAY:
+    if span in (Span.DAY, Span.KEY_DAY):
         return start + timedelta(days=1)
     return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
 
@@ -71,8 +73,18 @@ class Sums:
             self.values[index] += value
 
 
+_KEY_DAY_DIMS = tuple(KEY_DAY_FOLDED.get(name) for name in ROLLUP_DIMENSIONS)
+
+
 def _dims(row: UsageLog) -> tuple[Any, ...]:
     return (row.account_id, row.api_key_id, row.model, row.provider, row.route, row.status_code // 100)
+
+
+def _span_dims(span: str, dims: Sequence[Any]) -> tuple[Any, ...]:
+    """The dimensions a rollup of `span` keeps: all of them, or KEY_DAY's with route and status folded."""
+    if span != Span.KEY_DAY:
+        return tuple(dims)
+    return tuple(value if folded is None else folded for value, folded in zip(dims, _KEY_DAY_DIMS, strict=True))
 
 
 def rollup_deltas(rows: Iterable[UsageLog]) -> dict[Key, Sums]:
@@ -81,8 +93,10 @@ def rollup_deltas(rows: Iterable[UsageLog]) -> dict[Key, Sums]:
     for row in rows:
         moment = _moment(row.created_at)
         counts = (1, *(getattr(row, name) for name in _TOKENS), to_units(row.cost_usd))
+        dims = _dims(row)
         for span in Span:
-            deltas.setdefault((span.value, span_start(moment, span), *_dims(row)), Sums.zero()).add(counts)
+            key = (span.value, span_start(moment, span), *_span_dims(span, dims))
+            deltas.setdefault(key, Sums.zero()).add(counts)
     return deltas
 
 
@@ -170,7 +184,7 @@ def _hour_groups(rows: Any, start: datetime, end: datetime) -> dict[Key, Sums]:
 def _fold(groups: dict[Key, Sums], span: str) -> dict[Key, Sums]:
     folded: dict[Key, Sums] = {}
     for (_, bucket, *dims), sums in groups.items():
-        folded.setdefault((span, span_start(bucket, span), *dims), Sums.zero()).add(sums.values)
+        folded.setdefault((span, span_start(bucket, span), *_span_dims(span, dims)), Sums.zero()).add(sums.values)
     return folded
 
 
@@ -200,7 +214,7 @@ def _scan(rows: Any = UsageLog, since: datetime | None = None) -> Iterator[dict[
         month_start = span_start(start, Span.MONTH)
         for key, sums in _fold(hours, Span.MONTH).items():
             month.setdefault(key, Sums.zero()).add(sums.values)
-        yield {**hours, **_fold(hours, Span.DAY)}
+        yield {**hours, **_fold(hours, Span.DAY), **_fold(hours, Span.KEY_DAY)}
     if month and (since is None or month_start is None or month_start >= since):
         yield month
 
@@ -236,6 +250,42 @@ def rollups_rebuild(*, rows: Any = UsageLog, rollup: Any = UsageRollup) -> int:
 def rollups_rebuild_migration(apps: Any, schema_editor: Any) -> None:
     """RunPython for both migration trees: the rollups of the rows an existing database already has."""
     rollups_rebuild(rows=apps.get_model("usage", "UsageLog"), rollup=apps.get_model("usage", "UsageRollup"))
+
+
+def key_days_from_days(*, rollup: Any = UsageRollup) -> int:
+    """Replaces the KEY_DAY rollups with the day rollups folded, a day at a time; returns the rollups written.
+
+    For the upgrade that brought KEY_DAY (usage 0009): exact, since a day rollup already sums its
+    rows, and quick, since it reads no row. Deleting first makes it safe to run twice.
+    """
+    rollup.objects.filter(span=Span.KEY_DAY).delete()
+    kept = [name for name in ROLLUP_DIMENSIONS if name not in KEY_DAY_FOLDED]
+    written = 0
+    days = rollup.objects.filter(span=Span.DAY).order_by().values_list("bucket", flat=True).distinct()
+    for day in sorted(set(days)):
+        groups = (
+            rollup.objects.filter(span=Span.DAY, bucket=day)
+            .values(*kept)
+            .annotate(**{f"sum_{name}": Sum(name) for name in ROLLUP_SUMS})
+            .order_by()
+        )
+        objects = [
+            rollup(
+                span=Span.KEY_DAY,
+                bucket=day,
+                **{name: group[name] for name in kept},
+                **KEY_DAY_FOLDED,
+                **{name: group[f"sum_{name}"] or 0 for name in ROLLUP_SUMS},
+            )
+            for group in groups
+        ]
+        written += len(rollup.objects.bulk_create(objects, batch_size=1000))
+    return written
+
+
+def key_days_migration(apps: Any, schema_editor: Any) -> None:
+    """RunPython for both migration trees: the KEY_DAY rollups of an existing database's day rollups."""
+    key_days_from_days(rollup=apps.get_model("usage", "UsageRollup"))
 
 
 def _stored(keys: Iterable[Key]) -> dict[Key, Sums]:

@@ -1,5 +1,6 @@
 """Totals and grouped sums from rollups equal the sums of the rows, for any range, grouping and period."""
 
+import dataclasses
 import random
 import uuid
 from collections import defaultdict
@@ -13,7 +14,7 @@ from budgets.ledger import usage_book_many
 from keys.services import key_create
 from pricing.selectors import TokenCounts
 from tests.engine import on_mongodb
-from usage.models import UsageLog
+from usage.models import Span, UsageLog, UsageRollup
 from usage.reports import UsageScope, model_names, period_start, usage_summed, usage_total
 from usage.services import UsageEntry
 
@@ -115,3 +116,25 @@ def test_a_budget_window_is_one_exact_total(world):
         account_id=alice.pk, since=START + timedelta(days=12, minutes=13), until=START + timedelta(days=42)
     )
     assert usage_total(scope=scope).cost_usd == from_rows(scope)[(None,)][1]
+
+
+def test_reports_that_group_by_nothing_it_folds_read_the_narrow_day(world):
+    """Grouped and filtered on account, key, model and provider only, a range of whole days reads KEY_DAY.
+
+    Doubling the narrow day rollups shows which reads use them: the others still equal the rows.
+    """
+    (alice, _), _ = world
+    scope = UsageScope(since=START + timedelta(days=3, minutes=41), until=START + timedelta(days=47, hours=5))
+    exact = {group_by: from_rows(scope, group_by, "day") for group_by in [("account", "model"), ("status",)]}
+    for narrow in UsageRollup.objects.filter(span=Span.KEY_DAY):
+        narrow.requests *= 2
+        narrow.save()
+    assert summed(scope, ("status",), "day") == exact[("status",)]
+    assert summed(dataclasses.replace(scope, route="messages"), ("model",)) == from_rows(
+        dataclasses.replace(scope, route="messages"), ("model",)
+    )
+    doubled = summed(scope, ("account", "model"), "day")
+    assert doubled != exact[("account", "model")]
+    assert sum(sums[0] for sums in doubled.values()) > sum(sums[0] for sums in exact[("account", "model")].values())
+    alices = dataclasses.replace(scope, account_id=alice.pk)
+    assert usage_total(scope=alices).requests > from_rows(alices)[(None,)][0]

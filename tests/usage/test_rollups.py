@@ -1,5 +1,6 @@
-"""Rollups are exact: each batch of rows adds to its hour, day and month, in the rows' own transaction."""
+"""Rollups are exact: each batch of rows adds to its hour, day, narrow day and month, in the rows' own transaction."""
 
+import dataclasses
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from keys.services import key_create
 from pricing.selectors import TokenCounts
 from tests.engine import on_mongodb
 from usage.models import Span, UsageLog, UsageRollup
-from usage.rollups import rollups_check, rollups_rebuild
+from usage.rollups import key_days_from_days, rollups_check, rollups_rebuild
 from usage.services import UsageEntry
 
 pytestmark = pytest.mark.django_db
@@ -80,12 +81,49 @@ def test_a_batch_adds_each_row_to_its_hour_day_and_month(account, key):
     assert rollups_check() == []
 
 
+def test_the_narrow_day_folds_routes_and_status_classes(account, key):
+    """KEY_DAY keeps account, key, model and provider: one row for a day's calls of every route and status."""
+    at = datetime(2026, 11, 30, 10, 1, tzinfo=UTC)
+    answers = entry(account, key, at=at)
+    refused = entry(account, key, at=at.replace(hour=11), status=429, tokens=(0, 0, 0, 0), cost="0")
+    other_route = dataclasses.replace(entry(account, key, at=at.replace(hour=12)), route="responses")
+    usage_book_many(entries=[answers, refused, other_route])
+    day = datetime(2026, 11, 30, tzinfo=UTC)
+    assert len(bucket(Span.DAY, day)) == 3
+    assert bucket(Span.KEY_DAY, day) == [("gpt-4o", 0, 3, 200, 40, Decimal("0.003"))]
+    narrow = UsageRollup.objects.get(span=Span.KEY_DAY)
+    assert (narrow.account_id, narrow.api_key_id, narrow.provider, narrow.route) == (account.pk, key.pk, "openai", "")
+    assert rollups_check() == []
+    narrow.requests = 2
+    narrow.save()
+    assert any("day by key and model 2026-11-30" in line for line in rollups_check())
+
+
+def test_an_upgrade_folds_the_day_rollups_into_narrow_days(account, key):
+    """usage 0009 makes KEY_DAY from the day rollups an existing database has (no row read); twice is once."""
+    usage_book_many(
+        entries=[
+            entry(account, key, at=datetime(2026, 11, day, 10, tzinfo=UTC), model=model, status=status)
+            for day in (29, 30)
+            for model in ("gpt-4o", "gpt-5")
+            for status in (200, 500)
+        ]
+    )
+    expected = sorted(bucket(Span.KEY_DAY, datetime(2026, 11, 30, tzinfo=UTC)))
+    UsageRollup.objects.filter(span=Span.KEY_DAY).delete()
+    assert rollups_check() != []
+    assert key_days_from_days() == 4
+    assert key_days_from_days() == 4
+    assert sorted(bucket(Span.KEY_DAY, datetime(2026, 11, 30, tzinfo=UTC))) == expected
+    assert rollups_check() == []
+
+
 def test_later_batches_add_to_the_buckets_already_there(account, key):
     at = datetime(2026, 11, 30, 10, 1, tzinfo=UTC)
     for minute in (1, 2, 3):
         usage_book_many(entries=[entry(account, key, at=at.replace(minute=minute))])
     assert bucket(Span.HOUR, at.replace(minute=0)) == [("gpt-4o", 2, 3, 300, 60, Decimal("0.0045"))]
-    assert UsageRollup.objects.count() == 3  # one row per span: added to, never duplicated
+    assert UsageRollup.objects.count() == 4  # one row per span: added to, never duplicated
 
 
 def test_a_replayed_batch_adds_only_the_rows_it_writes(account, key):
@@ -123,9 +161,9 @@ def test_check_names_a_bucket_that_differs_and_rebuild_repairs_it(account, key):
     UsageRollup.objects.filter(span=Span.DAY, model="gpt-5").update(requests=7)
     UsageLog.objects.filter(model="gpt-4o").update(cost_usd=Decimal("1"))
     differences = rollups_check()
-    assert len(differences) == 7, differences  # gpt-4o in each span, gpt-5 in its day, the three grand totals
+    assert len(differences) == 9, differences  # gpt-4o in each span, gpt-5 in its day, the four grand totals
     assert any("day 2026-11-30 00:00" in line and "model=gpt-5" in line for line in differences)
-    assert rollups_rebuild() == 6
+    assert rollups_rebuild() == 8
     assert rollups_check() == []
     assert bucket(Span.MONTH, datetime(2026, 11, 1, tzinfo=UTC), model="gpt-4o") == [
         ("gpt-4o", 2, 1, 100, 20, Decimal("1"))
@@ -140,7 +178,7 @@ def test_the_command_checks_and_rebuilds(account, key, capsys):
     with pytest.raises(SystemExit):
         call_command("usage_rollups", "check")
     call_command("usage_rollups", "rebuild")
-    assert "rebuilt: 3 rollup rows" in capsys.readouterr().out
+    assert "rebuilt: 4 rollup rows" in capsys.readouterr().out
     assert rollups_check() == []
 
 
@@ -170,7 +208,7 @@ def test_writers_racing_on_a_new_bucket_lose_nothing(account, key):
         ("gpt-4o", 2, 20, 2000, 400, Decimal("0.03")),
         ("m2", 2, 20, 2000, 400, Decimal("0.03")),
     ]
-    assert UsageRollup.objects.count() == 6
+    assert UsageRollup.objects.count() == 8
     assert rollups_check() == []
     assert not on_mongodb() or UsageRollup.objects.filter(span=Span.HOUR).count() == 2
 

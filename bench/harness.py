@@ -57,7 +57,7 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     add("--cache-dir", type=Path, default=None, help="where the peers are installed (default ~/.cache/gw-bench)")
     add("--output-dir", type=Path, default=None, help="default bench/results, or /tmp/gw-bench-smoke with --smoke")
     add("--no-chart", action="store_true", help="skip the PNG (it needs matplotlib in the cache's tools venv)")
-    add("--profile", action="store_true", help="one extra run of our gateway under py-spy; see profile.md")
+    add("--profile", action="store_true", help="one more run per gateway and call, under py-spy; profile*.md")
     add("--py-spy", default="", help="py-spy binary (default: PATH, then /tmp/bench-tools/bin)")
     add("--keep", action="store_true", help="keep the temp dir (database, logs)")
     args = parser.parse_args(argv)
@@ -194,13 +194,25 @@ class Session:
             for call in self.args.crosses:
                 account = self.args.keys[0]
                 target.key, target.label = keys[account], f"{ours} ({account}, {call.label})"
-                result = {**self.measure(target, call.model, database, call.route), **cross_tags(call)}
+                try:
+                    result = {**self.measure(target, call.model, database, call.route), **cross_tags(call)}
+                except BenchError as exc:
+                    if name == "gateway":
+                        raise
+                    self.skipped(name, target.label, exc, call)  # an older checkout without that provider
+                    continue
                 self.results.append(result)
                 report.progress(result)
-            if self.args.profile and name == "gateway":
+            if self.args.profile:
                 from bench.profiling import profile
 
-                profile(self.args, target, load.request_body(model, stream=self.args.stream))
+                old = "old" if name == "gateway-old" else ""
+                target.key, target.path = keys[self.args.keys[0]], crosses.ROUTES["chat"]
+                profile(self.args, target, load.request_body(model, stream=self.args.stream), name=old)
+                for call in self.args.crosses:
+                    target.path = crosses.ROUTES[call.route]
+                    body = load.request_body(call.model, stream=self.args.stream, route=call.route)
+                    profile(self.args, target, body, name="-".join(filter(None, (old, call.name))))
         finally:
             self.children.stop(target.proc)
 

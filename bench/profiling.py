@@ -23,9 +23,13 @@ def py_spy_binary(given: str) -> str:
     )
 
 
-def profile(args: argparse.Namespace, target: Target, body: str) -> Path:
-    """Samples the gateway during a run at the highest connection count; writes profile-raw.txt and profile.md."""
-    raw = args.output_dir / "profile-raw.txt"
+def profile(args: argparse.Namespace, target: Target, body: str, name: str = "") -> Path:
+    """Samples the gateway during a run at the highest connection count; writes profile-raw.txt and profile.md.
+
+    With a `name` (a cross-format call's), profile-<name>-raw.txt and profile-<name>.md.
+    """
+    stem = f"profile-{name}" if name else "profile"
+    raw = args.output_dir / f"{stem}-raw.txt"
     raw.parent.mkdir(parents=True, exist_ok=True)
     seconds = args.duration
     argv = [py_spy_binary(args.py_spy), "record", "--pid", str(target.proc.pid), "--duration", str(round(seconds) + 2),
@@ -41,6 +45,6 @@ def profile(args: argparse.Namespace, target: Target, body: str) -> Path:
     if spy.returncode != 0 or not raw.exists():
         raise BenchError(f"py-spy failed ({spy.returncode}):\n{out.decode(errors='replace')}")
     summary = summarise(raw)
-    (args.output_dir / "profile.md").write_text(summary)
+    (args.output_dir / f"{stem}.md").write_text(summary)
     print(summary, flush=True)
     return raw

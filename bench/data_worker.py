@@ -32,7 +32,7 @@ STATUSES = ((200, 940), (429, 30), (400, 10), (502, 20))
 ROW_COLUMNS = (
     "id", "account_id", "api_key_id", "route", "model", "provider", "status_code", "error_code", "input_tokens",
     "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd", "latency_ms",
-    "streamed", "attempt_of", "attempt", "upstream_model", "created_at",
+    "streamed", "usage_estimated", "attempt_of", "attempt", "upstream_model", "created_at",
 )  # fmt: skip
 
 
@@ -119,7 +119,7 @@ def _generate(rows: int, fmt: Format, seed: int = 7) -> Iterator[tuple[datetime,
                 f"{rng.getrandbits(128):032x}", account, keys[rng.randrange(2)], route, model, provider, status,
                 "" if ok else "upstream", tokens_in, tokens_out, cache, 0,
                 tokens_out // 10 if model[0] == "o" else 0, cost, rng.randrange(200, 4000),
-                fmt.true if rng.random() < 0.4 else fmt.false, fmt.null, 1, "", fmt.moment_in(stamp, offset),
+                fmt.true if rng.random() < 0.4 else fmt.false, fmt.false, fmt.null, 1, "", fmt.moment_in(stamp, offset),
             ))  # fmt: skip
         yield hour, batch
 

@@ -8,7 +8,7 @@ field's old and new value; secrets are never passed in.
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -95,12 +95,26 @@ def _message(flag: int, actor: Actor, model: type[models.Model], values: Mapping
     return json.dumps(parts)
 
 
+# How an entry names objects of a model whose str() would not do (knox's AuthToken: its digest).
+_LABELS: dict[type[models.Model], Callable[[Any], str]] = {}
+
+
+def audit_label(model: type[models.Model], label: Callable[[Any], str]) -> None:
+    """Names `model`'s objects in the change history and "Recent actions" with `label` instead of str()."""
+    _LABELS[model] = label
+
+
+def object_label(obj: models.Model) -> str:
+    label = _LABELS.get(type(obj))
+    return label(obj) if label else str(obj)
+
+
 def _entry(actor: Actor, obj: models.Model, flag: int, values: Mapping[str, Any]) -> LogEntry:
     return LogEntry(
         user_id=actor.user_id,
         content_type_id=ContentType.objects.get_for_model(obj, for_concrete_model=False).pk,
         object_id=str(obj.pk),
-        object_repr=str(obj)[:200],
+        object_repr=object_label(obj)[:200],
         action_flag=flag,
         change_message=_message(flag, actor, type(obj), values),
     )

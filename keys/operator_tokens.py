@@ -7,7 +7,16 @@ from django.db import transaction
 from django.utils import timezone
 from knox.models import AuthToken
 
-from core.audit import Actor, audit_added, audit_deleted
+from core.audit import Actor, audit_added, audit_deleted, audit_label
+
+
+def operator_token_label(token: AuthToken) -> str:
+    """How pages and the change history name a token: its first characters and its operator. knox's str()
+    is the token's 128-character digest, which says nothing to anyone and should not be shown."""
+    return f"{token.token_key}… ({token.user})"
+
+
+audit_label(AuthToken, operator_token_label)
 
 
 @transaction.atomic

@@ -1,5 +1,6 @@
 """Admin for operators' personal API tokens: made for an operator, shown once, listed by their first characters."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -15,9 +16,10 @@ from django.utils.html import format_html
 from knox.models import AuthToken
 
 from core.admin import ServiceModelAdmin
-from keys.operator_tokens import operator_token_create, operator_token_delete
+from keys.operator_tokens import operator_token_create, operator_token_delete, operator_token_label
 
 _RAW_TOKEN = "gateway_raw_operator_token"
+_LABEL = "gateway_operator_token_label"
 
 
 class OperatorTokenForm(forms.ModelForm):
@@ -36,6 +38,17 @@ class OperatorTokenForm(forms.ModelForm):
         if expires_at is not None and expires_at <= timezone.now():
             raise forms.ValidationError("An expiry in the past: the token could never be used.")
         return expires_at
+
+
+@dataclass(frozen=True)
+class _Named:
+    """What the delete page reads of its object: the primary key for its links, and str() for its text."""
+
+    pk: Any
+    label: str
+
+    def __str__(self) -> str:
+        return self.label
 
 
 admin.site.unregister(AuthToken)  # knox's own admin would list digests and make tokens no one can see
@@ -68,11 +81,27 @@ class OperatorTokenAdmin(ServiceModelAdmin):
         context = {**(extra_context or {}), "title": f"Change history: {label}", "gw_object_label": label}
         return super().history_view(request, object_id, context)
 
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> Any:
+        # Django's confirmation names the object by str(): here the digest. The token's label instead, there
+        # and in the message after deleting.
+        label = self._label(object_id)
+        setattr(request, _LABEL, label)
+        context = {**(extra_context or {}), "gw_object_label": label}
+        if label:
+            context["object"] = _Named(pk=unquote(object_id), label=label)
+        response = super().delete_view(request, object_id, context)
+        if label and isinstance(response, TemplateResponse) and response.context_data:
+            response.context_data["deleted_objects"] = [f"Auth token: {label}"]
+        return response
+
+    def response_delete(self, request: HttpRequest, obj_display: str, obj_id: Any) -> HttpResponse:
+        return super().response_delete(request, getattr(request, _LABEL, "") or obj_display, obj_id)
+
     @staticmethod
     def _label(object_id: str) -> str:
         """The token as the list names it: knox's str() is its 128-character digest, which says nothing to anyone."""
         token = AuthToken.objects.select_related("user").filter(pk=unquote(object_id)).first()
-        return f"{token.token_key}… ({token.user})" if token else ""
+        return operator_token_label(token) if token else ""
 
     def save_model(self, request: HttpRequest, obj: AuthToken, form: Any, change: bool) -> None:
         data = form.cleaned_data

@@ -108,6 +108,21 @@ def test_an_operator_token_is_named_by_its_first_characters_not_its_digest(admin
         page = admin_client.get(reverse(f"admin:knox_authtoken_{view}", args=[token.pk])).content.decode()
         # The digest is the token's primary key, so its pages' addresses hold it; their text does not.
         assert f"{token.token_key}… ({admin_user.username})" in page and f"{token.digest} :" not in page, view
+    label = f"{token.token_key}… ({admin_user.username})"
+    delete_url = reverse("admin:knox_authtoken_delete", args=[token.pk])
+    page = admin_client.get(delete_url).content.decode().replace(f"/authtoken/{token.digest}/", "/authtoken/PK/")
+    assert label in page and token.digest not in page  # only addresses hold the pk
+    done = admin_client.post(delete_url, {"post": "yes"}, follow=True)
+    assert [str(message) for message in done.context["messages"]] == [
+        f"The auth token “{label}” was deleted successfully."
+    ]
+    # The change history and the index's "Recent actions" name it the same way, made and deleted.
+    from django.contrib.admin.models import LogEntry
+
+    assert sorted(LogEntry.objects.values_list("object_repr", flat=True)) == [label, label]
+    index = admin_client.get(reverse("admin:index")).content.decode()
+    index = index.replace(f"/authtoken/{token.digest}/", "/authtoken/PK/")  # the links to its page
+    assert label in index and token.digest not in index
 
 
 def test_the_team_page_shows_its_accounts_spend_per_day_and_links_the_report(admin_client, shop):

@@ -94,8 +94,9 @@ def rollup_deltas(rows: Iterable[UsageLog]) -> dict[Key, Sums]:
         moment = _moment(row.created_at)
         counts = (1, *(getattr(row, name) for name in _TOKENS), to_units(row.cost_usd))
         dims = _dims(row)
+        narrow = _span_dims(Span.KEY_DAY, dims)  # once per row, not once per span
         for span in Span:
-            key = (span.value, span_start(moment, span), *_span_dims(span, dims))
+            key = (span.value, span_start(moment, span), *(narrow if span == Span.KEY_DAY else dims))
             deltas.setdefault(key, Sums.zero()).add(counts)
     return deltas
 

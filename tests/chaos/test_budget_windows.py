@@ -38,7 +38,7 @@ WINDOW_S = 4
 REQUESTS = 300
 # Calls start over this long: at least two boundaries of a 4 s window pass during the run. 30 s on the MongoDB
 # stand-in: it serves one writing transaction at a time, ~15-40 ms a write, and at 30 calls/s its queue kept
-# transactions open past its 10 s limit (aborted: 503s that a MongoDB server, which has no such gate, would not give).
+# transactions waiting long enough to time calls out.
 SPREAD_S = 30.0 if on_mongodb() else 10.0
 # Limits per window and for life, in calls' worth (~0.000165 USD each); "leases": large enough for budget leases
 # of four calls (GATEWAY_BUDGET_LEASE_CALLS below), which need 8 x 4 calls' worth left in every budget. The team's

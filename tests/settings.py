@@ -33,6 +33,8 @@ if _uri := _mongo_uri(sys.argv):
     os.environ.pop("DATABASE_URL", None)
     os.environ["MONGO_URI"] = _uri
 
+from django.conf import global_settings  # noqa: E402
+
 from gateway_project.settings import *  # noqa: E402, F403
 
 # The in-process gateway (tests/gateway.py) lives for the whole session: its alert delivery loop stays idle
@@ -47,3 +49,9 @@ elif DATABASES["default"]["ENGINE"] == "django_mongodb_backend":  # noqa: F405
     # Django would use test_<name> and drop it first: one per run, so two runs against one real
     # server (or a developer's own database) never drop each other's collections.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}  # noqa: F405
+
+# Django's default hasher (PBKDF2, a million rounds) costs most of a second of CPU per hash: every admin or
+# operator fixture hashes a password and every login checks one. Tests need a hasher, not a slow one (Django's
+# own advice for test settings); the defaults stay listed after it, so a password hashed the production way
+# still verifies.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *global_settings.PASSWORD_HASHERS]

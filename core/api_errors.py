@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, JsonResponse
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
@@ -49,6 +50,12 @@ def query_text(request: Request, name: str) -> str:
         return str(field.run_validation(request.query_params.get(name, "")))
     except serializers.ValidationError as exc:
         raise serializers.ValidationError({name: exc.detail}) from None
+
+
+def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Any other /api/ path (a typo, or an identifier no route pattern takes: one with a line break): DRF's 404
+    body, never Django's HTML page."""
+    return JsonResponse({"detail": "Not found."}, status=404)
 
 
 def path_text(value: str) -> str:

@@ -1,6 +1,6 @@
 """Management REST API routes, its OpenAPI schema and its docs."""
 
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.request import Request
@@ -11,6 +11,7 @@ from accounts.api import AccountDetail, AccountListCreate
 from alerts.api import DeliveryList, DeliveryRetry, DestinationDetail, DestinationListCreate, EventDetail, EventList
 from budgets.api import BudgetDetail, BudgetHistory, BudgetListCreate, TeamDetail, TeamListCreate
 from core.api_auth import ManagementAPIView
+from core.api_errors import api_not_found
 from gateway_project.audit_api import AuditList
 from keys.api import KeyDetail, KeyListCreate
 from pricing.api import CostDetail, CostListUpsert
@@ -73,4 +74,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     *ROUTES,
     path("schema/", _SCHEMA, name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", **_PROTECTED), name="api-docs"),
+    # Last: whatever no route above takes. (?s): a path with a line break in it too (`.` stops at one).
+    re_path(r"(?s)^(?P<path>.*)$", api_not_found),
 ]

@@ -151,3 +151,12 @@ def test_billing_mode_prices_are_set_shown_and_kept(api, priced):
 def test_a_negative_billing_mode_price_is_400(api, priced, field):
     r = api.post("/api/costs/", {"model": "claude-3-5-haiku", field: "-1"}, format="json")
     assert r.status_code == 400 and field in r.json()
+
+
+@pytest.mark.parametrize("path", ["/api/costs/%0A/", "/api/costs/gpt%0A4o/", "/api/no-such-route/", "/api/%0A"])
+def test_a_path_no_route_takes_is_a_json_404(api, path):
+    # A line break (%0A) is matched by no route pattern (`.` stops at it): Django's HTML 404 page, found by the
+    # schema fuzz, where every other /api/ 404 is DRF's JSON.
+    r = api.get(path)
+    assert r.status_code == 404
+    assert r.json() == {"detail": "Not found."}

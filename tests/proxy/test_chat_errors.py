@@ -248,6 +248,8 @@ def test_messages_route_answers_413_in_anthropic_format(gateway, customer, upstr
     assert response.json()["error"]["type"] == "request_too_large"
 
 
-def test_an_unknown_v1_route_is_a_404_in_openai_format(gateway):
-    response = httpx.post(f"{gateway.url}/v1/embeddings", json={})
+@pytest.mark.parametrize("path", ["/v1/embeddings", "/v1/models/%0A", "/v1/chat/completions%0A"])
+def test_an_unknown_v1_route_is_a_404_in_openai_format(gateway, path):
+    # %0A: a line break, which no route pattern's `.` matches; it fell through to Django's HTML page.
+    response = httpx.post(f"{gateway.url}{path}", json={})
     assert_openai_error(response, 404, "not_found")

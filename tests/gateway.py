@@ -92,7 +92,12 @@ def gateway_server(django_db_setup: Any, django_db_blocker: Any, redis_backed: s
     from gateway_project.asgi import application
 
     sock = loopback_socket()
-    config = uvicorn.Config(application, log_level="warning", lifespan="on", access_log=False, loop="asyncio")
+    # Keep-alive past uvicorn's 5 s: on a loaded machine a test's client (in this process, behind the GIL) can
+    # take that long to send its next request on a pooled connection, which uvicorn has closed meanwhile (a
+    # ReadError on a POST, which no client retries: seen once in a burst of 400 calls in CI).
+    config = uvicorn.Config(
+        application, log_level="warning", lifespan="on", access_log=False, loop="asyncio", timeout_keep_alive=60
+    )
     server = uvicorn.Server(config)
     loops: list[asyncio.AbstractEventLoop] = []
 

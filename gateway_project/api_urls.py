@@ -74,6 +74,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     *ROUTES,
     path("schema/", _SCHEMA, name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", **_PROTECTED), name="api-docs"),
-    # Last: whatever no route above takes. (?s): a path with a line break in it too (`.` stops at one).
-    re_path(r"(?s)^(?P<path>.*)$", api_not_found),
+    # Last: whatever no route above takes; [\s\S], not ".", so a path with a line break in it too.
+    re_path(r"^(?P<path>[\s\S]*)$", api_not_found),
 ]

@@ -9,5 +9,5 @@ urlpatterns = [
     path("responses", views.ResponsesView.as_view()),
     path("messages", views.MessagesView.as_view()),
     path("models", views.ModelsView.as_view()),
-    re_path(r"(?s)^(?P<path>.*)$", views.unknown_route),  # (?s): a path with a line break in it too
+    re_path(r"^(?P<path>[\s\S]*)$", views.unknown_route),  # [\s\S], not ".": a path with a line break too
 ]

@@ -154,9 +154,11 @@ def test_a_negative_billing_mode_price_is_400(api, priced, field):
 
 
 @pytest.mark.parametrize("path", ["/api/costs/%0A/", "/api/costs/gpt%0A4o/", "/api/no-such-route/", "/api/%0A"])
-def test_a_path_no_route_takes_is_a_json_404(api, path):
+@pytest.mark.parametrize("method", ["get", "delete", "post"])
+def test_a_path_no_route_takes_is_a_json_404(client, path, method):
     # A line break (%0A) is matched by no route pattern (`.` stops at it): Django's HTML 404 page, found by the
-    # schema fuzz, where every other /api/ 404 is DRF's JSON.
-    r = api.get(path)
+    # schema fuzz, where every other /api/ 404 is DRF's JSON; for a DELETE or POST the CSRF check's HTML 403.
+    client = type(client)(enforce_csrf_checks=True)
+    r = getattr(client, method)(path)
     assert r.status_code == 404
     assert r.json() == {"detail": "Not found."}

@@ -99,7 +99,9 @@ async def anthropic_request(call: ChatCall, messages: list[Any]) -> ChatRequest:
     sent = {**found, "is_vertex_request": False}  # what AnthropicChatCompletion.completion hands on
     url = anthropic_url(call.api_base)
     given: dict[str, Any] = {"model": call.model, "messages": messages, "optional_params": sent, "litellm_params": {}}
-    headers = config.validate_environment(api_key=call.api_key, headers={}, api_base=url, **given)
+    headers = config.validate_environment(
+        api_key=call.api_key, headers={}, api_base=url, **{**given, "model": effort_model(call.model, sent)}
+    )
     data = await config.async_transform_request(**given, headers=headers)
     headers, data = update_request_with_filtered_beta(headers=headers, request_data=data, provider=call.provider)
     if call.stream:
@@ -107,6 +109,22 @@ async def anthropic_request(call: ChatCall, messages: list[Any]) -> ChatRequest:
     return ChatRequest(
         call.provider, call.model, url, headers, data, messages, found, given["litellm_params"], config, json_mode
     )
+
+
+# Parameters whose presence makes Anthropic's effort beta header depend on the model (`is_effort_used`).
+EFFORT_PARAMS = ("output_config", "reasoning_effort")
+
+
+def effort_model(model: str, optional: Mapping[str, Any]) -> str:
+    """The model name to give `AnthropicConfig.validate_environment`: blank unless the headers can depend on it.
+
+    Given an API key (always, here), `validate_environment` reads the model for one answer only: whether the
+    effort beta header is needed (`is_effort_used`), which is no for every model when the parameters carry
+    neither of EFFORT_PARAMS. LiteLLM walks the model map before looking at the parameters (~0.35 ms a call,
+    the largest step of a Claude request's build, measured), so the model is named only where it can matter.
+    tests/proxy/test_translation_pins.py checks the headers equal those made with the model named.
+    """
+    return model if any(name in optional for name in EFFORT_PARAMS) else ""
 
 
 async def gemini_request(call: ChatCall, messages: list[Any]) -> ChatRequest:

@@ -228,3 +228,26 @@ def test_only_the_translation_package_imports_litellm():
             if any(name == "litellm" or name.startswith("litellm.") for name in names):
                 importers.append(str(relative))
     assert importers == []
+
+
+CLAUDES = ["claude-haiku-4-5", "claude-opus-4-5", "claude-sonnet-4-6", "claude-opus-4-7"]  # with and without adaptive
+ANTHROPIC_OPTIONAL = [
+    {"max_tokens": 16},
+    {"max_tokens": 16, "tools": [{"name": "f", "input_schema": {"type": "object"}}], "thinking": {"type": "enabled"}},
+    {"max_tokens": 16, "output_config": {"effort": "high"}},
+    {"max_tokens": 16, "reasoning_effort": "high"},
+    {"max_tokens": 16, "mcp_servers": [{"type": "url", "url": "https://x", "name": "x"}]},
+    {"max_tokens": 16, "container": {"skills": [{"type": "anthropic", "skill_id": "pdf"}]}},
+]
+
+
+@pytest.mark.parametrize("model", CLAUDES)
+@pytest.mark.parametrize("optional", ANTHROPIC_OPTIONAL)
+def test_anthropic_headers_are_the_same_without_the_model_named(model, optional):
+    """chat.anthropic_request names the model to `validate_environment` only where the effort header depends on it."""
+    config = translation_params.config_for("anthropic", model)
+    messages = [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]}]
+    sent = {**optional, "is_vertex_request": False}
+    given = {"messages": messages, "optional_params": sent, "litellm_params": {}, "api_base": "https://a.example"}
+    ours = config.validate_environment(api_key="k", headers={}, model=chat.effort_model(model, sent), **given)
+    assert ours == config.validate_environment(api_key="k", headers={}, model=model, **given)

@@ -131,14 +131,13 @@ async def gemini_request(call: ChatCall, messages: list[Any]) -> ChatRequest:
     """`VertexLLM.completion`'s steps for Google AI Studio: key header and URL, headers, the request body."""
     litellm_module()
     from litellm.llms.vertex_ai.gemini.transformation import async_transform_request_body
-    from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import VertexGeminiConfig
 
     config = config_for(call.provider, call.model)
     messages = config.translate_developer_role_to_system_role(messages=messages)
     found = optional_params(call.provider, call.model, messages, call.params)
     found.pop("stream", None)  # VertexLLM.completion takes it out before the transformation
     auth, url = gemini_url(call.model, call.api_key, call.api_base, call.stream)
-    headers = VertexGeminiConfig().validate_environment(
+    headers = gemini_config().validate_environment(
         api_key=dict(auth), headers=None, model=call.model, messages=messages, optional_params=found, litellm_params={}
     )
     litellm_params: dict[str, Any] = {}
@@ -158,8 +157,17 @@ async def gemini_request(call: ChatCall, messages: list[Any]) -> ChatRequest:
         vertex_location=None,
         vertex_auth_header=None,
     )
-    config = VertexGeminiConfig()  # the config VertexLLM reads answers with
+    config = gemini_config()  # the config VertexLLM reads answers with
     return ChatRequest(call.provider, call.model, url, headers, dict(data), messages, found, litellm_params, config)
+
+
+@functools.cache
+def gemini_config() -> Any:
+    """`VertexGeminiConfig`, made once: like every config of params.config_for it holds no state of its own."""
+    litellm_module()
+    from litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini import VertexGeminiConfig
+
+    return VertexGeminiConfig()
 
 
 @functools.lru_cache(maxsize=256)  # bounded: model names come from clients

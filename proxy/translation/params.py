@@ -19,7 +19,10 @@ from proxy.translation.core import litellm_module
 NOT_PROVIDER_PARAMS = frozenset({"model", "messages", "stream", "stream_options"})
 
 
+@functools.lru_cache(maxsize=1024)  # bounded: model names come from clients
 def config_for(provider: str, model: str) -> Any:
+    """LiteLLM's chat config for the model, made once: its instances hold no state (their settings are class
+    attributes), so one serves every call; tests/proxy/test_translation_pins.py checks none is left after a call."""
     litellm = litellm_module()
     from litellm.utils import ProviderConfigManager
 

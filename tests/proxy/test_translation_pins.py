@@ -251,3 +251,19 @@ def test_anthropic_headers_are_the_same_without_the_model_named(model, optional)
     given = {"messages": messages, "optional_params": sent, "litellm_params": {}, "api_base": "https://a.example"}
     ours = config.validate_environment(api_key="k", headers={}, model=chat.effort_model(model, sent), **given)
     assert ours == config.validate_environment(api_key="k", headers={}, model=model, **given)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(("provider", "model"), MODELS)
+def test_the_configs_made_once_keep_no_state_of_a_call(provider, model, stream):
+    """params.config_for and chat.gemini_config make each LiteLLM config once: a call must leave nothing on it."""
+    params = {"messages": HELLO, "max_tokens": 16, "tools": [TOOL], "temperature": 0.5}
+    request = asyncio.run(
+        chat.chat_request(
+            litellm_model=f"{provider}/{model}", api_key="k", api_base="https://a.example", api_version=None,
+            params=params, stream=stream,
+        )
+    )  # fmt: skip
+    made_once = translation_params.config_for(request.provider, model)
+    assert request.config is chat.gemini_config() or request.config is made_once
+    assert vars(request.config) == {} and vars(made_once) == {}

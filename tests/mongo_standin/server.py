@@ -35,6 +35,11 @@ mongoeco 4.11.0 is extended here, never edited, in these places, each met throug
 7. A write that fails inside a transaction (a duplicate key, say) aborts it, as MongoDB does;
    mongoeco let the transaction go on and commit. Code that catches such an error and carries
    on in the same transaction now fails here as it would on MongoDB (alerts/services.py avoids it).
+8. Speed: every write checks each index's partial filter against the new document and, for a
+   compound unique index, against every stored one, compiling the filter afresh each time (half
+   the stand-in's time in an upsert-heavy batch: rollups) and the new document's keys again for
+   each stored one. Here a filter is compiled once (a plan is only read by the matcher), and the
+   new document's keys once per index and check.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from typing import Any
 
 from mongoeco.core.aggregation import register_aggregation_expression_operator
 from mongoeco.core.identity import id_contains_numeric_value
+from mongoeco.engines import virtual_indexes
 from mongoeco.engines.memory import MemoryEngine
 from mongoeco.errors import OperationFailure
 from mongoeco.wire import AsyncMongoEcoProxyServer
@@ -234,6 +240,21 @@ class TransactionGate:
         return await execute()
 
 
+_compile_filter = virtual_indexes.compile_filter
+_partial_plans: dict[tuple[str, int], Any] = {}
+
+
+def _partial_filter_plan(spec: Any, **kwargs: Any) -> Any:
+    """virtual_indexes' compile_filter, remembered per filter (an index's partial filter: a handful per database)."""
+    if set(kwargs) - {"dialect"}:
+        return _compile_filter(spec, **kwargs)
+    key = (repr(spec), id(kwargs.get("dialect")))
+    plan = _partial_plans.get(key)
+    if plan is None:
+        plan = _partial_plans[key] = _compile_filter(spec, **kwargs)
+    return plan
+
+
 @dataclass(frozen=True)
 class _Pending:
     """A request decoded but not yet bound to its session: binding starts a transaction, after the gate."""
@@ -245,10 +266,27 @@ class _Pending:
 class StandInEngine(MemoryEngine):
     """mongoeco's in-memory engine, without the full-collection `_id` scan for ids that are not numeric."""
 
+    _candidate_keys: tuple[Any, Any, set[tuple[Any, ...]]] | None = None
+
     def _ensure_unique_indexes(self, db_name: str, coll_name: str, candidate: Any, **kwargs: Any) -> None:
         if kwargs.get("scan_payload_id") and not id_contains_numeric_value(candidate.get("_id")):
             kwargs["scan_payload_id"] = False
-        super()._ensure_unique_indexes(db_name, coll_name, candidate, **kwargs)
+        self._candidate_keys = None  # fix 8: the new document's keys, computed once per index in this check
+        try:
+            super()._ensure_unique_indexes(db_name, coll_name, candidate, **kwargs)
+        finally:
+            self._candidate_keys = None
+
+    def _unique_index_conflict(self, candidate: Any, existing: Any, index: Any) -> tuple[Any, ...] | None:
+        """mongoeco's check of one stored document, without recomputing the new one's keys for each."""
+        if index.get("collation") is not None:
+            return super()._unique_index_conflict(candidate, existing, index)
+        fields = index["fields"]
+        known = self._candidate_keys
+        if known is None or known[0] is not candidate or known[1] is not fields:
+            known = self._candidate_keys = (candidate, fields, self._unique_index_keys(candidate, fields))
+        duplicate_keys = known[2].intersection(self._unique_index_keys(existing, fields))
+        return next(iter(duplicate_keys)) if duplicate_keys else None
 
 
 class StandInExecutor(WireCommandExecutor):
@@ -310,6 +348,7 @@ def _not(document: Any, spec: Any, variables: Any, dialect: Any, context: Any) -
 
 async def serve(*, host: str, port: int) -> None:
     register_aggregation_expression_operator("$not", _not)
+    virtual_indexes.compile_filter = _partial_filter_plan  # only document_in_virtual_index's calls: fix 8
     server = StandInServer(engine=StandInEngine(), host=host, port=port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -29,7 +29,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--skip-wire",
         action="store_true",
         default=False,
-        help="skip tests marked wire or browser (scripts/test: they ran on its first pass)",
+        help="skip tests marked wire or browser (scripts/test: they run on one of its passes, the second)",
     )
 
 
@@ -45,13 +45,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if wrong:
         raise pytest.UsageError(f"engine_independent tests may not use the database: {', '.join(wrong[:5])}")
     if config.getoption("--skip-engine-independent"):
-        skip = pytest.mark.skip(reason="engine-independent: ran on the first pass of scripts/test")
+        skip = pytest.mark.skip(reason="engine-independent: runs on the first pass of scripts/test")
         for item in items:
             if item.get_closest_marker("engine_independent"):
                 item.add_marker(skip)
     if config.getoption("--skip-wire"):
         skip = pytest.mark.skip(
-            reason="a wire format, or the admin in a browser: ran on the first pass of scripts/test"
+            reason="a wire format, or the admin in a browser: runs on one pass of scripts/test (the second)"
         )
         for item in items:
             if item.get_closest_marker("wire") or item.get_closest_marker("browser"):

@@ -11,8 +11,14 @@ apt_install() {  # apt_install <command-to-check> <debian packages...>
     local probe=$1; shift
     command -v "$probe" >/dev/null 2>&1 && return 0
     echo "installing $* (Debian)" >&2
-    as_root apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    # One apt at a time: .ci/run checks the compose file while bench/run installs wrk and node, and a second
+    # apt-get fails at once on dpkg's lock ("Could not get lock"). The lock file is shared with bench/run.
+    (
+        flock 9
+        command -v "$probe" >/dev/null 2>&1 && exit 0
+        as_root apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    ) 9>"${TMPDIR:-/tmp}/gateway-apt.lock"
 }
 
 if ! command -v uv >/dev/null 2>&1; then

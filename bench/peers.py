@@ -91,7 +91,9 @@ def install_litellm(cache: Path) -> Install:
     _run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], what="uv venv for LiteLLM")
     spec = f"litellm[proxy]=={LITELLM_VERSION}"
     python = str(venv / "bin" / "python")
-    _run([uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", python, spec], what=f"uv pip install {spec}")
+    _run(
+        [uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", python, spec], what=f"uv pip install {spec}"
+    )
     version = subprocess.run(  # noqa: S603 - fixed argv
         [python, "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
         capture_output=True, text=True, check=False,

@@ -87,7 +87,13 @@ class Batcher(Generic[Item]):
     commit serve many requests. Lives on one event loop. Subclasses say how much of the queue
     a batch takes and how it is written; `flush` handles its own failures (one that escapes is
     logged and the next batch goes on).
+
+    A subclass may linger: a batch shorter than `linger_items` waits `linger()` seconds for
+    company before it is written (the usage writer, whose rows are already safe in the journal;
+    never a batcher a request waits on).
     """
+
+    linger_items = 0
 
     def __init__(self) -> None:
         self.queue: list[Item] = []
@@ -107,6 +113,10 @@ class Batcher(Generic[Item]):
         """Whether there is something to write."""
         return bool(self.queue)
 
+    def linger(self) -> float:
+        """Seconds a batch shorter than `linger_items` waits for more items; 0: written at once."""
+        return 0.0
+
     def take(self) -> list[Item]:
         batch, self.queue = self.queue, []
         return batch
@@ -117,6 +127,8 @@ class Batcher(Generic[Item]):
     async def _run(self) -> None:
         try:
             while self.pending():
+                if len(self.queue) < self.linger_items and (wait := self.linger()):
+                    await asyncio.sleep(wait)
                 await self.flush(self.take())
         except Exception:
             log.exception("%s failed", type(self).__name__)

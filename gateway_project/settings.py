@@ -181,6 +181,8 @@ HOLD_TTL = env_int("GATEWAY_HOLD_TTL", UPSTREAM_TIMEOUT + 120, minimum=10)
 # A worker admits calls of a budgeted account from a budget lease (budgets/leases.py) of this many times a call's
 # worst case, taken while at least 8 times the lease is left; 0 holds budget per call.
 BUDGET_LEASE_CALLS = env_int("GATEWAY_BUDGET_LEASE_CALLS", 64, minimum=0)
+# Milliseconds a short batch of usage rows waits for more before it is written (budgets/writer.py); 0: at once.
+USAGE_LINGER_MS = env_int("GATEWAY_USAGE_LINGER_MS", 10, minimum=0)
 # Budgets (docs/budgets.md): a callable returning "now" for budget windows, e.g. a test's clock; unset: the real time.
 BUDGET_CLOCK = env_str("GATEWAY_BUDGET_CLOCK")
 # /metrics reports the remaining budget of at most this many team and account budgets (cardinality bound).

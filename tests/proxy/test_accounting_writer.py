@@ -9,6 +9,7 @@ import pytest
 
 from budgets.ledger import usage_book
 from budgets.writer import Written, write_batch
+from tests.alerts.fixtures import wait_until
 from tests.budgets.ledger_helpers import reserve
 from tests.proxy.helpers import expected_cost, set_price
 from usage.models import UsageLog
@@ -32,6 +33,27 @@ async def test_concurrent_calls_each_leave_one_row_and_the_ledger_adds_up(gatewa
     account = await asyncio.to_thread(customer.refresh)
     assert account.spent_usd == 40 * expected_cost(input=10, output=3)
     assert account.reserved_usd == 0  # every hold released
+
+
+async def test_rows_at_one_connection_wait_for_company_then_land_together(gateway, make_customer, upstream, settings):
+    """A short batch lingers (GATEWAY_USAGE_LINGER_MS) so sequential calls share one write; none is lost."""
+    settings.USAGE_LINGER_MS = 3000  # long enough that three calls in a row all fall within it
+    customer = await asyncio.to_thread(make_customer, Decimal("100"))
+    await asyncio.to_thread(set_price, "gpt-4o-mini")
+    upstream.set(input_tokens=10, output_tokens=3)
+    sdk = openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key=customer.key, max_retries=0)
+
+    def rows() -> int:
+        return UsageLog.objects.filter(account=customer.account).count()
+
+    for _ in range(3):  # one at a time: each call's row alone in the queue
+        await sdk.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    assert await asyncio.to_thread(rows) == 0  # still waiting for company (with no linger, written at once)
+    await asyncio.to_thread(wait_until, lambda: rows() == 3, 30, "the three rows")
+    await asyncio.to_thread(gateway.drain)
+    account = await asyncio.to_thread(customer.refresh)
+    assert account.spent_usd == 3 * expected_cost(input=10, output=3)
+    assert account.reserved_usd == 0
 
 
 def row_entry(customer, request_id, cost=Decimal("0.5")):

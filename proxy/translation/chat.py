@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from proxy.translation import templates
 from proxy.translation.core import http_response, litellm_module, quiet
 from proxy.translation.endpoints import anthropic_url, azure_chat_url, cohere_url, gemini_base
 from proxy.translation.params import config_for, optional_params
@@ -77,13 +78,15 @@ async def chat_request(
     params: Mapping[str, Any],
     stream: bool,
 ) -> ChatRequest:
-    """The provider request for a validated OpenAI chat body (`params`); the body itself is never changed."""
+    """The provider request for a validated OpenAI chat body (`params`); the body itself is never changed.
+
+    Plain-text requests reuse their shape's translation (proxy.translation.templates)."""
     provider, model = provider_of(litellm_model)
     build = BUILDERS.get(provider)
     if build is None:
         raise LookupError(provider)
-    messages = copy.deepcopy(list(params["messages"]))  # LiteLLM's transformations edit them in place
-    return await build(ChatCall(provider, model, api_key, api_base, api_version, params, stream), messages)
+    call = ChatCall(provider, model, api_key, api_base, api_version, params, stream)
+    return await templates.chat_request(call, build)
 
 
 async def anthropic_request(call: ChatCall, messages: list[Any]) -> ChatRequest:

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxy.translation import templates
 from proxy.translation.core import as_dict, litellm_module, quiet
 
 # Messages parameters the chat builder takes by name; any other goes on as the builder's extra kwargs.
@@ -221,6 +222,18 @@ RESPONSES_BRIDGE_DROPPED = frozenset({"stop_sequences", "top_k"})
 
 
 def messages_to_responses(body: Mapping[str, Any], litellm_model: str, model: str, stream: bool) -> dict[str, Any]:
+    """The OpenAI Responses body for a Messages request; plain-text requests reuse their shape's translation
+    (proxy.translation.templates)."""
+    return templates.messages_to_responses(
+        body,
+        (litellm_model, model, stream),
+        lambda given: translate_messages_to_responses(given, litellm_model, model, stream),
+    )
+
+
+def translate_messages_to_responses(
+    body: Mapping[str, Any], litellm_model: str, model: str, stream: bool
+) -> dict[str, Any]:
     """The OpenAI Responses body for a Messages request: the steps of LiteLLM's bridge (`_build_responses_kwargs`,
     then `aresponses`' parameter mapping and `transform_responses_api_request`), from their public parts.
 

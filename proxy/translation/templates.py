@@ -8,8 +8,8 @@ in each text's place, is checked, and kept: a later call of the same shape gets 
 own texts where the markers were. That is most of a translated call's CPU (LiteLLM's transformations
 walk the model map and build pydantic objects on every call; ~0.1 ms for a Claude request, measured).
 
-A translation is kept only when each marker comes out once, whole, as a JSON string of the body and
-of the messages handed to the answer's transformation, and nowhere else. One that drops, joins,
+A translation is kept only when each marker comes out once, whole, as a JSON string of the body (and at
+most once in the messages handed to the answer's transformation), and nowhere else. One that drops, joins,
 splits, strips, copies or looks into a text is not kept; calls of that shape are translated afresh
 each time, as are requests with anything else in their messages (tools, images, cache control, names).
 A text's kind is part of its shape (empty, leading or trailing whitespace), so that a rule that reads
@@ -64,7 +64,8 @@ class Template:
     params: bytes  # optional_params and litellm_params, as JSON: each call gets its own copy
 
 
-TEMPLATES: OrderedDict[Any, Template | None] = OrderedDict()
+TEMPLATES: OrderedDict[Any, Template | Filled | None] = OrderedDict()
+MISSING = object()
 
 
 def shape_of(params: Mapping[str, Any]) -> tuple[Any, list[str]] | None:
@@ -77,18 +78,21 @@ def shape_of(params: Mapping[str, Any]) -> tuple[Any, list[str]] | None:
     for message in messages:
         if type(message) is not dict or len(message) != 2 or message.get("role") not in ROLES:
             return None
-        content = message.get("content")
-        if type(content) is str:
-            kind = text_kind(content, texts)
-        elif type(content) is list:
-            kinds = [part_kind(part, texts) for part in content]
-            kind = None if None in kinds else tuple(kinds)
-        else:
-            return None
+        kind = content_kind(message.get("content"), texts)
         if kind is None:
             return None
         shape.append((message["role"], kind))
     return tuple(shape), texts
+
+
+def content_kind(content: Any, texts: list[str]) -> Any:
+    """A content's shape (a string, or a list of text parts), its texts added to `texts`; None if not plain text."""
+    if type(content) is str:
+        return text_kind(content, texts)
+    if type(content) is not list:
+        return None
+    kinds = [part_kind(part, texts) for part in content]
+    return None if None in kinds else tuple(kinds)
 
 
 def part_kind(part: Any, texts: list[str]) -> Any:
@@ -108,47 +112,63 @@ def text_kind(text: str, texts: list[str]) -> Any:
     return (text[0].isspace(), text[-1].isspace())
 
 
+def marker(text: str, spaces: list[tuple[bytes, bytes]]) -> str:
+    """The next marker for `text`: same kind (its ends' whitespace noted in `spaces`); an empty text stays empty."""
+    if not text:
+        return text
+    ends = (b" " if text[0].isspace() else b"", b" " if text[-1].isspace() else b"")
+    spaces.append(ends)
+    return f"{ends[0].decode()}{MARK}{len(spaces) - 1}x{ends[1].decode()}"
+
+
+def marked_content(content: Any, spaces: list[tuple[bytes, bytes]]) -> Any:
+    if isinstance(content, str):
+        return marker(content, spaces)
+    return [{**part, "text": marker(part["text"], spaces)} for part in content]
+
+
 def marked(params: Mapping[str, Any], spaces: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-    """`params` with each non-empty text replaced by its marker, of the same kind (`spaces`: each one's ends)."""
-
-    def mark(text: str) -> str:
-        if not text:
-            return text
-        ends = (b" " if text[0].isspace() else b"", b" " if text[-1].isspace() else b"")
-        spaces.append(ends)
-        return f"{ends[0].decode()}{MARK}{len(spaces) - 1}x{ends[1].decode()}"
-
-    messages = []
-    for message in params["messages"]:
-        content = message["content"]
-        if isinstance(content, str):
-            messages.append({**message, "content": mark(content)})
-        else:
-            messages.append({**message, "content": [{**part, "text": mark(part["text"])} for part in content]})
+    """`params` with each non-empty text of its messages replaced by its marker, in order."""
+    messages = [{**message, "content": marked_content(message["content"], spaces)} for message in params["messages"]]
     return {**params, "messages": messages}
+
+
+def rest_of(params: Mapping[str, Any], *names: str) -> bytes | None:
+    """Every parameter but `names`, as sorted JSON (part of a shape's key); None if JSON cannot hold one."""
+    try:
+        return orjson.dumps({name: value for name, value in params.items() if name not in names},
+                            option=orjson.OPT_SORT_KEYS)  # fmt: skip
+    except TypeError:
+        return None
+
+
+def kept(key: Any) -> Template | Filled | object | None:
+    """The template kept for `key`, None if its shape keeps none, or MISSING if it was never made."""
+    template = TEMPLATES.get(key, MISSING)
+    if template is not MISSING:
+        TEMPLATES.move_to_end(key)
+    return template
+
+
+def keep(key: Any, template: Template | Filled | None) -> None:
+    TEMPLATES[key] = template
+    if len(TEMPLATES) > LIMIT:
+        TEMPLATES.popitem(last=False)
 
 
 async def chat_request(call: ChatCall, build: Build) -> ChatRequest:
     """The provider request for `call`, from its shape's kept translation when it has one."""
     found = shape_of(call.params)
-    if found is None:
+    rest = rest_of(call.params, "messages")
+    if found is None or rest is None:
         return await fresh(call, build)
     shape, texts = found
-    try:
-        rest = orjson.dumps({name: value for name, value in call.params.items() if name != "messages"},
-                            option=orjson.OPT_SORT_KEYS)  # fmt: skip
-    except TypeError:  # a parameter JSON cannot hold: not a shape to keep
-        return await fresh(call, build)
-    key = (call.provider, call.model, call.api_key, call.api_base, call.api_version, call.stream, shape, rest)
-    if key in TEMPLATES:
-        template = TEMPLATES[key]
-        TEMPLATES.move_to_end(key)
-    else:
+    key = ("chat", call.provider, call.model, call.api_key, call.api_base, call.api_version, call.stream, shape, rest)
+    template = kept(key)
+    if template is MISSING:
         template = await made(call, build)
-        TEMPLATES[key] = template
-        if len(TEMPLATES) > LIMIT:
-            TEMPLATES.popitem(last=False)
-    if template is None:
+        keep(key, template)
+    if not isinstance(template, Template):
         return await fresh(call, build)
     return filled(template, [orjson.dumps(text) for text in texts])
 
@@ -176,7 +196,7 @@ async def made(call: ChatCall, build: Build) -> Template | None:
     try:
         request = await fresh(replace(call, params=marked(call.params, spaces)), build)
         data = cut(orjson.dumps(request.data), spaces)
-        messages = cut(orjson.dumps(request.messages), spaces)
+        messages = cut(orjson.dumps(request.messages), spaces, all_texts=False)
         params = orjson.dumps({"optional": request.optional_params, "litellm": request.litellm_params})
     except Exception:  # LiteLLM refuses a shape in many ways; its calls then get the refusal afresh
         return None
@@ -185,11 +205,16 @@ async def made(call: ChatCall, build: Build) -> Template | None:
     return Template(request, data, messages, params)
 
 
-def cut(document: bytes, spaces: list[tuple[bytes, bytes]]) -> Filled | None:
-    """`document` cut at its markers, if each is there once and whole (its whitespace too), and nothing else is."""
+def cut(document: bytes, spaces: list[tuple[bytes, bytes]], *, all_texts: bool = True) -> Filled | None:
+    """`document` cut at its markers, if each is there once and whole (its whitespace too), and nothing else is.
+
+    With `all_texts` false a marker may also be missing (LiteLLM takes the system prompt out of the messages
+    it hands the answer's transformation for some providers)."""
     matches = list(MARKED.finditer(document))
     order = [int(match[2]) for match in matches]
-    if sorted(order) != list(range(len(spaces))) or document.count(MARK.encode()) != len(spaces):
+    if len(set(order)) != len(order) or document.count(MARK.encode()) != len(order):
+        return None
+    if (sorted(order) != list(range(len(spaces)))) if all_texts else any(index >= len(spaces) for index in order):
         return None
     if any((match[1], match[3]) != spaces[index] for index, match in zip(order, matches, strict=True)):
         return None
@@ -199,3 +224,36 @@ def cut(document: bytes, spaces: list[tuple[bytes, bytes]]) -> Filled | None:
         start = match.end()
     segments.append(document[start:])
     return Filled(tuple(segments), tuple(order))
+
+
+# --- Messages → OpenAI Responses (proxy.translation.formats.messages_to_responses) ----------------
+
+
+def messages_to_responses(
+    body: Mapping[str, Any], key: tuple[Any, ...], translate: Callable[[Mapping[str, Any]], dict[str, Any]]
+) -> dict[str, Any]:
+    """`translate(body)` (a Messages body to a Responses one), from its shape's kept translation when it has one.
+
+    The shape is the messages' and the system prompt's (a string or text blocks), with every other field
+    by value, and `key` (the model and whether it streams)."""
+    found = shape_of(body)
+    system: list[str] = []
+    system_kind = content_kind(body["system"], system) if body.get("system") is not None else "none"
+    rest = rest_of(body, "messages", "system")
+    if found is None or system_kind is None or rest is None:
+        return translate(body)
+    shape, texts = found
+    full_key = ("messages-to-responses", *key, system_kind, shape, rest)
+    template = kept(full_key)
+    if template is MISSING:
+        spaces: list[tuple[bytes, bytes]] = []
+        given = {**body, "system": marked_content(body["system"], spaces)} if body.get("system") is not None else body
+        try:
+            template = cut(orjson.dumps(translate(marked(given, spaces))), spaces)
+        except Exception:  # LiteLLM refuses a shape in many ways; its calls then get the refusal afresh
+            template = None
+        keep(full_key, template)
+    if not isinstance(template, Filled):
+        return translate(body)
+    result: dict[str, Any] = template.fill([orjson.dumps(text) for text in system + texts])
+    return result

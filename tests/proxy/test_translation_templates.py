@@ -164,3 +164,70 @@ def test_shapes_kept_are_bounded():
     asyncio.run(many())
     assert len(templates.TEMPLATES) == templates.LIMIT
     assert [key[-1] for key in list(templates.TEMPLATES)[:1]] == [b'{"max_tokens":6,"model":"command-r-08-2024"}']
+
+
+# --- Messages → OpenAI Responses ------------------------------------------------------------------
+
+blocks = st.lists(st.builds(lambda text: {"type": "text", "text": text}, texts), min_size=1, max_size=3)
+messages_format = st.lists(
+    st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant"]), "content": st.one_of(texts, blocks)}),
+    min_size=1,
+    max_size=6,
+)
+messages_params = st.fixed_dictionaries(
+    {"max_tokens": st.integers(1, 4096)},
+    optional={
+        "system": st.one_of(texts, blocks, st.just([])),
+        "temperature": st.sampled_from([0, 0.5]),
+        "top_p": st.just(0.9),
+        "stop_sequences": st.just(["END"]),
+        "metadata": st.sampled_from([{"user_id": "u-1"}, {"user_id": templates.MARK}]),
+    },
+)
+
+
+def other_messages_texts(body):
+    other = other_texts(body)
+    system = body.get("system")
+    if system is not None:
+        other["system"] = other_texts({"messages": [{"role": "system", "content": system}]})["messages"][0]["content"]
+    return other
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "o3-mini"])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(messages=messages_format, params=messages_params, stream=st.booleans())
+def test_a_reused_messages_to_responses_translation_equals_a_fresh_one(model, messages, params, stream):
+    from proxy.translation import formats
+
+    body = {"model": model, "messages": messages, **params}
+
+    def outcome(way):
+        try:
+            return "ok", way()
+        except Exception as exc:  # LiteLLM's refusal must be the same either way
+            return "refused", type(exc).__name__, str(exc)
+
+    outcome(lambda: formats.messages_to_responses(other_messages_texts(body), f"openai/{model}", model, stream))
+    reused = outcome(lambda: formats.messages_to_responses(body, f"openai/{model}", model, stream))
+    fresh = outcome(lambda: formats.translate_messages_to_responses(body, f"openai/{model}", model, stream))
+    assert reused == fresh
+
+
+def test_a_plain_messages_request_is_translated_to_responses_once_per_shape():
+    from proxy.translation import formats
+
+    runs = []
+
+    def counted(given):
+        runs.append(given)
+        return formats.translate_messages_to_responses(given, "openai/gpt-4o-mini", "gpt-4o-mini", False)
+
+    found = []
+    for text in ("one", "two", "three"):
+        body = {"model": "gpt-4o-mini", "max_tokens": 9, "system": "Be brief.",
+                "messages": [{"role": "user", "content": text}]}  # fmt: skip
+        found.append(templates.messages_to_responses(body, ("openai/gpt-4o-mini", "gpt-4o-mini", False), counted))
+    assert len(runs) == 1 and templates.MARK in str(runs[0])
+    for result, text in zip(found, ("one", "two", "three"), strict=True):
+        assert text in str(result["input"]) and result["instructions"] == "Be brief."

@@ -14,7 +14,7 @@ import pytest
 
 from proxy.translation import chat, formats
 from proxy.translation import params as translation_params
-from proxy.translation.core import QuietLogging, http_response, litellm_module
+from proxy.translation.core import QuietLogging, as_dict, http_response, litellm_module
 
 pytestmark = pytest.mark.engine_independent
 
@@ -267,3 +267,35 @@ def test_the_configs_made_once_keep_no_state_of_a_call(provider, model, stream):
     made_once = translation_params.config_for(request.provider, model)
     assert request.config is chat.gemini_config() or request.config is made_once
     assert vars(request.config) == {} and vars(made_once) == {}
+
+
+RESPONSES_ANSWERS = [
+    {"status": "completed", "output": [{"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+     "content": [{"type": "output_text", "text": "Hello.", "annotations": []}]}],
+     "usage": {"input_tokens": 12, "output_tokens": 7, "total_tokens": 19,
+               "input_tokens_details": {"cached_tokens": 4}, "output_tokens_details": {"reasoning_tokens": 2}}},
+    {"status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"},
+     "output": [{"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "Thinking."}]},
+                {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "get_weather",
+                 "arguments": "{\"city\": \"Paris\"}", "status": "completed"}],
+     "usage": {"input_tokens": 30, "output_tokens": 16, "total_tokens": 46}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("answer", RESPONSES_ANSWERS)
+def test_a_responses_answer_reads_the_same_to_messages_without_its_usage(answer):
+    """formats.responses_to_messages leaves the answer's usage out (the caller bills its own): LiteLLM's adapter
+    must read nothing else from it, so the rest of the Messages answer is the one it makes with the usage given."""
+    from litellm.llms.anthropic.pass_through.responses_adapters.transformation import (
+        LiteLLMAnthropicToResponsesAPIAdapter,
+    )
+    from litellm.types.llms.openai import ResponsesAPIResponse
+
+    full = {"id": "resp_1", "object": "response", "created_at": 1, "model": "gpt-4o-mini", **answer}
+    with_usage = as_dict(LiteLLMAnthropicToResponsesAPIAdapter().translate_response(
+        ResponsesAPIResponse.model_validate(full)
+    ))  # fmt: skip
+    ours = formats.responses_to_messages(full)
+    assert ours["usage"] == {"input_tokens": 0, "output_tokens": 0}
+    assert {**ours, "usage": None, "id": None} == {**with_usage, "usage": None, "id": None}
+    assert with_usage["usage"]["input_tokens"] > 0

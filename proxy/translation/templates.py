@@ -159,7 +159,7 @@ def keep(key: Any, template: Template | Filled | None) -> None:
 async def chat_request(call: ChatCall, build: Build) -> ChatRequest:
     """The provider request for `call`, from its shape's kept translation when it has one."""
     found = shape_of(call.params)
-    rest = rest_of(call.params, "messages")
+    rest = None if found is None else rest_of(call.params, "messages")
     if found is None or rest is None:
         return await fresh(call, build)
     shape, texts = found
@@ -237,17 +237,18 @@ def messages_to_responses(
     The shape is the messages' and the system prompt's (a string or text blocks), with every other field
     by value, and `key` (the model and whether it streams)."""
     found = shape_of(body)
-    system: list[str] = []
-    system_kind = content_kind(body["system"], system) if body.get("system") is not None else "none"
-    rest = rest_of(body, "messages", "system")
-    if found is None or system_kind is None or rest is None:
+    system = body.get("system")
+    system_texts: list[str] = []
+    system_kind = "none" if system is None else content_kind(system, system_texts)
+    rest = None if found is None or system_kind is None else rest_of(body, "messages", "system")
+    if found is None or rest is None:
         return translate(body)
     shape, texts = found
     full_key = ("messages-to-responses", *key, system_kind, shape, rest)
     template = kept(full_key)
     if template is MISSING:
         spaces: list[tuple[bytes, bytes]] = []
-        given = {**body, "system": marked_content(body["system"], spaces)} if body.get("system") is not None else body
+        given = body if system is None else {**body, "system": marked_content(system, spaces)}
         try:
             template = cut(orjson.dumps(translate(marked(given, spaces))), spaces)
         except Exception:  # LiteLLM refuses a shape in many ways; its calls then get the refusal afresh
@@ -255,5 +256,5 @@ def messages_to_responses(
         keep(full_key, template)
     if not isinstance(template, Filled):
         return translate(body)
-    result: dict[str, Any] = template.fill([orjson.dumps(text) for text in system + texts])
+    result: dict[str, Any] = template.fill([orjson.dumps(text) for text in system_texts + texts])
     return result

@@ -149,6 +149,7 @@ class Traffic:
     def __init__(self, keys: dict[str, str]) -> None:
         self.keys = keys
         self.tasks: list[asyncio.Task[Outcome]] = []
+        self.clients: list[openai.AsyncOpenAI] = []
         self.sent = 0
 
     async def run(self, url: str, seconds: float) -> None:
@@ -156,6 +157,7 @@ class Traffic:
             account: openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=CLIENT_TIMEOUT_S)
             for account, key in self.keys.items()
         }
+        self.clients.extend(clients.values())
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             account = list(clients)[self.sent % len(clients)]
@@ -165,7 +167,12 @@ class Traffic:
             await asyncio.sleep(1 / RATE_PER_S)
 
     async def outcomes(self) -> list[Outcome]:
-        return list(await asyncio.gather(*self.tasks))
+        """Every call's outcome so far; the clients that made them are closed here, on their own loop."""
+        try:
+            return list(await asyncio.gather(*self.tasks))
+        finally:
+            while self.clients:
+                await self.clients.pop().close()
 
 
 def spool_entries(folder: Path) -> int:

@@ -52,11 +52,15 @@ async def calls(url: str, keys: list[str], seconds: float, answered: list[str]) 
             answered.append(request_id)
 
     tasks, deadline, index = [], time.monotonic() + seconds, 0
-    while time.monotonic() < deadline:
-        tasks.append(asyncio.create_task(one(index)))
-        index += 1
-        await asyncio.sleep(0.1)
-    await asyncio.gather(*tasks)
+    try:
+        while time.monotonic() < deadline:
+            tasks.append(asyncio.create_task(one(index)))
+            index += 1
+            await asyncio.sleep(0.1)
+        await asyncio.gather(*tasks)
+    finally:
+        for client in clients:  # closed on this loop: left to the collector, one would close on another's
+            await client.close()
 
 
 def spooled(spool: Path, entries: list[UsageEntry]) -> None:

@@ -20,12 +20,14 @@ async def test_concurrent_calls_each_leave_one_row_and_the_ledger_adds_up(gatewa
     customer = await asyncio.to_thread(make_customer, Decimal("100"))
     await asyncio.to_thread(set_price, "gpt-4o-mini")
     upstream.set(input_tokens=10, output_tokens=3)
-    sdk = openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key=customer.key, max_retries=0)
-    calls = [
-        sdk.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
-        for _ in range(40)
-    ]
-    responses = await asyncio.gather(*calls)
+    async with openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key=customer.key, max_retries=0) as sdk:
+        calls = [
+            sdk.chat.completions.with_raw_response.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+            )
+            for _ in range(40)
+        ]
+        responses = await asyncio.gather(*calls)
     await asyncio.to_thread(gateway.drain)
     ids = {r.headers["x-request-id"] for r in responses}
     rows = await asyncio.to_thread(lambda: list(UsageLog.objects.filter(account=customer.account)))
@@ -41,13 +43,13 @@ async def test_rows_at_one_connection_wait_for_company_then_land_together(gatewa
     customer = await asyncio.to_thread(make_customer, Decimal("100"))
     await asyncio.to_thread(set_price, "gpt-4o-mini")
     upstream.set(input_tokens=10, output_tokens=3)
-    sdk = openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key=customer.key, max_retries=0)
 
     def rows() -> int:
         return UsageLog.objects.filter(account=customer.account).count()
 
-    for _ in range(3):  # one at a time: each call's row alone in the queue
-        await sdk.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    async with openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key=customer.key, max_retries=0) as sdk:
+        for _ in range(3):  # one at a time: each call's row alone in the queue
+            await sdk.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
     assert await asyncio.to_thread(rows) == 0  # still waiting for company (with no linger, written at once)
     await asyncio.to_thread(wait_until, lambda: rows() == 3, 30, "the three rows")
     await asyncio.to_thread(gateway.drain)

@@ -36,11 +36,11 @@ def test_sdk_gets_the_upstream_answer_and_the_call_is_billed_exactly(gateway, cu
 async def test_async_sdk_streams_and_the_stream_is_billed(gateway, customer, upstream):
     await asyncio.to_thread(set_price, "gpt-4o-mini")
     upstream.set(text="One two three four", chunks=4, input_tokens=11, output_tokens=5)
-    sdk = openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key=customer.key, max_retries=0)
-    response = await sdk.chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
-    )
-    chunks = [chunk async for chunk in response.parse()]
+    async with openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key=customer.key, max_retries=0) as sdk:
+        response = await sdk.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+        chunks = [chunk async for chunk in response.parse()]
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "One two three four"
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 5

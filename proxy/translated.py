@@ -15,6 +15,7 @@ same error mapping as same-format calls, and usage read from the provider's own 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -101,7 +102,7 @@ async def forward_via_chat(
         usage = answer_usage(provider, answer)
         raw = readable_answer(provider, answer, raw)
         return Completion(
-            body=readable(lambda: chat_body(route, via, chat.chat_answer(request, raw, {}), usage), target), usage=usage
+            body=readable(lambda: chat_body(route, via, request, answer, raw, usage), target), usage=usage
         )
     source = await passthrough.open_stream(call)
     watch = watch_for(provider)
@@ -115,13 +116,22 @@ async def forward_via_chat(
     return Stream(TranslatedSource(items, source), adapter, target.provider)
 
 
-def chat_body(route: Route, via: Any, answer: Any, usage: Usage) -> dict[str, Any]:
-    """The client's answer from LiteLLM's chat answer, its usage the one billed."""
-    if route is Route.MESSAGES:
-        return with_usage(formats.chat_to_messages(via, answer), messages_usage_fields(usage), replace=True)
+def chat_body(
+    route: Route, via: Any, request: chat.ChatRequest, answer: Any, raw: bytes, usage: Usage
+) -> dict[str, Any]:
+    """The client's answer from the provider's (`raw`, parsed as `answer`), its usage the one billed.
+
+    A Responses answer's usage is the billed one alone, in OpenAI's fields (as a Messages answer's is in
+    Anthropic's): LiteLLM's own usage translation is never shown, so plain-text answers can reuse their shape's
+    translation (proxy.translation.templates)."""
     if route is Route.RESPONSES:
-        return with_usage(formats.chat_to_responses(via, answer), responses_usage_fields(usage))
-    return with_usage(formats.as_dict(answer), chat_usage_fields(usage))
+        read = functools.partial(chat.chat_answer, request, headers={})
+        translated = formats.answer_to_responses(via, request, answer, raw, read)
+        return with_usage(translated, responses_usage_fields(usage), replace=True)
+    chat_answer = chat.chat_answer(request, raw, {})
+    if route is Route.MESSAGES:
+        return with_usage(formats.chat_to_messages(via, chat_answer), messages_usage_fields(usage), replace=True)
+    return with_usage(formats.as_dict(chat_answer), chat_usage_fields(usage))
 
 
 def with_usage(body: dict[str, Any], fields: dict[str, Any], *, replace: bool = False) -> dict[str, Any]:

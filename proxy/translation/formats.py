@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,6 +177,17 @@ def chat_to_responses(call: ResponsesViaChat, answer: Any) -> dict[str, Any]:
         request_input=call.request_input, chat_completion_response=answer, responses_api_request=request
     )
     return as_dict(translated)
+
+
+def answer_to_responses(
+    call: ResponsesViaChat, request: Any, answer: Any, raw: bytes, read: Callable[[bytes], Any]
+) -> dict[str, Any]:
+    """A provider's JSON answer (`raw`, parsed as `answer`) as a Responses one: `read` (the provider's chat answer),
+    then `chat_to_responses`; plain-text answers reuse their shape's translation (proxy.translation.templates).
+    Its `usage` is the caller's to fill."""
+    return templates.responses_answer(
+        request, call.request, answer, raw, lambda given: chat_to_responses(call, read(given))
+    )
 
 
 class ChunkSource:

@@ -23,10 +23,12 @@ from __future__ import annotations
 import copy
 import re
 import secrets
+import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import orjson
 
@@ -64,7 +66,8 @@ class Template:
     params: bytes  # optional_params and litellm_params, as JSON: each call gets its own copy
 
 
-TEMPLATES: OrderedDict[Any, Template | Filled | None] = OrderedDict()
+TEMPLATES: OrderedDict[Any, Kept] = OrderedDict()
+Kept: TypeAlias = "Template | Filled | AnswerTemplate | Once | None"  # None: a shape that keeps none
 MISSING = object()
 
 
@@ -142,7 +145,7 @@ def rest_of(params: Mapping[str, Any], *names: str) -> bytes | None:
         return None
 
 
-def kept(key: Any) -> Template | Filled | object | None:
+def kept(key: Any) -> Kept | object:
     """The template kept for `key`, None if its shape keeps none, or MISSING if it was never made."""
     template = TEMPLATES.get(key, MISSING)
     if template is not MISSING:
@@ -150,7 +153,7 @@ def kept(key: Any) -> Template | Filled | object | None:
     return template
 
 
-def keep(key: Any, template: Template | Filled | None) -> None:
+def keep(key: Any, template: Kept) -> None:
     TEMPLATES[key] = template
     if len(TEMPLATES) > LIMIT:
         TEMPLATES.popitem(last=False)
@@ -258,3 +261,193 @@ def messages_to_responses(
         return translate(body)
     result: dict[str, Any] = template.fill([orjson.dumps(text) for text in system_texts + texts])
     return result
+
+
+# --- a provider's JSON answer → a Responses answer (proxy.translated: Claude on /v1/responses) ----------------
+#
+# What LiteLLM makes of a plain-text answer (Anthropic → chat → Responses) depends on the request's shape and
+# parameters, the answer's fields other than its texts, and nothing else but three values made per call: the
+# chat answer's id (`chatcmpl-<uuid4>`), each output item's id (`msg_<uuid4>`) and the time (`created_at`).
+# Its usage block is not used: the client is shown the usage as it is billed (proxy.translated), so the
+# template is checked to be the same whatever the counts. The texts (and the answer's id and stop sequence)
+# are marked like a request's; the per-call values become slots, each filled afresh on every call.
+
+ANSWER_MARKED = ("id", "content", "stop_sequence", "usage")  # the rest of an answer is part of its shape by value
+# Parameters under which LiteLLM may read an answer's text (JSON mode, tool calls): such answers are never kept.
+READS_TEXT = ("tools", "tool_choice", "response_format", "functions", "function_call", "json_mode")
+UUID4 = re.compile(r"(.*?)[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+STAMP = "created_at"  # the Responses answer's time: LiteLLM's `int(time.time())` when it reads the answer
+COUNTS = (0, 10**9 + 7)  # the other counts a template is checked with: none, and more than any limit
+
+
+class Once:
+    """An answer shape seen once: its template is made (three translations) only if it comes again."""
+
+
+ONCE = Once()
+
+
+class Unfit(Exception):
+    """Two translations of one shape differ where no per-call value can be."""
+
+
+@dataclass(frozen=True)
+class AnswerTemplate:
+    """A translated answer cut at its markers: the answer's texts, then one slot per value made per call."""
+
+    document: Filled
+    slots: tuple[str | None, ...]  # a fresh id's prefix (`msg_`) for each slot, None for the time
+
+    def fill(self, texts: list[str]) -> dict[str, Any]:
+        values = [orjson.dumps(text) for text in texts]
+        for prefix in self.slots:
+            values.append(str(int(time.time())).encode() if prefix is None else orjson.dumps(f"{prefix}{uuid.uuid4()}"))
+        result: dict[str, Any] = self.document.fill(values)
+        return result
+
+
+def responses_answer(
+    request: ChatRequest, responses_request: Mapping[str, Any], answer: Any, raw: bytes,
+    translate: Callable[[bytes], dict[str, Any]],
+) -> dict[str, Any]:  # fmt: skip
+    """`translate(raw)` (a provider's JSON answer to a Responses one), from its shape's kept translation when it has
+    one; its `usage` is the caller's to fill (None where LiteLLM puts one)."""
+    found = anthropic_answer_shape(answer) if request.provider == "anthropic" else None
+    context = None if found is None else answer_context(request, responses_request)
+    if found is None or context is None:
+        return translate(raw)
+    shape, texts = found
+    key = ("responses-answer", request.provider, request.model, context, shape)
+    template = kept(key)
+    if template is MISSING:  # made on a shape's second answer: one seen once costs what it would without templates
+        keep(key, ONCE)
+        return translate(raw)
+    if template is ONCE:
+        template = made_answer(answer, translate)
+        keep(key, template)
+    if not isinstance(template, AnswerTemplate):
+        return translate(raw)
+    return template.fill(texts)
+
+
+def answer_context(request: ChatRequest, responses_request: Mapping[str, Any]) -> Any:
+    """What of the request LiteLLM reads an answer with: the messages' shape and every parameter by value; None
+    where it may read the answer's text."""
+    if request.json_mode or any(name in request.optional_params for name in READS_TEXT):
+        return None
+    messages = shape_of({"messages": request.messages})
+    rest = rest_of(
+        {"optional": request.optional_params, "litellm": request.litellm_params, "request": responses_request}
+    )
+    return None if messages is None or rest is None else (messages[0], rest)
+
+
+def anthropic_answer_shape(answer: Any) -> tuple[Any, list[str]] | None:
+    """A Messages answer's shape and its texts in order (its id, each text block's text, its stop sequence), or None
+    unless its content is text blocks alone, its usage plain counts and every other field a plain value."""
+    if type(answer) is not dict or type(answer.get("id")) is not str or type(answer.get("content")) is not list:
+        return None
+    texts: list[str] = []
+    kinds = [text_kind(answer["id"], texts)]
+    for block in answer["content"]:
+        if type(block) is not dict or block.keys() != {"type", "text"} or block["type"] != "text":
+            return None
+        kinds.append(text_kind(block["text"], texts) if type(block["text"]) is str else None)
+    stop = answer.get("stop_sequence", MISSING)
+    kinds.append("none" if stop is None or stop is MISSING else text_kind(stop, texts) if type(stop) is str else None)
+    counts = counts_shape(answer["usage"]) if type(answer.get("usage")) is dict else None
+    fixed = tuple((name, value) for name, value in answer.items() if name not in ANSWER_MARKED)
+    if None in kinds or counts is None or not all(plain(value) for _, value in fixed):
+        return None
+    return (tuple(answer), tuple(kinds), counts, fixed), texts
+
+
+def anthropic_marked(answer: Mapping[str, Any], spaces: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The answer with its texts replaced by their markers, in `anthropic_answer_shape`'s order."""
+    marked_answer = {**answer, "id": marker(answer["id"], spaces)}
+    marked_answer["content"] = [{**block, "text": marker(block["text"], spaces)} for block in answer["content"]]
+    if isinstance(answer.get("stop_sequence"), str):
+        marked_answer["stop_sequence"] = marker(answer["stop_sequence"], spaces)
+    return marked_answer
+
+
+def plain(value: Any) -> bool:
+    return value is None or type(value) in (str, int, bool, float)
+
+
+def counts_shape(value: Any) -> Any:
+    """A usage block's shape: its counts (integers) by place, every other value as it is; None if not plain."""
+    if type(value) is int:
+        return "n"
+    if type(value) is dict:
+        inner = tuple((name, counts_shape(item)) for name, item in value.items())
+        return None if any(shape is None for _, shape in inner) else ("{", inner)
+    return ("=", value) if plain(value) else None
+
+
+def with_counts(value: Any, count: int) -> Any:
+    if type(value) is int:
+        return count
+    if type(value) is dict:
+        return {name: with_counts(item, count) for name, item in value.items()}
+    return value
+
+
+def made_answer(answer: Mapping[str, Any], translate: Callable[[bytes], dict[str, Any]]) -> AnswerTemplate | None:
+    """The translation of `answer`'s shape with markers for texts and slots for per-call values, if it reads the
+    same with other counts and differs between runs only in those values; else None."""
+    spaces: list[tuple[bytes, bytes]] = []
+    marked_answer = anthropic_marked(answer, spaces)
+    usages = (answer["usage"], *(with_counts(answer["usage"], count) for count in COUNTS))
+    try:
+        runs = [translate(orjson.dumps({**marked_answer, "usage": usage})) for usage in usages]
+    except Exception:  # LiteLLM refuses an answer in many ways; its calls then get the refusal afresh
+        return None
+    for run in runs:
+        if "usage" in run:
+            run["usage"] = None  # the caller's to fill, where LiteLLM puts it
+    slots: list[str | None] = []
+    try:
+        document = slotted(runs[0], runs[1:], slots, len(spaces), top=True)
+        filled_document = cut(orjson.dumps(document), [*spaces, *[(b"", b"")] * len(slots)], all_texts=False)
+    except (Unfit, TypeError):
+        return None
+    if filled_document is None or not set(range(len(spaces), len(spaces) + len(slots))) <= set(filled_document.order):
+        return None
+    return AnswerTemplate(filled_document, tuple(slots))
+
+
+def slotted(value: Any, others: list[Any], slots: list[str | None], first: int, *, top: bool = False) -> Any:
+    """`value` with a slot marker where it and `others` (the same answer translated again) hold a per-call value."""
+    if any(type(other) is not type(value) for other in others):
+        raise Unfit
+    if type(value) is dict:
+        if any(list(other) != list(value) for other in others):
+            raise Unfit
+        result = {}
+        for name, item in value.items():
+            if top and name == STAMP and all(is_now(run[name]) for run in (value, *others)):
+                result[name] = slot(None, slots, first)
+            else:
+                result[name] = slotted(item, [other[name] for other in others], slots, first)
+        return result
+    if type(value) is list:
+        if any(len(other) != len(value) for other in others):
+            raise Unfit
+        return [slotted(item, [other[i] for other in others], slots, first) for i, item in enumerate(value)]
+    if all(other == value for other in others):
+        return value
+    found = [UUID4.fullmatch(item) for item in (value, *others) if type(item) is str]
+    prefixes = {match[1] for match in found if match}
+    if len(found) == len(others) + 1 and all(found) and len(prefixes) == 1 and len({value, *others}) == len(found):
+        return slot(prefixes.pop(), slots, first)
+    raise Unfit
+
+
+def is_now(value: Any) -> bool:
+    return type(value) is int and abs(value - time.time()) < 5
+
+
+def slot(prefix: str | None, slots: list[str | None], first: int) -> str:
+    slots.append(prefix)
+    return f"{MARK}{first + len(slots) - 1}x"

@@ -6,7 +6,10 @@ of the two must be equal: URL, headers, body, the messages and parameters the an
 """
 
 import asyncio
+import re
+import secrets
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -231,3 +234,182 @@ def test_a_plain_messages_request_is_translated_to_responses_once_per_shape():
     assert len(runs) == 1 and templates.MARK in str(runs[0])
     for result, text in zip(found, ("one", "two", "three"), strict=True):
         assert text in str(result["input"]) and result["instructions"] == "Be brief."
+
+
+# --- a provider's answer → a Responses answer (Claude on /v1/responses) -------------------------------------
+
+UUID_OR_TIME = re.compile(r"^(.*?)[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+counts = st.one_of(st.integers(0, 20), st.integers(0, 10**6))
+answer_usages = st.fixed_dictionaries(
+    {"input_tokens": counts, "output_tokens": counts},
+    optional={
+        "cache_creation_input_tokens": counts,
+        "cache_read_input_tokens": counts,
+        "cache_creation": st.fixed_dictionaries(
+            {"ephemeral_5m_input_tokens": counts, "ephemeral_1h_input_tokens": counts}
+        ),
+        "server_tool_use": st.fixed_dictionaries({"web_search_requests": counts}),
+        "service_tier": st.sampled_from(["standard", "priority", None]),
+    },
+)
+answers = st.fixed_dictionaries(
+    {
+        "id": st.one_of(st.just("msg_01XFDUDYJgAACzvnptvVoYEL"), texts),
+        "type": st.just("message"),
+        "role": st.just("assistant"),
+        "model": st.sampled_from(["claude-haiku-4-5-20251001", "claude-sonnet-4-5"]),
+        "content": st.lists(st.builds(lambda text: {"type": "text", "text": text}, texts), max_size=3),
+        "stop_reason": st.sampled_from(["end_turn", "max_tokens", "stop_sequence", "pause_turn", "refusal", None]),
+        "stop_sequence": st.one_of(st.none(), texts),
+        "usage": answer_usages,
+    },
+    optional={"container": st.none()},
+)
+responses_bodies = st.fixed_dictionaries(
+    {
+        "input": st.one_of(
+            texts.filter(lambda text: text.strip()),
+            messages.map(lambda found: [*found[-2:], {"role": "user", "content": "Go on."}]),
+        )
+    },
+    optional={
+        "instructions": st.sampled_from(["Be brief.", " x "]),
+        "max_output_tokens": st.sampled_from([1, 16, 4096]),
+        "temperature": st.sampled_from([0, 0.7]),
+        "top_p": st.just(0.9),
+        "metadata": st.just({"team": "a"}),
+        "user": st.just("u-1"),
+        "store": st.booleans(),
+        "text": st.just({"format": {"type": "json_object"}}),
+        "tools": st.just([{"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}}]),
+    },
+)
+
+
+def other_answer(answer):
+    """The same shape with other texts and other counts."""
+
+    def other(text):
+        return other_texts({"messages": [{"role": "user", "content": text}]})["messages"][0]["content"]
+
+    result = {**answer, "id": other(answer["id"]), "usage": templates.with_counts(answer["usage"], 5)}
+    result["content"] = [{**block, "text": other(block["text"])} for block in answer["content"]]
+    if isinstance(answer["stop_sequence"], str):
+        result["stop_sequence"] = other(answer["stop_sequence"])
+    return result
+
+
+def per_call_values_named(value):
+    """The answer with its per-call values (fresh ids, the time) named, once checked to look as LiteLLM makes them."""
+    if isinstance(value, dict):
+        return {name: "<now>" if name == "created_at" and templates.is_now(item) else per_call_values_named(item)
+                for name, item in value.items()}  # fmt: skip
+    if isinstance(value, list):
+        return [per_call_values_named(item) for item in value]
+    if isinstance(value, str) and (found := UUID_OR_TIME.match(value)):
+        return f"{found[1]}<uuid>"
+    return value
+
+
+async def responses_answers(body, answer, stream=False):
+    from proxy import translated
+    from proxy.provider_usage import answer_usage, readable_answer, responses_usage_fields
+    from proxy.request_params import Route
+    from proxy.translation import formats
+
+    body = {"model": "claude-haiku-4-5", **body}
+    via = formats.responses_to_chat(body, "anthropic/claude-haiku-4-5", "anthropic")
+    request = await chat.chat_request(
+        litellm_model="anthropic/claude-haiku-4-5", api_key="sk-test", api_base=None, api_version=None,
+        params=via.params, stream=stream,
+    )  # fmt: skip
+
+    def reused(given):
+        usage = answer_usage("anthropic", given)
+        raw = readable_answer("anthropic", given, orjson.dumps(given))
+        return translated.chat_body(Route.RESPONSES, via, request, given, raw, usage)
+
+    def fresh(given):
+        usage = answer_usage("anthropic", given)
+        raw = readable_answer("anthropic", given, orjson.dumps(given))
+        found = formats.chat_to_responses(via, chat.chat_answer(request, raw, {}))
+        return translated.with_usage(found, responses_usage_fields(usage), replace=True)
+
+    def outcome(way):
+        try:
+            return "ok", per_call_values_named(way())
+        except Exception as exc:  # LiteLLM's refusal must be the same either way
+            return "refused", type(exc).__name__, str(exc)
+
+    other = other_answer(answer)
+    outcome(lambda: reused(other))  # a shape's first answer: noted
+    outcome(lambda: reused(other))  # its second: the template is made
+    return outcome(lambda: reused(answer)), outcome(lambda: fresh(answer))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=responses_bodies, answer=answers)
+def test_a_reused_answer_translation_equals_a_fresh_one(body, answer):
+    """Claude on /v1/responses: an answer read through its shape's template (made from an answer with other texts
+    and counts) equals LiteLLM's fresh translation, the billed usage in both."""
+    reused, fresh = asyncio.run(responses_answers(body, answer))
+    assert reused == fresh
+
+
+def test_a_plain_answer_is_translated_once_per_shape_with_fresh_ids_and_time():
+    """A shape's template is made on its second answer (three marked runs: its counts, none, and many); later
+    answers run no LiteLLM code, and each gets its own ids and the current time, as a fresh translation does."""
+    from proxy.translation import formats
+
+    answer = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5-20251001",
+              "content": [{"type": "text", "text": "one"}], "stop_reason": "end_turn", "stop_sequence": None,
+              "usage": {"input_tokens": 12, "output_tokens": 3}}  # fmt: skip
+    runs = []
+    found = []
+
+    async def four():
+        via = formats.responses_to_chat({"input": "hi"}, "anthropic/claude-haiku-4-5", "anthropic")
+        request = await chat.chat_request(
+            litellm_model="anthropic/claude-haiku-4-5", api_key="k", api_base=None, api_version=None,
+            params=via.params, stream=False,
+        )  # fmt: skip
+
+        def counted(raw):
+            runs.append(raw)
+            return formats.chat_to_responses(via, chat.chat_answer(request, raw, {}))
+
+        for text in ("one", "two", "three", "four"):
+            given = {**answer, "content": [{"type": "text", "text": text}]}
+            found.append(templates.responses_answer(request, via.request, given, orjson.dumps(given), counted))
+
+    asyncio.run(four())
+    assert len(runs) == 4 and all(templates.MARK.encode() in raw for raw in runs[1:])  # first fresh, then 3 marked
+    for result, text in zip(found, ("one", "two", "three", "four"), strict=True):
+        assert result["output"][0]["content"][0]["text"] == text and templates.is_now(result["created_at"])
+    assert len({result["id"] for result in found}) == len({result["output"][0]["id"] for result in found}) == 4
+    assert all(UUID_OR_TIME.match(result["id"])[1] == "chatcmpl-" for result in found)
+    assert found[-1]["usage"] is None  # the caller's to fill
+
+
+PLAIN_ANSWER = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5-20251001",
+                "content": [{"type": "text", "text": "cut"}], "stop_reason": "max_tokens", "stop_sequence": None,
+                "usage": {"input_tokens": 12, "output_tokens": 16}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "reads",
+    [
+        pytest.param(lambda given: given["usage"]["output_tokens"] >= 16, id="a comparison of the counts"),
+        pytest.param(lambda given: given["usage"]["input_tokens"] + 1, id="a sum of the counts"),
+        pytest.param(lambda given: secrets.token_hex(4), id="a per-call value other than a uuid4 id"),
+    ],
+)
+def test_a_translation_that_reads_more_than_the_shape_is_never_kept(reads):
+    """The checks a template must pass, on translations that read what a shape leaves out: none is kept."""
+
+    def translate(raw):
+        given = orjson.loads(raw)
+        return {"text": given["content"][0]["text"], "read": reads(given), "usage": given["usage"]}
+
+    assert templates.made_answer(PLAIN_ANSWER, translate) is None
+    assert templates.made_answer(PLAIN_ANSWER, lambda raw: {**translate(raw), "read": 0}) is not None

@@ -3,7 +3,8 @@
 The provider's stream is read by a pump task the process owns; the response only
 reads from the pump's queue. When the client goes away the response is cancelled,
 but the pump keeps reading until the provider's usage arrives (or the provider ends
-or fails), then records the call. Frames are passed on as they arrive: no buffering.
+or fails), then records the call. Frames are passed on as they arrive: no buffering (frames
+queued together are sent in one write).
 A stream may run at most GATEWAY_HOLD_TTL − 60 s, so no budget hold outlives its call;
 at shutdown a pump past the grace period is cancelled and records a 503.
 """
@@ -93,9 +94,19 @@ class StreamPump:
         return error.status(), error.code
 
     async def frames(self) -> AsyncIterator[bytes]:
+        """The frames as the pump queues them; those already queued together go out as one write (a translated
+        stream's first token comes with the events before it: five frames, one send), so none waits for another."""
         try:
-            while (frame := await self.queue.get()) != _END:
-                yield frame
+            ended = False
+            while not ended:
+                ready = [await self.queue.get()]
+                while not self.queue.empty():
+                    ready.append(self.queue.get_nowait())
+                if ready[-1] == _END:  # always the last thing queued
+                    ready.pop()
+                    ended = True
+                if ready:
+                    yield ready[0] if len(ready) == 1 else b"".join(ready)
         finally:
             # Cancelled (client disconnected) or closed: the pump goes on without us.
             if not self.call.finished:

@@ -128,10 +128,10 @@ def chat_body(
         read = functools.partial(chat.chat_answer, request, headers={})
         translated = formats.answer_to_responses(via, request, answer, raw, read)
         return with_usage(translated, responses_usage_fields(usage), replace=True)
-    chat_answer = chat.chat_answer(request, raw, {})
     if route is Route.MESSAGES:
-        return with_usage(formats.chat_to_messages(via, chat_answer), messages_usage_fields(usage), replace=True)
-    return with_usage(formats.as_dict(chat_answer), chat_usage_fields(usage))
+        translated = formats.chat_to_messages(via, chat.chat_answer(request, raw, {}))
+        return with_usage(translated, messages_usage_fields(usage), replace=True)
+    return with_usage(chat.chat_answer_body(request, answer, raw), chat_usage_fields(usage))
 
 
 def with_usage(body: dict[str, Any], fields: dict[str, Any], *, replace: bool = False) -> dict[str, Any]:

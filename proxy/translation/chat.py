@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from proxy.translation import templates
-from proxy.translation.core import http_response, litellm_module, quiet
+from proxy.translation.core import as_dict, http_response, litellm_module, quiet
 from proxy.translation.endpoints import anthropic_url, azure_chat_url, cohere_url, gemini_base
 from proxy.translation.params import config_for, optional_params
 
@@ -277,6 +277,27 @@ def chat_answer(request: ChatRequest, raw: bytes, headers: Mapping[str, str]) ->
         api_key=None,
         json_mode=request.json_mode,
     )
+
+
+def chat_answer_body(request: ChatRequest, answer: Mapping[str, Any], raw: bytes) -> dict[str, Any]:
+    """The provider's JSON answer (`raw`, parsed as `answer`) as OpenAI chat JSON: LiteLLM's chat answer, dumped.
+
+    A plain-text Claude answer reuses its shape's translation (proxy.translation.templates) but for its usage,
+    which LiteLLM reads from each answer's counts (`calculate_usage`, as `transform_parsed_response` calls it: a
+    text-only answer has no reasoning content)."""
+    reused = templates.reused_answer(
+        "chat-answer", request, {}, answer, lambda given: as_dict(chat_answer(request, given, {}))
+    )
+    if reused is None:
+        return as_dict(chat_answer(request, raw, {}))
+    usage = request.config.calculate_usage(
+        usage_object=answer["usage"],
+        reasoning_content=None,
+        completion_response=answer,
+        speed=request.optional_params.get("speed"),
+    )
+    reused["usage"] = as_dict(usage)
+    return reused
 
 
 def chat_chunks(request: ChatRequest, lines: AsyncIterator[str], headers: Mapping[str, str]) -> AsyncIterator[Any]:

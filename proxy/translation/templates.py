@@ -15,7 +15,8 @@ each time, as are requests with anything else in their messages (tools, images, 
 A text's kind is part of its shape (empty, leading or trailing whitespace), so that a rule that reads
 those (Anthropic's trailing-whitespace rule) sees a marker of the same kind.
 tests/proxy/test_translation_templates.py checks over generated requests, per provider, that a reused
-translation equals a fresh one.
+translation equals a fresh one. Claude's plain-text JSON answers are reused the same way (the end of
+this module).
 """
 
 from __future__ import annotations
@@ -263,20 +264,20 @@ def messages_to_responses(
     return result
 
 
-# --- a provider's JSON answer → a Responses answer (proxy.translated: Claude on /v1/responses) ----------------
+# --- a provider's JSON answer → a chat or Responses answer (Claude's, proxy.translation.chat, proxy.translated) -
 #
-# What LiteLLM makes of a plain-text answer (Anthropic → chat → Responses) depends on the request's shape and
-# parameters, the answer's fields other than its texts, and nothing else but three values made per call: the
-# chat answer's id (`chatcmpl-<uuid4>`), each output item's id (`msg_<uuid4>`) and the time (`created_at`).
-# Its usage block is not used: the client is shown the usage as it is billed (proxy.translated), so the
-# template is checked to be the same whatever the counts. The texts (and the answer's id and stop sequence)
-# are marked like a request's; the per-call values become slots, each filled afresh on every call.
+# What LiteLLM makes of a plain-text answer (Anthropic → chat, then → Responses) depends on the request's shape
+# and parameters, the answer's fields other than its texts, its counts (in the usage block only: checked), and
+# three values made per call: the chat answer's id (`chatcmpl-<uuid4>`), the time (`created`, `created_at`)
+# and each Responses output item's id (`msg_<uuid4>`). The usage block is left to the caller (LiteLLM's own
+# reading of each answer's counts on chat; the billed counts alone on Responses). The texts (and the answer's
+# id and stop sequence) are marked like a request's; the per-call values become slots filled on every call.
 
 ANSWER_MARKED = ("id", "content", "stop_sequence", "usage")  # the rest of an answer is part of its shape by value
 # Parameters under which LiteLLM may read an answer's text (JSON mode, tool calls): such answers are never kept.
 READS_TEXT = ("tools", "tool_choice", "response_format", "functions", "function_call", "json_mode")
 UUID4 = re.compile(r"(.*?)[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
-STAMP = "created_at"  # the Responses answer's time: LiteLLM's `int(time.time())` when it reads the answer
+STAMPS = frozenset({"created", "created_at"})  # an answer's time: LiteLLM's `int(time.time())` as it reads it
 COUNTS = (0, 10**9 + 7)  # the other counts a template is checked with: none, and more than any limit
 
 
@@ -312,33 +313,38 @@ def responses_answer(
 ) -> dict[str, Any]:  # fmt: skip
     """`translate(raw)` (a provider's JSON answer to a Responses one), from its shape's kept translation when it has
     one; its `usage` is the caller's to fill (None where LiteLLM puts one)."""
+    reused = reused_answer("responses-answer", request, responses_request, answer, translate)
+    return translate(raw) if reused is None else reused
+
+
+def reused_answer(
+    kind: str, request: ChatRequest, more: Mapping[str, Any], answer: Any, translate: Callable[[bytes], dict[str, Any]]
+) -> dict[str, Any] | None:
+    """`answer` translated through its shape's template (its `usage` None: the caller's to fill), or None when it has
+    none: then the caller translates it afresh. `more` is what else of the request the translation reads."""
     found = anthropic_answer_shape(answer) if request.provider == "anthropic" else None
-    context = None if found is None else answer_context(request, responses_request)
+    context = None if found is None else answer_context(request, more)
     if found is None or context is None:
-        return translate(raw)
+        return None
     shape, texts = found
-    key = ("responses-answer", request.provider, request.model, context, shape)
+    key = (kind, request.provider, request.model, context, shape)
     template = kept(key)
     if template is MISSING:  # made on a shape's second answer: one seen once costs what it would without templates
         keep(key, ONCE)
-        return translate(raw)
+        return None
     if template is ONCE:
         template = made_answer(answer, translate)
         keep(key, template)
-    if not isinstance(template, AnswerTemplate):
-        return translate(raw)
-    return template.fill(texts)
+    return template.fill(texts) if isinstance(template, AnswerTemplate) else None
 
 
-def answer_context(request: ChatRequest, responses_request: Mapping[str, Any]) -> Any:
+def answer_context(request: ChatRequest, more: Mapping[str, Any]) -> Any:
     """What of the request LiteLLM reads an answer with: the messages' shape and every parameter by value; None
     where it may read the answer's text."""
     if request.json_mode or any(name in request.optional_params for name in READS_TEXT):
         return None
     messages = shape_of({"messages": request.messages})
-    rest = rest_of(
-        {"optional": request.optional_params, "litellm": request.litellm_params, "request": responses_request}
-    )
+    rest = rest_of({"optional": request.optional_params, "litellm": request.litellm_params, "more": more})
     return None if messages is None or rest is None else (messages[0], rest)
 
 
@@ -426,7 +432,7 @@ def slotted(value: Any, others: list[Any], slots: list[str | None], first: int, 
             raise Unfit
         result = {}
         for name, item in value.items():
-            if top and name == STAMP and all(is_now(run[name]) for run in (value, *others)):
+            if top and name in STAMPS and all(is_now(run[name]) for run in (value, *others)):
                 result[name] = slot(None, slots, first)
             else:
                 result[name] = slotted(item, [other[name] for other in others], slots, first)

@@ -413,3 +413,74 @@ def test_a_translation_that_reads_more_than_the_shape_is_never_kept(reads):
 
     assert templates.made_answer(PLAIN_ANSWER, translate) is None
     assert templates.made_answer(PLAIN_ANSWER, lambda raw: {**translate(raw), "read": 0}) is not None
+
+
+async def chat_answers(body, answer):
+    from proxy import translated
+    from proxy.provider_usage import answer_usage, chat_usage_fields, readable_answer
+    from proxy.request_params import Route
+    from proxy.translation.core import as_dict
+
+    request = await chat.chat_request(
+        litellm_model="anthropic/claude-haiku-4-5", api_key="sk-test", api_base=None, api_version=None,
+        params={"model": "claude-haiku-4-5", **body}, stream=False,
+    )  # fmt: skip
+
+    def reused(given):
+        usage = answer_usage("anthropic", given)
+        raw = readable_answer("anthropic", given, orjson.dumps(given))
+        return translated.chat_body(Route.CHAT, None, request, given, raw, usage)
+
+    def fresh(given):
+        usage = answer_usage("anthropic", given)
+        raw = readable_answer("anthropic", given, orjson.dumps(given))
+        return translated.with_usage(as_dict(chat.chat_answer(request, raw, {})), chat_usage_fields(usage))
+
+    def outcome(way):
+        try:
+            return "ok", per_call_values_named(way())
+        except Exception as exc:  # LiteLLM's refusal must be the same either way
+            return "refused", type(exc).__name__, str(exc)
+
+    other = other_answer(answer)
+    outcome(lambda: reused(other))  # a shape's first answer: noted
+    outcome(lambda: reused(other))  # its second: the template is made
+    return outcome(lambda: reused(answer)), outcome(lambda: fresh(answer))
+
+
+chat_bodies = st.fixed_dictionaries(
+    {"messages": messages.map(lambda found: [*found, {"role": "user", "content": "Go on."}])},
+    optional={
+        "max_tokens": st.sampled_from([1, 16, 4096]),
+        "temperature": st.sampled_from([0, 0.7]),
+        "stop": st.just(["END"]),
+        "user": st.just("u-1"),
+        "response_format": st.just({"type": "json_object"}),
+        "tools": st.just([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]),
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=chat_bodies, answer=answers)
+def test_a_reused_chat_answer_equals_a_fresh_one(body, answer):
+    """Claude on /v1/chat/completions: an answer read through its shape's template (made from an answer with other
+    texts and counts), its usage read by LiteLLM from its own counts, equals LiteLLM's fresh translation."""
+    reused, fresh = asyncio.run(chat_answers(body, answer))
+    assert reused == fresh
+
+
+def test_a_chat_answer_template_carries_litellm_usage_of_each_answer():
+    """The usage of a reused chat answer is LiteLLM's reading of that answer's counts (cache counts included), the
+    billed counts over it; the rest comes from the template."""
+    answer = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5-20251001",
+              "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn", "stop_sequence": None,
+              "usage": {"input_tokens": 12, "output_tokens": 3, "cache_read_input_tokens": 4}}  # fmt: skip
+    body = {"messages": [{"role": "user", "content": "Hello"}]}
+    reused, fresh = asyncio.run(chat_answers(body, answer))
+    assert reused == fresh
+    assert [type(kept).__name__ for key, kept in templates.TEMPLATES.items() if key[0] == "chat-answer"] == [
+        "AnswerTemplate"
+    ]
+    usage = reused[1]["usage"]
+    assert (usage["prompt_tokens"], usage["completion_tokens"], usage["cache_read_input_tokens"]) == (16, 3, 4)

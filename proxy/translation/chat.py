@@ -282,22 +282,31 @@ def chat_answer(request: ChatRequest, raw: bytes, headers: Mapping[str, str]) ->
 def chat_answer_body(request: ChatRequest, answer: Mapping[str, Any], raw: bytes) -> dict[str, Any]:
     """The provider's JSON answer (`raw`, parsed as `answer`) as OpenAI chat JSON: LiteLLM's chat answer, dumped.
 
-    A plain-text Claude answer reuses its shape's translation (proxy.translation.templates) but for its usage,
-    which LiteLLM reads from each answer's counts (`calculate_usage`, as `transform_parsed_response` calls it: a
-    text-only answer has no reasoning content)."""
+    A plain-text Claude or Gemini answer reuses its shape's translation (proxy.translation.templates) but for its
+    usage, which LiteLLM reads from each answer's counts (`answer_usage`)."""
     reused = templates.reused_answer(
         "chat-answer", request, {}, answer, lambda given: as_dict(chat_answer(request, given, {}))
     )
     if reused is None:
         return as_dict(chat_answer(request, raw, {}))
-    usage = request.config.calculate_usage(
-        usage_object=answer["usage"],
-        reasoning_content=None,
-        completion_response=answer,
-        speed=request.optional_params.get("speed"),
-    )
-    reused["usage"] = as_dict(usage)
+    reused["usage"] = as_dict(answer_usage(request, answer))
     return reused
+
+
+def answer_usage(request: ChatRequest, answer: Mapping[str, Any]) -> Any:
+    """LiteLLM's usage of a plain-text answer, as its `transform_response` reads it (public parts of the same steps):
+    - anthropic: `calculate_usage` (a text-only answer has no reasoning content);
+    - gemini: `calculate_usage`, then the grounding counters, of which a text-only answer has none."""
+    if request.provider == "anthropic":
+        return request.config.calculate_usage(
+            usage_object=answer["usage"],
+            reasoning_content=None,
+            completion_response=answer,
+            speed=request.optional_params.get("speed"),
+        )
+    usage = request.config.calculate_usage(completion_response=answer)
+    request.config.set_grounding_usage_counters(usage, [])
+    return usage
 
 
 def chat_chunks(request: ChatRequest, lines: AsyncIterator[str], headers: Mapping[str, str]) -> AsyncIterator[Any]:

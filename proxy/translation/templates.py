@@ -322,7 +322,8 @@ def reused_answer(
 ) -> dict[str, Any] | None:
     """`answer` translated through its shape's template (its `usage` None: the caller's to fill), or None when it has
     none: then the caller translates it afresh. `more` is what else of the request the translation reads."""
-    found = anthropic_answer_shape(answer) if request.provider == "anthropic" else None
+    answer_format = ANSWER_FORMATS.get(request.provider)
+    found = None if answer_format is None else answer_format.shape(answer)
     context = None if found is None else answer_context(request, more)
     if found is None or context is None:
         return None
@@ -332,8 +333,8 @@ def reused_answer(
     if template is MISSING:  # made on a shape's second answer: one seen once costs what it would without templates
         keep(key, ONCE)
         return None
-    if template is ONCE:
-        template = made_answer(answer, translate)
+    if template is ONCE and answer_format is not None:
+        template = made_answer(answer_format, answer, translate)
         keep(key, template)
     return template.fill(texts) if isinstance(template, AnswerTemplate) else None
 
@@ -377,6 +378,81 @@ def anthropic_marked(answer: Mapping[str, Any], spaces: list[tuple[bytes, bytes]
     return marked_answer
 
 
+def anthropic_counted(answer: Mapping[str, Any], count: int) -> dict[str, Any]:
+    return {**answer, "usage": with_counts(answer["usage"], count)}
+
+
+GEMINI_OWN = ("candidates", "usageMetadata", "responseId")  # an answer's fields read per answer, not by value
+GEMINI_VARIED = ("content", "avgLogprobs")  # a candidate's fields outside its shape: its texts, a per-call number
+GEMINI_FINISHED = frozenset({"STOP", "MAX_TOKENS"})  # the finish reasons of an answer LiteLLM reads as plain
+
+
+def gemini_answer_shape(answer: Any) -> tuple[Any, list[str]] | None:
+    """A `generateContent` answer's shape and its texts in order (its response id, each text part's text), or None
+    unless it has one candidate of text parts alone and plain counts; its other fields are part of it by value
+    (the candidate's `avgLogprobs`, a number every answer has its own of, is checked not to matter)."""
+    if type(answer) is not dict or type(answer.get("candidates")) is not list or len(answer["candidates"]) != 1:
+        return None
+    candidate = answer["candidates"][0]
+    content = candidate.get("content") if type(candidate) is dict else None
+    if type(content) is not dict or content.keys() != {"parts", "role"} or type(content["parts"]) is not list:
+        return None
+    texts: list[str] = []
+    ident = answer.get("responseId", MISSING)
+    kinds = ["none" if ident is MISSING else text_kind(ident, texts) if type(ident) is str else None]
+    for part in content["parts"]:
+        if type(part) is not dict or part.keys() != {"text"} or type(part["text"]) is not str:
+            return None
+        kinds.append(text_kind(part["text"], texts))
+    if candidate.get("finishReason", "STOP") not in GEMINI_FINISHED or "promptFeedback" in answer:
+        return None  # LiteLLM reads a flagged answer another way (its usage too)
+    logprobs = candidate.get("avgLogprobs", MISSING)
+    kinds.append("none" if logprobs is MISSING else "n" if type(logprobs) in (int, float) else None)
+    counts = counts_shape(answer["usageMetadata"]) if type(answer.get("usageMetadata")) is dict else None
+    fixed = rest_of(
+        {"answer": {name: value for name, value in answer.items() if name not in GEMINI_OWN},
+         "candidate": {name: value for name, value in candidate.items() if name not in GEMINI_VARIED},
+         "role": content["role"], "names": [list(answer), list(candidate)]}
+    )  # fmt: skip
+    if None in kinds or counts is None or fixed is None:
+        return None
+    return (tuple(kinds), counts, fixed), texts
+
+
+def gemini_marked(answer: Mapping[str, Any], spaces: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The answer with its texts replaced by their markers, in `gemini_answer_shape`'s order."""
+    marked_answer = dict(answer)
+    if "responseId" in answer:
+        marked_answer["responseId"] = marker(answer["responseId"], spaces)
+    candidate = answer["candidates"][0]
+    parts = [{"text": marker(part["text"], spaces)} for part in candidate["content"]["parts"]]
+    marked_answer["candidates"] = [{**candidate, "content": {**candidate["content"], "parts": parts}}]
+    return marked_answer
+
+
+def gemini_counted(answer: Mapping[str, Any], count: int) -> dict[str, Any]:
+    candidate = answer["candidates"][0]
+    if "avgLogprobs" in candidate:
+        candidate = {**candidate, "avgLogprobs": -count / 7}
+    return {**answer, "candidates": [candidate], "usageMetadata": with_counts(answer["usageMetadata"], count)}
+
+
+@dataclass(frozen=True)
+class AnswerFormat:
+    """A provider's plain-text JSON answer: its shape and texts, the answer with markers for them, and the answer
+    with every count (and other number of its own) set to one value."""
+
+    shape: Callable[[Any], tuple[Any, list[str]] | None]
+    marked: Callable[[Mapping[str, Any], list[tuple[bytes, bytes]]], dict[str, Any]]
+    counted: Callable[[Mapping[str, Any], int], dict[str, Any]]
+
+
+ANSWER_FORMATS = {
+    "anthropic": AnswerFormat(anthropic_answer_shape, anthropic_marked, anthropic_counted),
+    "gemini": AnswerFormat(gemini_answer_shape, gemini_marked, gemini_counted),
+}
+
+
 def plain(value: Any) -> bool:
     return value is None or type(value) in (str, int, bool, float)
 
@@ -388,6 +464,9 @@ def counts_shape(value: Any) -> Any:
     if type(value) is dict:
         inner = tuple((name, counts_shape(item)) for name, item in value.items())
         return None if any(shape is None for _, shape in inner) else ("{", inner)
+    if type(value) is list:  # Gemini's per-modality counts
+        items = tuple(counts_shape(item) for item in value)
+        return None if None in items else ("[", items)
     return ("=", value) if plain(value) else None
 
 
@@ -396,17 +475,21 @@ def with_counts(value: Any, count: int) -> Any:
         return count
     if type(value) is dict:
         return {name: with_counts(item, count) for name, item in value.items()}
+    if type(value) is list:
+        return [with_counts(item, count) for item in value]
     return value
 
 
-def made_answer(answer: Mapping[str, Any], translate: Callable[[bytes], dict[str, Any]]) -> AnswerTemplate | None:
+def made_answer(
+    answer_format: AnswerFormat, answer: Mapping[str, Any], translate: Callable[[bytes], dict[str, Any]]
+) -> AnswerTemplate | None:
     """The translation of `answer`'s shape with markers for texts and slots for per-call values, if it reads the
     same with other counts and differs between runs only in those values; else None."""
     spaces: list[tuple[bytes, bytes]] = []
-    marked_answer = anthropic_marked(answer, spaces)
-    usages = (answer["usage"], *(with_counts(answer["usage"], count) for count in COUNTS))
+    marked_answer = answer_format.marked(answer, spaces)
+    given = (marked_answer, *(answer_format.counted(marked_answer, count) for count in COUNTS))
     try:
-        runs = [translate(orjson.dumps({**marked_answer, "usage": usage})) for usage in usages]
+        runs = [translate(orjson.dumps(one)) for one in given]
     except Exception:  # LiteLLM refuses an answer in many ways; its calls then get the refusal afresh
         return None
     for run in runs:

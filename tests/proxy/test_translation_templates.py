@@ -299,10 +299,61 @@ def other_answer(answer):
     return result
 
 
+gemini_usages = st.fixed_dictionaries(
+    {"promptTokenCount": counts, "totalTokenCount": counts},
+    optional={
+        "candidatesTokenCount": counts,
+        "cachedContentTokenCount": counts,
+        "thoughtsTokenCount": counts,
+        "promptTokensDetails": st.lists(
+            st.fixed_dictionaries({"modality": st.sampled_from(["TEXT", "IMAGE"]), "tokenCount": counts}), max_size=2
+        ),
+        "trafficType": st.just("ON_DEMAND"),
+    },
+)
+gemini_candidates = st.fixed_dictionaries(
+    {
+        "content": st.fixed_dictionaries(
+            {"parts": st.lists(st.builds(lambda text: {"text": text}, texts), max_size=3), "role": st.just("model")}
+        )
+    },
+    optional={
+        "finishReason": st.sampled_from(["STOP", "MAX_TOKENS", "SAFETY", "RECITATION", "OTHER"]),
+        "index": st.just(0),
+        "avgLogprobs": st.floats(-5, 0),
+    },
+)
+gemini_answers = st.fixed_dictionaries(
+    {
+        "candidates": gemini_candidates.map(lambda candidate: [candidate]),
+        "usageMetadata": gemini_usages,
+        "modelVersion": st.sampled_from(["gemini-2.5-flash", "gemini-2.5-flash-001"]),
+    },
+    optional={"responseId": st.one_of(st.just("c2lnbmVk"), texts)},
+)
+
+
+def other_gemini_answer(answer):
+    """The same shape with other texts, counts and log-probability."""
+
+    def other(text):
+        return other_texts({"messages": [{"role": "user", "content": text}]})["messages"][0]["content"]
+
+    candidate = answer["candidates"][0]
+    parts = [{"text": other(part["text"])} for part in candidate["content"]["parts"]]
+    candidate = {**candidate, "content": {**candidate["content"], "parts": parts}}
+    if "avgLogprobs" in candidate:
+        candidate["avgLogprobs"] = -0.5
+    result = {**answer, "candidates": [candidate], "usageMetadata": templates.with_counts(answer["usageMetadata"], 5)}
+    if "responseId" in answer:
+        result["responseId"] = other(answer["responseId"])
+    return result
+
+
 def per_call_values_named(value):
     """The answer with its per-call values (fresh ids, the time) named, once checked to look as LiteLLM makes them."""
     if isinstance(value, dict):
-        return {name: "<now>" if name == "created_at" and templates.is_now(item) else per_call_values_named(item)
+        return {name: "<now>" if name in templates.STAMPS and templates.is_now(item) else per_call_values_named(item)
                 for name, item in value.items()}  # fmt: skip
     if isinstance(value, list):
         return [per_call_values_named(item) for item in value]
@@ -311,27 +362,27 @@ def per_call_values_named(value):
     return value
 
 
-async def responses_answers(body, answer, stream=False):
+async def responses_answers(body, answer, litellm_model="anthropic/claude-haiku-4-5"):
     from proxy import translated
     from proxy.provider_usage import answer_usage, readable_answer, responses_usage_fields
     from proxy.request_params import Route
     from proxy.translation import formats
 
-    body = {"model": "claude-haiku-4-5", **body}
-    via = formats.responses_to_chat(body, "anthropic/claude-haiku-4-5", "anthropic")
+    provider, model = chat.provider_of(litellm_model)
+    via = formats.responses_to_chat({"model": model, **body}, litellm_model, provider)
     request = await chat.chat_request(
-        litellm_model="anthropic/claude-haiku-4-5", api_key="sk-test", api_base=None, api_version=None,
-        params=via.params, stream=stream,
+        litellm_model=litellm_model, api_key="sk-test", api_base=None, api_version=None, params=via.params,
+        stream=False,
     )  # fmt: skip
 
     def reused(given):
-        usage = answer_usage("anthropic", given)
-        raw = readable_answer("anthropic", given, orjson.dumps(given))
+        usage = answer_usage(provider, given)
+        raw = readable_answer(provider, given, orjson.dumps(given))
         return translated.chat_body(Route.RESPONSES, via, request, given, raw, usage)
 
     def fresh(given):
-        usage = answer_usage("anthropic", given)
-        raw = readable_answer("anthropic", given, orjson.dumps(given))
+        usage = answer_usage(provider, given)
+        raw = readable_answer(provider, given, orjson.dumps(given))
         found = formats.chat_to_responses(via, chat.chat_answer(request, raw, {}))
         return translated.with_usage(found, responses_usage_fields(usage), replace=True)
 
@@ -341,7 +392,7 @@ async def responses_answers(body, answer, stream=False):
         except Exception as exc:  # LiteLLM's refusal must be the same either way
             return "refused", type(exc).__name__, str(exc)
 
-    other = other_answer(answer)
+    other = other_answer(answer) if provider == "anthropic" else other_gemini_answer(answer)
     outcome(lambda: reused(other))  # a shape's first answer: noted
     outcome(lambda: reused(other))  # its second: the template is made
     return outcome(lambda: reused(answer)), outcome(lambda: fresh(answer))
@@ -353,6 +404,14 @@ def test_a_reused_answer_translation_equals_a_fresh_one(body, answer):
     """Claude on /v1/responses: an answer read through its shape's template (made from an answer with other texts
     and counts) equals LiteLLM's fresh translation, the billed usage in both."""
     reused, fresh = asyncio.run(responses_answers(body, answer))
+    assert reused == fresh
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=responses_bodies, answer=gemini_answers)
+def test_a_reused_gemini_answer_translation_equals_a_fresh_one(body, answer):
+    """Gemini on /v1/responses: the same, over generated `generateContent` answers."""
+    reused, fresh = asyncio.run(responses_answers(body, answer, "gemini/gemini-2.5-flash"))
     assert reused == fresh
 
 
@@ -411,29 +470,35 @@ def test_a_translation_that_reads_more_than_the_shape_is_never_kept(reads):
         given = orjson.loads(raw)
         return {"text": given["content"][0]["text"], "read": reads(given), "usage": given["usage"]}
 
-    assert templates.made_answer(PLAIN_ANSWER, translate) is None
-    assert templates.made_answer(PLAIN_ANSWER, lambda raw: {**translate(raw), "read": 0}) is not None
+    assert templates.made_answer(templates.ANSWER_FORMATS["anthropic"], PLAIN_ANSWER, translate) is None
+    assert (
+        templates.made_answer(
+            templates.ANSWER_FORMATS["anthropic"], PLAIN_ANSWER, lambda raw: {**translate(raw), "read": 0}
+        )
+        is not None
+    )
 
 
-async def chat_answers(body, answer):
+async def chat_answers(body, answer, litellm_model="anthropic/claude-haiku-4-5"):
     from proxy import translated
     from proxy.provider_usage import answer_usage, chat_usage_fields, readable_answer
     from proxy.request_params import Route
     from proxy.translation.core import as_dict
 
+    provider, model = chat.provider_of(litellm_model)
     request = await chat.chat_request(
-        litellm_model="anthropic/claude-haiku-4-5", api_key="sk-test", api_base=None, api_version=None,
-        params={"model": "claude-haiku-4-5", **body}, stream=False,
+        litellm_model=litellm_model, api_key="sk-test", api_base=None, api_version=None,
+        params={"model": model, **body}, stream=False,
     )  # fmt: skip
 
     def reused(given):
-        usage = answer_usage("anthropic", given)
-        raw = readable_answer("anthropic", given, orjson.dumps(given))
+        usage = answer_usage(provider, given)
+        raw = readable_answer(provider, given, orjson.dumps(given))
         return translated.chat_body(Route.CHAT, None, request, given, raw, usage)
 
     def fresh(given):
-        usage = answer_usage("anthropic", given)
-        raw = readable_answer("anthropic", given, orjson.dumps(given))
+        usage = answer_usage(provider, given)
+        raw = readable_answer(provider, given, orjson.dumps(given))
         return translated.with_usage(as_dict(chat.chat_answer(request, raw, {})), chat_usage_fields(usage))
 
     def outcome(way):
@@ -442,7 +507,7 @@ async def chat_answers(body, answer):
         except Exception as exc:  # LiteLLM's refusal must be the same either way
             return "refused", type(exc).__name__, str(exc)
 
-    other = other_answer(answer)
+    other = other_answer(answer) if provider == "anthropic" else other_gemini_answer(answer)
     outcome(lambda: reused(other))  # a shape's first answer: noted
     outcome(lambda: reused(other))  # its second: the template is made
     return outcome(lambda: reused(answer)), outcome(lambda: fresh(answer))
@@ -467,6 +532,14 @@ def test_a_reused_chat_answer_equals_a_fresh_one(body, answer):
     """Claude on /v1/chat/completions: an answer read through its shape's template (made from an answer with other
     texts and counts), its usage read by LiteLLM from its own counts, equals LiteLLM's fresh translation."""
     reused, fresh = asyncio.run(chat_answers(body, answer))
+    assert reused == fresh
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=chat_bodies, answer=gemini_answers)
+def test_a_reused_gemini_chat_answer_equals_a_fresh_one(body, answer):
+    """Gemini on /v1/chat/completions: the same, over generated `generateContent` answers."""
+    reused, fresh = asyncio.run(chat_answers(body, answer, "gemini/gemini-2.5-flash"))
     assert reused == fresh
 
 

@@ -41,6 +41,9 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
         "to measure as gateway-old, e.g. `git worktree add /work/wt/old eb247a6`")  # fmt: skip
     add("--cross-format", action=argparse.BooleanOptionalAction, default=True,
         help="also measure the cross-format calls of bench/crosses.py, ours and LiteLLM's (default: on)")  # fmt: skip
+    add("--paired", action=argparse.BooleanOptionalAction, default=True,
+        help="measure our same-format call again just before each cross-format call, and compare each with the "
+        "one beside it (default: on; the host's speed drifts over a run)")  # fmt: skip
     add("--crosses", default=None, help="comma-separated cross-format calls to measure (default all: "
         + ", ".join(call.name for call in crosses.CROSSES) + ")")  # fmt: skip
     add("--duration", type=float, default=10, help="seconds per measured wrk run (default 10)")
@@ -193,6 +196,13 @@ class Session:
                 report.progress(result)
             for call in self.args.crosses:
                 account = self.args.keys[0]
+                if self.args.paired and name == "gateway":
+                    # The same-format call again, just before this one: the host's speed drifts over a run,
+                    # so issue 20's ratios compare rows measured side by side (bench/report.cross_ratios).
+                    target.key, target.label = keys[account], f"{ours} ({account}, same-format, beside {call.label})"
+                    result = {**self.measure(target, model, database), "format": "beside", "cross": call.name}
+                    self.results.append(result)
+                    report.progress(result)
                 target.key, target.label = keys[account], f"{ours} ({account}, {call.label})"
                 try:
                     result = {**self.measure(target, call.model, database, call.route), **cross_tags(call)}

@@ -145,8 +145,10 @@ def direct_row(t: dict[str, Any]) -> str:
 
 
 def kind(t: dict[str, Any]) -> str:
-    """A target's name, with `/<call>` for the cross-format rows (bench/crosses.py)."""
-    return str(t["name"]) + (f"/{t['cross']}" if t.get("format") == "cross" else "")
+    """A target's name, with `/<call>` for the cross-format rows (bench/crosses.py), `/<call>/beside` for the
+    same-format call measured just before one (`--paired`)."""
+    suffix = {"cross": f"/{t.get('cross')}", "beside": f"/{t.get('cross')}/beside"}.get(str(t.get("format")), "")
+    return str(t["name"]) + suffix
 
 
 def ratios(by_name: dict[str, dict[str, Any]]) -> list[str]:
@@ -189,12 +191,13 @@ def ratios(by_name: dict[str, dict[str, Any]]) -> list[str]:
 
 def cross_ratios(by_name: dict[str, dict[str, Any]]) -> list[str]:
     """Issue 20's targets for each cross-format call: against LiteLLM's proxy on the same call, and our same-format."""
-    same = by_name.get("gateway", {}).get("summary")
     lines = []
     for call in crosses.CROSSES:
         ours = by_name.get(f"gateway/{call.name}", {}).get("summary")
         if not ours:
             continue
+        beside = by_name.get(f"gateway/{call.name}/beside", {}).get("summary")
+        same = beside or by_name.get("gateway", {}).get("summary")
         lite = by_name.get(f"litellm/{call.name}", {}).get("summary")
         parts: list[str] = []
 
@@ -214,7 +217,8 @@ def cross_ratios(by_name: dict[str, dict[str, Any]]) -> list[str]:
         parts.append(f"batched text frames **{ours['batched_text_gaps']}** (0; all frames: {ours['batched_gaps']})")
         if "usage_rows_200" in ours:
             parts.append(f"usage rows / answered **{ours['usage_rows_200']} / {ours['answered']}**")
-        lines.append(f"- {call.label}: " + "; ".join(parts))
+        against = " (our same-format: the row measured just before it)" if beside else ""
+        lines.append(f"- {call.label}{against}: " + "; ".join(parts))
     return lines
 
 

@@ -185,9 +185,12 @@ def answer_to_responses(
     """A provider's JSON answer (`raw`, parsed as `answer`) as a Responses one: `read` (the provider's chat answer),
     then `chat_to_responses`; plain-text answers reuse their shape's translation (proxy.translation.templates).
     Its `usage` is the caller's to fill."""
-    return templates.responses_answer(
-        request, call.request, answer, raw, lambda given: chat_to_responses(call, read(given))
-    )
+
+    def translate(given: bytes) -> dict[str, Any]:
+        return chat_to_responses(call, read(given))
+
+    reused = templates.reused_answer("responses-answer", request, call.request, answer, translate)
+    return translate(raw) if reused is None else reused
 
 
 class ChunkSource:

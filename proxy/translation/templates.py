@@ -307,16 +307,6 @@ class AnswerTemplate:
         return result
 
 
-def responses_answer(
-    request: ChatRequest, responses_request: Mapping[str, Any], answer: Any, raw: bytes,
-    translate: Callable[[bytes], dict[str, Any]],
-) -> dict[str, Any]:  # fmt: skip
-    """`translate(raw)` (a provider's JSON answer to a Responses one), from its shape's kept translation when it has
-    one; its `usage` is the caller's to fill (None where LiteLLM puts one)."""
-    reused = reused_answer("responses-answer", request, responses_request, answer, translate)
-    return translate(raw) if reused is None else reused
-
-
 def reused_answer(
     kind: str, request: ChatRequest, more: Mapping[str, Any], answer: Any, translate: Callable[[bytes], dict[str, Any]]
 ) -> dict[str, Any] | None:

@@ -364,7 +364,7 @@ def per_call_values_named(value):
 
 async def responses_answers(body, answer, litellm_model="anthropic/claude-haiku-4-5"):
     from proxy import translated
-    from proxy.provider_usage import answer_usage, readable_answer, responses_usage_fields
+    from proxy.provider_usage import responses_usage_fields
     from proxy.request_params import Route
     from proxy.translation import formats
 
@@ -375,27 +375,32 @@ async def responses_answers(body, answer, litellm_model="anthropic/claude-haiku-
         stream=False,
     )  # fmt: skip
 
-    def reused(given):
-        usage = answer_usage(provider, given)
-        raw = readable_answer(provider, given, orjson.dumps(given))
+    def reused(given, raw, usage):
         return translated.chat_body(Route.RESPONSES, via, request, given, raw, usage)
 
-    def fresh(given):
-        usage = answer_usage(provider, given)
-        raw = readable_answer(provider, given, orjson.dumps(given))
+    def fresh(given, raw, usage):
         found = formats.chat_to_responses(via, chat.chat_answer(request, raw, {}))
         return translated.with_usage(found, responses_usage_fields(usage), replace=True)
 
-    def outcome(way):
+    return compared(provider, answer, reused, fresh)
+
+
+def compared(provider, answer, reused, fresh):
+    """The outcomes of `reused` and `fresh` (each given the answer, its bytes and its billed usage) on `answer`, the
+    shape's template made first from another answer of its shape (other texts and counts)."""
+    from proxy.provider_usage import answer_usage, readable_answer
+
+    def outcome(way, given):
         try:
-            return "ok", per_call_values_named(way())
+            raw = readable_answer(provider, given, orjson.dumps(given))
+            return "ok", per_call_values_named(way(given, raw, answer_usage(provider, given)))
         except Exception as exc:  # LiteLLM's refusal must be the same either way
             return "refused", type(exc).__name__, str(exc)
 
     other = other_answer(answer) if provider == "anthropic" else other_gemini_answer(answer)
-    outcome(lambda: reused(other))  # a shape's first answer: noted
-    outcome(lambda: reused(other))  # its second: the template is made
-    return outcome(lambda: reused(answer)), outcome(lambda: fresh(answer))
+    outcome(reused, other)  # a shape's first answer: noted
+    outcome(reused, other)  # its second: the template is made
+    return outcome(reused, answer), outcome(fresh, answer)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -435,11 +440,11 @@ def test_a_plain_answer_is_translated_once_per_shape_with_fresh_ids_and_time():
 
         def counted(raw):
             runs.append(raw)
-            return formats.chat_to_responses(via, chat.chat_answer(request, raw, {}))
+            return chat.chat_answer(request, raw, {})
 
         for text in ("one", "two", "three", "four"):
             given = {**answer, "content": [{"type": "text", "text": text}]}
-            found.append(templates.responses_answer(request, via.request, given, orjson.dumps(given), counted))
+            found.append(formats.answer_to_responses(via, request, given, orjson.dumps(given), counted))
 
     asyncio.run(four())
     assert len(runs) == 4 and all(templates.MARK.encode() in raw for raw in runs[1:])  # first fresh, then 3 marked
@@ -481,7 +486,7 @@ def test_a_translation_that_reads_more_than_the_shape_is_never_kept(reads):
 
 async def chat_answers(body, answer, litellm_model="anthropic/claude-haiku-4-5"):
     from proxy import translated
-    from proxy.provider_usage import answer_usage, chat_usage_fields, readable_answer
+    from proxy.provider_usage import chat_usage_fields
     from proxy.request_params import Route
     from proxy.translation.core import as_dict
 
@@ -491,26 +496,13 @@ async def chat_answers(body, answer, litellm_model="anthropic/claude-haiku-4-5")
         params={"model": model, **body}, stream=False,
     )  # fmt: skip
 
-    def reused(given):
-        usage = answer_usage(provider, given)
-        raw = readable_answer(provider, given, orjson.dumps(given))
+    def reused(given, raw, usage):
         return translated.chat_body(Route.CHAT, None, request, given, raw, usage)
 
-    def fresh(given):
-        usage = answer_usage(provider, given)
-        raw = readable_answer(provider, given, orjson.dumps(given))
+    def fresh(given, raw, usage):
         return translated.with_usage(as_dict(chat.chat_answer(request, raw, {})), chat_usage_fields(usage))
 
-    def outcome(way):
-        try:
-            return "ok", per_call_values_named(way())
-        except Exception as exc:  # LiteLLM's refusal must be the same either way
-            return "refused", type(exc).__name__, str(exc)
-
-    other = other_answer(answer) if provider == "anthropic" else other_gemini_answer(answer)
-    outcome(lambda: reused(other))  # a shape's first answer: noted
-    outcome(lambda: reused(other))  # its second: the template is made
-    return outcome(lambda: reused(answer)), outcome(lambda: fresh(answer))
+    return compared(provider, answer, reused, fresh)
 
 
 chat_bodies = st.fixed_dictionaries(
